@@ -7,13 +7,15 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwnas.errors import HwnasError
+
 from .catalog import get_space, reference_values
 from .space import SearchSpace
 
 ARCH_SCHEMA = 1
 
 
-class ArchError(ValueError):
+class ArchError(HwnasError, ValueError):
     """An architecture file or value that does not fit."""
 
 

@@ -15,13 +15,15 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
+from hwnas.errors import HwnasError
+
 __all__ = [
     "BlockSpec", "IRBlock", "Skip", "MnasBlock", "Stem", "Head", "Pool", "FC",
     "parse_key", "build_block", "register", "REGISTRY", "FBNET_OPS",
 ]
 
 
-class BlockKeyError(ValueError):
+class BlockKeyError(HwnasError, ValueError):
     """A block key that does not parse."""
 
 

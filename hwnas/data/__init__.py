@@ -1,0 +1,1 @@
+"""Datasets: Fashion-MNIST (IDX), CIFAR-10 binary batches, image folders."""
