@@ -1,0 +1,154 @@
+"""Shared by both searchers: find the latency table, check the target, write the results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_json, atomic_write_text
+from hwnas.latency import LatencyTable, TableError, sidecar_path
+from hwnas.space import Arch, SearchSpace, get_space
+
+RESULT_SCHEMA = 1
+
+
+class SearchError(HwnasError):
+    """A search that cannot start or finish as asked (bad target, config, or resume)."""
+
+
+def make_space(space_name: str, **overrides) -> SearchSpace:
+    """The named space with ``overrides`` (None values keep defaults); bad names → SearchError."""
+    try:
+        return get_space(space_name, **overrides)
+    except (KeyError, TypeError) as e:
+        raise SearchError(e.args[0] if e.args else str(e)) from None
+
+
+def _sidecar_matches(csv_path: Path, space: SearchSpace) -> bool:
+    try:
+        meta = json.loads(sidecar_path(csv_path).read_text())
+        s = meta["space"]
+        return (s["name"], s.get("version"), s.get("params", {})) == (
+            space.name, space.version, dict(space.params))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def find_table(space: SearchSpace, tables_dir: str | Path = "latency_tables") -> Path | None:
+    """The newest ``*.csv`` in ``tables_dir`` whose sidecar names exactly this space."""
+    d = Path(tables_dir)
+    if not d.is_dir():
+        return None
+    found = [p for p in d.glob("*.csv") if _sidecar_matches(p, space)]
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name)) if found else None
+
+
+def resolve_table(space_name: str, table_path: str | Path | None = None,
+                  tables_dir: str | Path = "latency_tables", **space_overrides
+                  ) -> tuple[LatencyTable, SearchSpace]:
+    """The latency table and space for a search.
+
+    An explicit ``table_path`` is loaded and checked against the space; otherwise the newest
+    matching table in ``tables_dir``; when there is none, the host is profiled first (ONNX
+    Runtime backend, ``host-ort``), saying so on stderr, and the new table is used.
+    """
+    space = make_space(space_name, **space_overrides)
+    if table_path is not None:
+        table = LatencyTable.load(table_path)
+        table.check_space(space)
+        return table, space
+    found = find_table(space, tables_dir)
+    if found is None:
+        out = Path(tables_dir) / f"host-ort_{space.name}_r{space.resolution}.csv"
+        print(f"no latency table for {space.name} (resolution {space.resolution}) in "
+              f"{tables_dir}/: profiling this host with host-ort into {out} first",
+              file=sys.stderr)
+        found = _profile_host(space, out)
+    table = LatencyTable.load(found)
+    table.check_space(space)
+    return table, space
+
+
+def _profile_host(space: SearchSpace, out: Path) -> Path:
+    try:
+        from hwnas.device_profiler.runner import ProfileConfig, profile
+    except ImportError as e:
+        raise SearchError(f"no latency table for {space.name} and the profiler is unavailable "
+                          f"({e}); pass --table") from None
+    fields = {f.name for f in dataclasses.fields(ProfileConfig)}
+    wanted = {"space": space.name, "resolution": space.resolution,
+              "num_classes": space.num_classes, "width_mult": space.width_mult,
+              "backend": "host-ort", "device": "host", "out": out}
+    cfg = ProfileConfig(**{k: v for k, v in wanted.items() if k in fields})
+    result = profile(cfg)
+    return Path(result) if isinstance(result, (str, Path)) and str(result).endswith(".csv") else out
+
+
+def check_target(table: LatencyTable, space: SearchSpace, target_ms: float) -> tuple[float, float]:
+    """Refuse a target below the space's fastest architecture; return the (min, max) ms."""
+    lo, hi = table.bounds(space)
+    if not target_ms > 0:
+        raise SearchError(f"--target-ms must be positive (got {target_ms:g})")
+    if target_ms < lo:
+        raise SearchError(f"target {target_ms:g} ms is below the fastest architecture of "
+                          f"{space.name} on this table ({lo:.3f} ms); use --target-ms >= "
+                          f"{lo:.3f}")
+    return lo, hi
+
+
+def provenance_summary(table: LatencyTable) -> dict:
+    prov = table.provenance
+    keep = ("device", "backend", "runtime", "runtime_version", "precision", "threads", "date",
+            "host_cpu", "soc")
+    return {k: prov[k] for k in keep if k in prov}
+
+
+def arch_record(space: SearchSpace, table: LatencyTable, arch: Arch, target_ms: float) -> dict:
+    pred = table.predict(arch, space)
+    return {**arch.to_dict(space), "predicted_ms": round(pred, 6), "target_ms": target_ms,
+            "margin_ms": round(target_ms - pred, 6)}
+
+
+def write_result(out_dir: str | Path, space: SearchSpace, table: LatencyTable, arch: Arch,
+                 target_ms: float, topk: Sequence[tuple[Arch, float]] = (),
+                 extra: dict | None = None) -> dict:
+    """Write ``arch.json`` (winner + predicted latency, margin, table, provenance) and
+    ``topk.json`` (``[(arch, score), ...]``, best first); returns the arch.json record."""
+    out = Path(out_dir)
+    rec = {**arch_record(space, table, arch, target_ms),
+           "table": str(table.path) if table.path else None,
+           "provenance": provenance_summary(table), "result_schema": RESULT_SCHEMA,
+           "written": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+    if rec["predicted_ms"] > target_ms + 1e-9:
+        raise SearchError(f"internal: winner predicted {rec['predicted_ms']:.3f} ms exceeds "
+                          f"target {target_ms:g} ms")
+    atomic_write_json(out / "arch.json", rec)
+    atomic_write_json(out / "topk.json", {
+        "target_ms": target_ms,
+        "table": rec["table"],
+        "archs": [{**arch_record(space, table, a, target_ms), "score": float(s)} for a, s in topk],
+    })
+    return rec
+
+
+def config_dict(config) -> dict:
+    d = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def write_config(out_dir: str | Path, config) -> None:
+    atomic_write_json(Path(out_dir) / "config.json", config_dict(config))
+
+
+def write_summary(out_dir: str | Path, markdown: str) -> None:
+    atomic_write_text(Path(out_dir) / "summary.md", markdown.rstrip() + "\n")
+
+
+__all__ = ["SearchError", "TableError", "make_space", "find_table", "resolve_table",
+           "check_target", "write_result", "write_config", "write_summary", "arch_record",
+           "provenance_summary", "config_dict"]
