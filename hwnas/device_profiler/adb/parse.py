@@ -1,0 +1,119 @@
+"""Parse benchmark_model output (every known format) into one invocation's summary, or an error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hwnas.errors import HwnasError
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_FIELD = re.compile(rf"\b(count|first|curr|min|max|avg|std|p5|median|p95)=({_NUM})")
+_RUN_HEADER = "Running benchmark for at least"
+# "Inference timings in us: Init: 3501, First inference: ..., Warmup (avg): ..., Inference (avg): X"
+_SUMMARY_NEW = re.compile(rf"Inference \(avg\):\s*({_NUM})")
+# older: "Average inference timings in us: Warmup: 86184.3, Init: 1892, no stats: 115062"
+_SUMMARY_OLD = re.compile(rf"no stats:\s*({_NUM})")
+_INIT = re.compile(rf"\bInit:\s*({_NUM})")
+_WARMUP = re.compile(rf"Warmup(?: \(avg\))?:\s*({_NUM})")
+
+# Failure markers, most specific first: (substring, what it means, what to do).
+_FAILURES = (
+    ("can't execute: Permission denied", "benchmark_model is not executable (permission denied)",
+     "run `adb shell chmod 755 /data/local/tmp/benchmark_model`, or push the binary again with "
+     "--benchmark-binary"),
+    ("Permission denied", "permission denied on the device",
+     "keep the binary and models under /data/local/tmp and re-run"),
+    ("Failed to load model", "benchmark_model could not load the model",
+     "check that the file is a valid .tflite the binary's LiteRT version supports"),
+    ("Could not open", "benchmark_model could not open the model file",
+     "check that the push to /data/local/tmp succeeded (free space?)"),
+    ("Failed to mmap model", "benchmark_model could not map the model file",
+     "check that the push to /data/local/tmp succeeded (free space?)"),
+    ("Exec format error", "benchmark_model is built for another CPU architecture",
+     "use the android_aarch64 (arm64) or android_arm build that matches the phone's ABI"),
+    (": not found", "benchmark_model is missing on the device",
+     "pass --benchmark-binary PATH to push one"),
+    ("No such file or directory", "a file is missing on the device",
+     "pass --benchmark-binary PATH and check the push succeeded"),
+)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One benchmark_model run's timed phase, in microseconds (avg is the per-invocation value)."""
+
+    avg_us: float
+    count: int
+    min_us: float | None = None
+    max_us: float | None = None
+    std_us: float | None = None
+    median_us: float | None = None
+    first_us: float | None = None
+    init_us: float | None = None
+    warmup_avg_us: float | None = None
+    source: str = "stats"  # "stats" (count= line) or "summary" (timings line only)
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r", "").split("\n")
+
+
+def _stats(line: str) -> dict[str, float]:
+    return {k: float(v) for k, v in _FIELD.findall(line)}
+
+
+def _timed_stats_line(lines: list[str]) -> str | None:
+    """The count= line of the timed phase: after the last run header, else the second one."""
+    headers = [i for i, ln in enumerate(lines) if _RUN_HEADER in ln]
+    counts = [i for i, ln in enumerate(lines) if re.search(r"\bcount=\d", ln)]
+    if len(headers) >= 2:
+        after = [i for i in counts if i > headers[-1]]
+        return lines[after[0]] if after else None
+    if len(counts) >= 2:
+        return lines[counts[-1]]
+    return None
+
+
+def failure(text: str, exit_code: int | None) -> tuple[str, str] | None:
+    """(what happened, what to do) if the output or exit status says the run failed."""
+    for marker, what, todo in _FAILURES:
+        if marker in text:
+            return what, todo
+    if exit_code not in (None, 0):
+        return f"benchmark_model exited with status {exit_code}", "see the output above"
+    return None
+
+
+def parse_output(text: str, *, model: str = "model", exit_code: int | None = None) -> Invocation:
+    """The timed phase of one benchmark_model invocation, or HwnasError naming ``model``.
+
+    Takes the timed phase's ``count=`` line (not the warm-up's): ``avg=`` when printed, else
+    ``curr=`` (``count=1 curr=X`` or ``curr=X(all same)`` print no average). Without such a
+    line, the summary's ``Inference (avg)`` or the older ``no stats:`` value is used.
+    """
+    lines = _lines(text)
+    bad = failure(text, exit_code)
+    stats_line = _timed_stats_line(lines)
+    summary = _SUMMARY_NEW.search(text) or _SUMMARY_OLD.search(text)
+    if bad is not None or (stats_line is None and summary is None):
+        what, todo = bad or ("no timings found in benchmark_model's output", "see the output")
+        tail = " | ".join(ln.strip() for ln in lines if ln.strip())[-300:]
+        raise HwnasError(f"{model}: {what}; {todo}. Output: {tail or '(none)'}")
+    init = _INIT.search(text)
+    warm = _WARMUP.search(text)
+    extra = dict(
+        init_us=float(init.group(1)) if init else None,
+        warmup_avg_us=float(warm.group(1)) if warm else None,
+    )
+    if stats_line is not None:
+        s = _stats(stats_line)
+        value = s.get("avg", s.get("curr"))
+        if value is not None:
+            return Invocation(
+                avg_us=value, count=int(s.get("count", 1)), min_us=s.get("min", value),
+                max_us=s.get("max", value), std_us=s.get("std", 0.0 if "avg" not in s else None),
+                median_us=s.get("median"), first_us=s.get("first", s.get("curr")), **extra,
+            )
+    value = float(summary.group(1))
+    return Invocation(avg_us=value, count=0, source="summary", **extra)

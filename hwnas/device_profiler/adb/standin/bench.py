@@ -1,0 +1,143 @@
+"""benchmark_model stand-in: runs the pushed .tflite with LiteRT and prints the real tool's format."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = ("modern", "v2019", "legacy", "all_same")
+
+_USAGE = """usage: benchmark_model
+Flags:
+\t--num_runs=50\tint32\toptional\texpected number of runs
+\t--min_secs=1\tfloat\toptional\tminimum number of seconds to rerun for
+\t--max_secs=150\tfloat\toptional\tmaximum number of seconds to rerun for
+\t--warmup_runs=1\tint32\toptional\tminimum number of warmup runs
+\t--warmup_min_secs=0.5\tfloat\toptional\tminimum number of seconds to warm up for
+\t--graph=\tstring\toptional\tpath to the model file
+\t--num_threads=-1\tint32\toptional\tnumber of threads
+\t--use_xnnpack=false\tbool\toptional\tuse the XNNPACK delegate
+"""
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    out = {}
+    for a in argv:
+        if a.startswith("--"):
+            k, _, v = a[2:].partition("=")
+            out[k] = v
+    return out
+
+
+def _stat_line(us: list[int]) -> str:
+    """Format one phase's statistics as the tool does (µs; '(all same)' when they agree)."""
+    if not us:
+        return "count=0"
+    if min(us) == max(us):
+        return f"count={len(us)} curr={us[-1]}" + ("(all same)" if len(us) > 1 else "")
+    srt = sorted(us)
+    avg = statistics.fmean(us)
+    std = int(statistics.pstdev(us))
+    pct = lambda q: srt[min(len(srt) - 1, int(q * len(srt)))]  # noqa: E731
+    return (
+        f"count={len(us)} first={us[0]} curr={us[-1]} min={srt[0]} max={srt[-1]} "
+        f"avg={avg:.6g} std={std} p5={pct(0.05)} median={pct(0.5)} p95={pct(0.95)}"
+    )
+
+
+def _timed(interp, n: int, min_secs: float, max_secs: float, fixed: bool) -> list[int]:
+    us: list[int] = []
+    start = time.perf_counter()
+    while len(us) < n or (time.perf_counter() - start) < min_secs:
+        if time.perf_counter() - start > max_secs:
+            break
+        t0 = time.perf_counter_ns()
+        interp.invoke()
+        us.append(max(1, (time.perf_counter_ns() - t0) // 1000))
+    if fixed and us:
+        us = [int(statistics.median(us))] * len(us)
+    return us
+
+
+def _fill_inputs(interp, rng: np.random.Generator) -> None:
+    for d in interp.get_input_details():
+        dtype = np.dtype(d["dtype"])
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            x = rng.integers(info.min, info.max, size=d["shape"], endpoint=True, dtype=dtype)
+        else:
+            x = rng.standard_normal(d["shape"]).astype(dtype)
+        interp.set_tensor(d["index"], x)
+
+
+def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, int]:
+    """Run the stand-in with benchmark_model's flags; the graph path is already mapped locally."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    f = _flags(argv)
+    if "help" in f:
+        return _USAGE, 0
+    pre = "INFO: " if variant in ("modern", "all_same") else ""
+    lines = [f"{pre}STARTING!"]
+    graph = f.get("graph", "")
+    threads = int(f.get("num_threads", "-1") or -1)
+    warm_n = int(f.get("warmup_runs", "1"))
+    runs_n = int(f.get("num_runs", "50"))
+    min_secs = float(f.get("min_secs", "1"))
+    warm_secs = float(f.get("warmup_min_secs", "0.5"))
+    max_secs = float(f.get("max_secs", "150"))
+    xnn = f.get("use_xnnpack", "true" if variant == "modern" else "false") == "true"
+    lines += [f"{pre}Num threads: [{threads}]", f"{pre}Graph: [{graph}]"]
+    if local_graph is None or not local_graph.is_file():
+        lines += [f"ERROR: Could not open '{graph}'.", f"ERROR: Failed to mmap model {graph}"]
+        return "\n".join(lines) + "\n", 1
+    t0 = time.perf_counter()
+    try:
+        resolver = OpResolverType.AUTO if xnn else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interp = Interpreter(
+            model_path=str(local_graph), num_threads=max(threads, 1),
+            experimental_op_resolver_type=resolver,
+        )
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError):
+        lines += [f"ERROR: Failed to load model {graph}"]
+        return "\n".join(lines) + "\n", 1
+    init_us = (time.perf_counter() - t0) * 1e6
+    lines.append(f"{pre}Loaded model {graph}")
+    if xnn:
+        lines.append(f"{pre}Created TensorFlow Lite XNNPACK delegate for CPU.")
+    mb = local_graph.stat().st_size / 2**20
+    lines += [f"{pre}The input model file size (MB): {mb:.6g}",
+              f"{pre}Initialized session in {init_us / 1000:.6g}ms."]
+    _fill_inputs(interp, np.random.default_rng(0))
+    fixed = variant == "all_same"
+    head = "Running benchmark for at least {} iterations and at least {} seconds"
+    tail = "" if variant == "legacy" else f" but terminate if exceeding {max_secs:g} seconds."
+    lines.append(pre + head.format(warm_n, f"{warm_secs:g}") + tail)
+    warm = _timed(interp, warm_n, warm_secs, max_secs, fixed)
+    lines += [pre + _legacy(_stat_line(warm), variant), ""]
+    lines.append(pre + head.format(runs_n, f"{min_secs:g}") + tail)
+    timed = _timed(interp, runs_n, min_secs, max_secs, fixed)
+    lines += [pre + _legacy(_stat_line(timed), variant), ""]
+    w_avg, t_avg = statistics.fmean(warm or [0]), statistics.fmean(timed or [0])
+    if variant == "legacy":
+        lines.append(
+            f"Average inference timings in us: Warmup: {w_avg:.6g}, Init: {int(init_us)}, "
+            f"no stats: {t_avg:.6g}"
+        )
+    else:
+        lines.append(
+            f"{pre}Inference timings in us: Init: {int(init_us)}, First inference: "
+            f"{(warm or [0])[0]}, Warmup (avg): {w_avg:.6g}, Inference (avg): {t_avg:.6g}"
+        )
+    return "\n".join(lines) + "\n", 0
+
+
+def _legacy(stat: str, variant: str) -> str:
+    """Older tools printed neither percentiles nor the '(all same)' mark."""
+    if variant in ("legacy", "v2019"):
+        stat = stat.split(" p5=")[0].replace("(all same)", "")
+    return stat

@@ -1,0 +1,171 @@
+"""benchmark_model output parsing, core masks and the stand-in's shell parser (no device)."""
+
+import pytest
+
+from hwnas.device_profiler.adb.backend import _split_exit
+from hwnas.device_profiler.adb.device import core_mask, parse_cores
+from hwnas.device_profiler.adb.parse import parse_output
+from hwnas.device_profiler.adb.standin import sh
+from hwnas.errors import HwnasError
+
+pytestmark = pytest.mark.device
+
+MODERN = """\
+INFO: STARTING!
+INFO: Graph: [/data/local/tmp/hwnas_b.tflite]
+INFO: Loaded model /data/local/tmp/hwnas_b.tflite
+INFO: Initialized session in 12.5ms.
+INFO: Running benchmark for at least 10 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+INFO: count=12 first=2210 curr=1890 min=1870 max=2210 avg=1931.5 std=88 p5=1870 median=1901 p95=2210
+
+INFO: Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+INFO: count=50 first=1795 curr=1802 min=1770 max=1950 avg=1810.25 std=31 p5=1774 median=1805 p95=1890
+
+INFO: Inference timings in us: Init: 12500, First inference: 2210, Warmup (avg): 1931.5, Inference (avg): 1810.25
+INFO: Memory footprint delta from the start of the tool (MB): init=3.1 overall=3.4
+"""
+
+V2019 = """\
+STARTING!
+Loaded model /data/local/tmp/m.tflite
+Initialized session in 3.2ms.
+Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+count=40 first=14000 curr=12500 min=12400 max=14000 avg=12650.2 std=300
+
+Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+count=80 first=12600 curr=12450 min=12380 max=13100 avg=1.2555e+04 std=120
+
+Inference timings in us: Init: 3200, First inference: 14000, Warmup (avg): 12650.2, Inference (avg): 12555
+"""
+
+LEGACY = """\
+STARTING!
+Loaded model /data/local/tmp/m.tflite
+resolved reporter
+Initialized session in 19.5ms
+Running benchmark for at least 1 iterations and at least 0.5 seconds
+count=1 curr=680250
+
+Running benchmark for at least 50 iterations and at least 1 seconds
+count=50 first=677001 curr=676500 min=676100 max=679900 avg=677300 std=410
+
+Average inference timings in us: Warmup: 680250, Init: 19500, no stats: 677300
+"""
+
+ALL_SAME = """\
+INFO: Running benchmark for at least 1 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=1 curr=95
+
+INFO: Running benchmark for at least 20 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+INFO: count=20 curr=93(all same)
+
+INFO: Inference timings in us: Init: 800, First inference: 95, Warmup (avg): 95, Inference (avg): 93
+"""
+
+LOGCAT_SUMMARY_ONLY = (
+    "07-14 13:14:56.521 22838 22838 I tflite  : Average inference timings in us: "
+    "Warmup: 5100.5, Init: 900, no stats: 4990.75\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text, avg, count, median",
+    [
+        (MODERN, 1810.25, 50, 1805.0),
+        (V2019, 12555.0, 80, None),
+        (LEGACY, 677300.0, 50, None),
+        (ALL_SAME, 93.0, 20, None),
+        (LOGCAT_SUMMARY_ONLY, 4990.75, 0, None),
+        (MODERN.replace("\n", "\r\n"), 1810.25, 50, 1805.0),
+    ],
+    ids=["modern", "v2019-scientific", "legacy-no-stats", "all-same", "summary-only", "crlf"],
+)
+def test_each_output_variant(text, avg, count, median):
+    inv = parse_output(text, model="b.tflite", exit_code=0)
+    assert inv.avg_us == pytest.approx(avg)
+    assert inv.count == count
+    assert inv.median_us == median
+
+
+def test_takes_the_timed_line_not_the_warmup_line():
+    inv = parse_output(MODERN)
+    assert inv.first_us == 1795 and inv.min_us == 1770 and inv.warmup_avg_us == 1931.5
+    assert inv.init_us == 12500
+
+
+def test_all_same_has_no_spread():
+    inv = parse_output(ALL_SAME)
+    assert (inv.min_us, inv.max_us, inv.std_us) == (93.0, 93.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "text, exit_code, expected",
+    [
+        ("ERROR: Could not open '/data/local/tmp/hwnas_k3.tflite'.\n", 1,
+         "k3.tflite: benchmark_model could not open the model file"),
+        ("STARTING!\nFailed to load model /data/local/tmp/hwnas_k3.tflite\n", 1,
+         "k3.tflite: benchmark_model could not load the model"),
+        ("/system/bin/sh: /data/local/tmp/benchmark_model: not found\n", 127,
+         "k3.tflite: benchmark_model is missing on the device; pass --benchmark-binary PATH"),
+        ("/system/bin/sh: /data/local/tmp/benchmark_model: can't execute: Permission denied\n",
+         126, "k3.tflite: benchmark_model is not executable (permission denied)"),
+        ("STARTING!\nSegmentation fault\n", 139, "k3.tflite: benchmark_model exited with status 139"),
+        ("STARTING!\n", 0, "k3.tflite: no timings found in benchmark_model's output"),
+    ],
+    ids=["could-not-open", "not-loadable", "binary-missing", "permission", "crash", "truncated"],
+)
+def test_failures_name_the_model(text, exit_code, expected):
+    with pytest.raises(HwnasError) as e:
+        parse_output(text, model="k3.tflite", exit_code=exit_code)
+    msg = str(e.value)
+    assert msg.startswith(expected)
+    assert "\n" not in msg
+
+
+def test_split_exit_takes_the_last_marker():
+    out, rc = _split_exit("count=1 curr=5\r\n__hwnas_exit=0\r\n")
+    assert rc == 0 and "__hwnas_exit" not in out
+    assert _split_exit("no marker") == ("no marker", None)
+
+
+@pytest.mark.parametrize(
+    "cores, mask", [((2, 3), "c"), ((0,), "1"), ((4, 5, 6, 7), "f0"), ((3, 2, 3), "c")]
+)
+def test_core_mask(cores, mask):
+    assert core_mask(cores) == mask
+
+
+def test_parse_cores():
+    assert parse_cores("2,3") == (2, 3)
+    assert parse_cores("0,4-7") == (0, 4, 5, 6, 7)
+    with pytest.raises(HwnasError, match=r"^--cores '2,9' names core 9 but the phone has cores 0-3$"):
+        parse_cores("2,9", 4)
+    with pytest.raises(HwnasError, match=r"is not a core list"):
+        parse_cores("big", 4)
+
+
+@pytest.mark.parametrize(
+    "line, syntax",
+    [
+        ("echo a; echo b", []),
+        ("taskset c '/x/a; reboot;.tflite'", []),
+        ("cat /x/$(reboot).tflite", ["$( ) command substitution"]),
+        ("cat /x/`reboot`.tflite", ["backtick command substitution"]),
+        ('cat "/x/$(reboot).tflite"', ["command substitution inside double quotes"]),
+        ("cat a | sh", ["unquoted '|'"]),
+    ],
+)
+def test_standin_shell_flags_unquoted_syntax(line, syntax):
+    assert sh.parse(line).syntax == syntax
+
+
+def test_standin_shell_runs_sequences_like_sh():
+    ran = []
+
+    def runner(argv):
+        ran.append(argv)
+        return "", 1 if argv[0] == "false" else 0
+
+    out, rc, _ = sh.run_line("false && echo no; false || echo 'yes it'; echo $?", runner,
+                             lambda p: [])
+    assert ran == [["false"], ["false"], ["echo", "yes it"], ["echo", "0"]]
