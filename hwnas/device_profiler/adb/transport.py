@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,12 @@ def _why(e: BaseException) -> str:
 
 
 class _EofTcpTransport(TcpTransport):
-    """TcpTransport that reports a closed socket instead of spinning until the read timeout."""
+    """TcpTransport that reports a closed socket instead of spinning until the read timeout,
+    and sends small packets at once (adb-shell writes each header and payload separately)."""
+
+    def connect(self, transport_timeout_s):
+        super().connect(transport_timeout_s)
+        self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def bulk_read(self, numbytes, transport_timeout_s):
         data = super().bulk_read(numbytes, transport_timeout_s)

@@ -132,6 +132,7 @@ class _Connection:
         self.server = server
         self.conn = conn
         self.conn.settimeout(1.0)
+        self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.streams: dict[int, _Stream] = {}
         self.next_id = 1
         self.maxdata = wire.MAX_PAYLOAD
@@ -163,6 +164,8 @@ class _Connection:
                 continue
             if not chunk:
                 raise OSError("peer closed")
+            if hasattr(socket, "TCP_QUICKACK"):  # clients write header and payload separately
+                self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             buf += chunk
         return bytes(buf)
 
