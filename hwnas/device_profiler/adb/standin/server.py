@@ -58,6 +58,7 @@ class AdbStandin:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(4)
         self._sock.settimeout(0.2)
+        self._port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._last = time.monotonic()
         self._thread = threading.Thread(target=self._serve, name="adb-standin", daemon=True)
@@ -65,7 +66,7 @@ class AdbStandin:
 
     @property
     def port(self) -> int:
-        return self._sock.getsockname()[1]
+        return self._port
 
     @property
     def serial(self) -> str:
