@@ -1,0 +1,354 @@
+"""FBNet differentiable search: Gumbel-softmax supernet, latency-aware loss, target guarantee.
+
+Schedule (FBNet, Sec. 4.1): the training split (80%) trains the supernet weights, the
+validation split (20%) trains θ.  Warm-up epochs train weights only; afterwards each epoch
+interleaves one pass over both splits (a θ step after every ~4 weight steps).  Weights: SGD
+(lr cosine from ``w_lr``, momentum 0.9, wd 1e-4); θ: Adam (lr 0.01, wd 5e-4).  Gumbel
+temperature τ = τ0 · e^(−0.045 · epoch).  The θ loss is ``fbnet_loss.theta_loss``.
+
+At the end the architecture is argmax θ per choice point; ``LatencyTable.best_under`` with
+scores log softmax(θ) returns the highest-θ architecture whose predicted latency is ≤ T, so
+the winner always meets the target (it *is* the argmax when that already fits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwnas.io import atomic_write_bytes
+from hwnas.latency import LatencyTable
+from hwnas.progress import progress_bar
+from hwnas.space import Arch, SearchSpace
+
+from . import fbnet_report as report
+from .common import (SearchError, check_target, config_dict, resolve_table, write_config,
+                     write_result)
+from .fbnet_loss import TARGET_TERMS, entropy, temperature, theta_loss
+from .supernet import Supernet, gumbel_weights
+
+CKPT = "ckpt.pt"
+SKIP_WARN_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class FBNetConfig:
+    target_ms: float
+    out: str
+    table: str | None = None
+    data: str = "fashion-mnist"
+    data_root: str | None = None
+    space: str = "fbnet-small"
+    resolution: int | None = None  # None: the space's default
+    mode: str = "soft"  # soft (FBNet) | hard (GDAS straight-through)
+    epochs: int = 4
+    warmup_epochs: int = 1
+    subset: int | None = 2000  # training images used (before the 80/20 split); None: all
+    batch_size: int = 64
+    seed: int = 0
+    resume: bool = False
+    alpha: float = 0.2
+    beta: float = 0.6
+    tau0: float = 5.0
+    tau_decay: float = 0.045
+    target_term: str = "abs"
+    target_weight: float = 1.0
+    w_lr: float = 0.1
+    w_momentum: float = 0.9
+    w_wd: float = 1e-4
+    theta_lr: float = 0.01
+    theta_wd: float = 5e-4
+    topk: int = 5
+    tables_dir: str = "latency_tables"
+
+    def __post_init__(self):
+        checks = [
+            (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
+            (self.mode in ("soft", "hard"), f"--mode must be soft or hard (got {self.mode!r})"),
+            (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (0 <= self.warmup_epochs < self.epochs,
+             f"--warmup-epochs must be in 0..epochs-1 = 0..{self.epochs - 1} "
+             f"(got {self.warmup_epochs}); θ is trained only after the warm-up"),
+            (self.subset is None or self.subset >= 10,
+             f"--subset must be at least 10 images (got {self.subset})"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.target_term in TARGET_TERMS,
+             f"target_term must be one of {', '.join(TARGET_TERMS)} (got {self.target_term!r})"),
+            (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
+            (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
+            (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise SearchError(msg)
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class _State:
+    net: Supernet
+    theta: list[torch.Tensor]
+    w_opt: torch.optim.Optimizer
+    t_opt: torch.optim.Optimizer
+    gen: torch.Generator
+    epoch: int = 0  # epochs completed
+    history: list = dataclasses.field(default_factory=list)  # per epoch: log row + θ
+
+
+def _new_state(space: SearchSpace, cfg: FBNetConfig) -> _State:
+    torch.manual_seed(cfg.seed)
+    net = Supernet(space)
+    theta = [torch.zeros(len(c), requires_grad=True) for c in space.choices]
+    w_opt = torch.optim.SGD(net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                            weight_decay=cfg.w_wd)
+    t_opt = torch.optim.Adam(theta, lr=cfg.theta_lr, weight_decay=cfg.theta_wd)
+    gen = torch.Generator().manual_seed(cfg.seed + 12345)
+    return _State(net, theta, w_opt, t_opt, gen)
+
+
+def _save(state: _State, out: Path) -> None:
+    blob = {"net": state.net.state_dict(), "theta": [t.detach().clone() for t in state.theta],
+            "w_opt": state.w_opt.state_dict(), "t_opt": state.t_opt.state_dict(),
+            "gen": state.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "epoch": state.epoch, "history": json.dumps(state.history)}
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write_bytes(out / CKPT, buf.getvalue())
+
+
+def _load(state: _State, out: Path) -> None:
+    try:
+        blob = torch.load(out / CKPT, weights_only=True)
+    except Exception as e:  # corrupt or foreign file: say which
+        raise SearchError(f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); "
+                          f"delete it to start over") from None
+    state.net.load_state_dict(blob["net"])
+    with torch.no_grad():
+        for t, saved in zip(state.theta, blob["theta"]):
+            t.copy_(saved)
+    state.w_opt.load_state_dict(blob["w_opt"])
+    state.t_opt.load_state_dict(blob["t_opt"])
+    state.gen.set_state(blob["gen"])
+    torch.set_rng_state(blob["torch_rng"])
+    state.epoch = int(blob["epoch"])
+    state.history = json.loads(blob["history"])
+
+
+def _prepare_out(cfg: FBNetConfig, out: Path) -> bool:
+    """Check the output folder against ``--resume``; True when a checkpoint is to be loaded."""
+    have = (out / CKPT).exists()
+    if have and not cfg.resume:
+        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
+                          f"choose another --out")
+    if have:
+        old = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+        new = config_dict(cfg)
+        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
+        if diff:
+            raise SearchError(f"--resume: {out} was started with different settings "
+                              f"({', '.join(diff)}); use the same options or another --out")
+    return have
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _sample(state: _State, tau: float, hard: bool, detach: bool):
+    theta = [t.detach() for t in state.theta] if detach else state.theta
+    pairs = [gumbel_weights(t, tau, state.gen, hard) for t in theta]
+    return [w for w, _ in pairs], ([i for _, i in pairs] if hard else None)
+
+
+def _lr(cfg: FBNetConfig, step: int, total: int) -> float:
+    return 0.5 * cfg.w_lr * (1.0 + math.cos(math.pi * step / max(1, total)))
+
+
+def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
+    e = state.epoch
+    tau = temperature(e, cfg.tau0, cfg.tau_decay)
+    hard = cfg.mode == "hard"
+    train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e)
+    search_theta = e >= cfg.warmup_epochs
+    val_iter = iter(splits.loader("val", cfg.batch_size, shuffle=True, augment=False,
+                                  seed=cfg.seed * 1000 + e + 500)) if search_theta else None
+    n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
+    total_steps = cfg.epochs * n_t
+    acc = {"w_loss": 0.0, "w_correct": 0, "w_n": 0, "t_loss": 0.0, "t_ce": 0.0,
+           "t_correct": 0, "t_n": 0, "t_steps": 0, "lat_ms": 0.0}
+    state.net.train()
+    bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
+    for i, (x, y) in enumerate(train):
+        for g in state.w_opt.param_groups:
+            g["lr"] = _lr(cfg, e * n_t + i, total_steps)
+        weights, idx = _sample(state, tau, hard, detach=True)
+        logits = state.net(x, weights, idx)
+        loss = F.cross_entropy(logits, y)
+        state.w_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        state.w_opt.step()
+        acc["w_loss"] += float(loss.detach()) * len(y)
+        acc["w_correct"] += int((logits.argmax(1) == y).sum())
+        acc["w_n"] += len(y)
+        if search_theta and (i + 1) * n_v // n_t > i * n_v // n_t:
+            xv, yv = next(val_iter)
+            _theta_step(state, cfg, space, table, tau, hard, xv, yv, acc)
+        bar.advance(1, status=f"loss {acc['w_loss'] / acc['w_n']:.3f}")
+    return _epoch_row(state, cfg, space, table, tau, acc)
+
+
+def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
+    weights, idx = _sample(state, tau, hard, detach=False)
+    logits = state.net(x, weights, idx)
+    ce = F.cross_entropy(logits, y)
+    lat_ms = table.expected(weights, space)
+    loss = theta_loss(ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term,
+                      cfg.target_weight)
+    state.t_opt.zero_grad(set_to_none=True)
+    state.w_opt.zero_grad(set_to_none=True)  # weights are not stepped here
+    loss.backward()
+    state.t_opt.step()
+    acc["t_loss"] += float(loss.detach()) * len(y)
+    acc["t_ce"] += float(ce.detach()) * len(y)
+    acc["t_correct"] += int((logits.argmax(1) == y).sum())
+    acc["t_n"] += len(y)
+    acc["t_steps"] += 1
+    acc["lat_ms"] += float(lat_ms.detach())
+
+
+def probs(theta: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [t.detach().softmax(-1) for t in theta]
+
+
+def argmax_arch(space: SearchSpace, theta) -> Arch:
+    return Arch.of(space, [int(t.detach().argmax()) for t in theta], "argmax")
+
+
+def skip_share(space: SearchSpace, arch: Arch) -> float:
+    ops = [(c, i) for c, i in zip(space.choices, arch.choices) if c.kind == "op"]
+    return sum(c.options[i] == "skip" for c, i in ops) / max(1, len(ops))
+
+
+def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
+    am = argmax_arch(space, state.theta)
+    nan = float("nan")
+    row = {
+        "epoch": state.epoch + 1, "phase": "search" if acc["t_n"] else "warmup",
+        "tau": tau, "lr": state.w_opt.param_groups[0]["lr"],
+        "train_loss": acc["w_loss"] / max(1, acc["w_n"]), "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
+        "val_loss": acc["t_loss"] / acc["t_n"] if acc["t_n"] else nan,
+        "val_ce": acc["t_ce"] / acc["t_n"] if acc["t_n"] else nan,
+        "val_acc": acc["t_correct"] / acc["t_n"] if acc["t_n"] else nan,
+        "sampled_lat_ms": acc["lat_ms"] / acc["t_steps"] if acc["t_steps"] else nan,
+        "expected_lat_ms": float(table.expected(probs(state.theta), space)),
+        "target_ms": cfg.target_ms,
+        "argmax_lat_ms": table.predict(am, space),
+        "skip_share": skip_share(space, am),
+    }
+    row.update({f"H_{c.name}": entropy(t) for c, t in zip(space.choices, state.theta)})
+    return row
+
+
+# --------------------------------------------------------------------------- derive
+
+
+def derive(space: SearchSpace, table: LatencyTable, theta, target_ms: float, k: int = 5,
+           seed: int = 0) -> tuple[Arch, list[tuple[Arch, float]]]:
+    """The winner (highest Σ log p under the target) and up to ``k`` distinct architectures
+    under the target with their log-probabilities, best first.
+
+    The alternatives come from perturb-and-MAP: the constrained DP with Gumbel-perturbed
+    log-probabilities, each solution scored by its unperturbed log-probability.
+    """
+    logp = [t.detach().double().log_softmax(-1).numpy() for t in theta]
+    winner = table.best_under(space, logp, target_ms)
+    score = lambda a: float(sum(lp[c] for lp, c in zip(logp, a.choices)))  # noqa: E731
+    found = {winner.choices: winner}
+    rng = np.random.default_rng(seed)
+    for _ in range(4 * k):  # bounded: at most 4k DP solves
+        if len(found) >= k:
+            break
+        noisy = [lp + rng.gumbel(size=lp.shape) for lp in logp]
+        a = table.best_under(space, noisy, target_ms)
+        found.setdefault(a.choices, a)
+    ranked = sorted(found.values(), key=score, reverse=True)[:k]
+    return Arch.of(space, winner.choices, "fbnet"), [(a, score(a)) for a in ranked]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
+           table: LatencyTable | None = None, space: SearchSpace | None = None) -> dict:
+    """Run (or resume) an FBNet search; returns the arch.json record (None when stopped early
+    by ``stop_after_epochs``, which is for tests and time-boxing)."""
+    from hwnas.data import load_dataset
+
+    out = Path(cfg.out)
+    if table is None or space is None:
+        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
+                                     resolution=cfg.resolution)
+    check_target(table, space, cfg.target_ms)
+    resuming = _prepare_out(cfg, out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, cfg)
+    splits = load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
+                          in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+    if len(splits.val) == 0:
+        raise SearchError("the θ split is empty: use a larger --subset")
+    state = _new_state(space, cfg)
+    if resuming:
+        _load(state, out)
+        print(f"resuming {out} after epoch {state.epoch}/{cfg.epochs}", file=sys.stderr)
+    ran = 0
+    with progress_bar("search", cfg.epochs) as epochs_bar, progress_bar("epoch", None) as bar:
+        epochs_bar.update(completed=state.epoch)
+        while state.epoch < cfg.epochs and (stop_after_epochs is None or ran < stop_after_epochs):
+            t0 = time.perf_counter()
+            row = _run_epoch(state, cfg, space, table, splits, bar)
+            row["seconds"] = time.perf_counter() - t0
+            state.history.append({"row": row, "theta": [t.detach().tolist() for t in state.theta]})
+            state.epoch += 1
+            ran += 1
+            _save(state, out)
+            report.write_log(out, [h["row"] for h in state.history])
+            if row["phase"] == "search" and row["skip_share"] > SKIP_WARN_SHARE:
+                print(f"warning: epoch {row['epoch']}: the argmax architecture is "
+                      f"{row['skip_share']:.0%} skip ops (collapse?)", file=sys.stderr)
+            epochs_bar.advance(1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, "
+                                         f"val acc {row['val_acc']:.3f}")
+    if state.epoch < cfg.epochs:
+        return None
+    return _finish(cfg, space, table, state, out)
+
+
+def _finish(cfg, space, table, state, out) -> dict:
+    am = argmax_arch(space, state.theta)
+    winner, topk = derive(space, table, state.theta, cfg.target_ms, cfg.topk, cfg.seed)
+    rows = [h["row"] for h in state.history]
+    extra = {"strategy": "fbnet", "mode": cfg.mode,
+             "argmax": {"choices": list(am.choices), "predicted_ms": table.predict(am, space)},
+             "repaired": am.choices != winner.choices,
+             "log_prob": topk[0][1] if topk[0][0].choices == winner.choices else None,
+             "search_seconds": sum(r["seconds"] for r in rows),
+             "skip_share": skip_share(space, winner)}
+    rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
+    report.write_plots(out, space, state.history, cfg.target_ms)
+    report.write_fbnet_summary(out, cfg, space, table, rec, rows, topk)
+    if rec["skip_share"] > SKIP_WARN_SHARE:
+        print(f"warning: the winner is {rec['skip_share']:.0%} skip ops", file=sys.stderr)
+    return rec
+
+
+__all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs"]

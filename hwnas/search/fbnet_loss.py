@@ -1,0 +1,69 @@
+"""FBNet's latency-aware loss, the target-aware term hwnas adds, and θ statistics (pure)."""
+
+from __future__ import annotations
+
+import torch
+
+ALPHA = 0.2  # FBNet paper, Sec. 4.1
+BETA = 0.6
+TARGET_TERMS = ("abs", "hinge", "none")
+
+
+def fbnet_loss(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA,
+               beta: float = BETA) -> torch.Tensor:
+    """FBNet (Wu et al., CVPR 2019), Eq. (2):
+
+        L(a, w_a) = CE(a, w_a) · α · log(LAT(a))^β
+
+    The power β applies to log(LAT), not to LAT.  ``lat_us`` is in microseconds so that
+    log(LAT) > 0 for any table (every network costs well over 1 µs); it is clamped at e so
+    the power of the logarithm is always defined and the loss is never NaN.
+    """
+    return ce * alpha * torch.log(lat_us.clamp_min(torch.e)) ** beta
+
+
+def fbnet_loss_misread(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA,
+                       beta: float = BETA) -> torch.Tensor:
+    """The common misreading CE · α · log(LAT^β) = CE · α · β · log(LAT).  NOT used by the
+    search; kept so the tests can show the two differ."""
+    return ce * alpha * torch.log(lat_us.clamp_min(torch.e) ** beta)
+
+
+def target_term(lat_ms: torch.Tensor, target_ms: float, kind: str = "abs") -> torch.Tensor:
+    """The target-aware latency term added to the θ loss (weighted by ``target_weight``).
+
+    * ``abs``   — TuNAS's absolute reward, |LAT/T − 1|: pulls the expected latency to the
+      target from both sides, so the search spends the budget instead of collapsing to
+      skips below it (the repair then only trims what is over);
+    * ``hinge`` — max(0, LAT/T − 1): penalises only exceeding the target;
+    * ``none``  — FBNet as published: no target during search (the repair still enforces it).
+    """
+    if kind == "abs":
+        return (lat_ms / target_ms - 1.0).abs()
+    if kind == "hinge":
+        return torch.relu(lat_ms / target_ms - 1.0)
+    if kind == "none":
+        return lat_ms.new_zeros(())
+    raise ValueError(f"unknown target term {kind!r}; choose one of {', '.join(TARGET_TERMS)}")
+
+
+def theta_loss(ce: torch.Tensor, lat_ms: torch.Tensor, target_ms: float, alpha: float = ALPHA,
+               beta: float = BETA, kind: str = "abs", weight: float = 1.0) -> torch.Tensor:
+    """The architecture loss: FBNet's Eq. (2) (latency in µs) + weight · target term."""
+    return fbnet_loss(ce, lat_ms * 1000.0, alpha, beta) + weight * target_term(lat_ms, target_ms,
+                                                                               kind)
+
+
+def temperature(epoch: int, tau0: float = 5.0, decay: float = 0.045) -> float:
+    """Gumbel-softmax temperature of an epoch: τ0 · e^(−decay · epoch) (FBNet: 5.0, 0.045)."""
+    return tau0 * float(torch.exp(torch.tensor(-decay * epoch, dtype=torch.float64)))
+
+
+def entropy(theta: torch.Tensor) -> float:
+    """Entropy (nats) of softmax(θ)."""
+    logp = theta.detach().double().log_softmax(-1)
+    return float(-(logp.exp() * logp).sum())
+
+
+__all__ = ["ALPHA", "BETA", "TARGET_TERMS", "fbnet_loss", "fbnet_loss_misread", "target_term",
+           "theta_loss", "temperature", "entropy"]

@@ -1,0 +1,152 @@
+"""What an FBNet search did: log.csv, θ heatmaps and latency plots (PNG), summary.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.io import atomic_write_bytes, atomic_write_text
+
+from .common import write_summary
+
+
+def write_log(out: Path, rows: list[dict]) -> None:
+    """All epoch rows so far as ``log.csv`` (rewritten atomically each epoch)."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(out / "log.csv", buf.getvalue())
+
+
+def _probs(theta: list[list[float]]) -> list[np.ndarray]:
+    out = []
+    for t in theta:
+        a = np.asarray(t, float)
+        e = np.exp(a - a.max())
+        out.append(e / e.sum())
+    return out
+
+
+def _op_matrix(space, theta) -> tuple[np.ndarray, list[str]]:
+    p = _probs(theta)
+    rows = [(c.name, p[i]) for i, c in enumerate(space.choices) if c.kind == "op"]
+    return np.stack([r for _, r in rows]), [n.removesuffix(".op") for n, _ in rows]
+
+
+def _width_matrix(space, theta) -> tuple[np.ndarray, list[str], int]:
+    p = _probs(theta)
+    idx = [i for i, c in enumerate(space.choices) if c.kind == "width"]
+    k = max(len(space.choices[i]) for i in idx)
+    m = np.full((len(idx), k), np.nan)
+    for r, i in enumerate(idx):
+        m[r, : len(p[i])] = p[i]
+    return m, [space.choices[i].name for i in idx], k
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None:
+    """theta_heatmap.png (final), theta_evolution.png (small multiples), latency.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    final = history[-1]["theta"]
+    ops, names = _op_matrix(space, final)
+    widths, wnames, k = _width_matrix(space, final)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(names) + 2),
+                                 gridspec_kw={"width_ratios": [len(space.ops), k + 1]})
+    im = a1.imshow(ops, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    a1.set_xticks(range(len(space.ops)), space.ops, rotation=60, ha="right", fontsize=8)
+    a1.set_yticks(range(len(names)), names, fontsize=7)
+    a1.set_title("op probabilities softmax(θ)")
+    a2.imshow(widths, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    a2.set_xticks(range(k), [f"w{j}" for j in range(k)], fontsize=8)
+    a2.set_yticks(range(len(wnames)), wnames, fontsize=7)
+    a2.set_title("stage width (narrow → wide)")
+    fig.colorbar(im, ax=a2)
+    _save(fig, out / "theta_heatmap.png")
+    plt.close(fig)
+
+    n = len(history)
+    picks = sorted({round(j * (n - 1) / 5) for j in range(6)}) if n > 1 else [0]
+    cols = min(3, len(picks))
+    rws = math.ceil(len(picks) / cols)
+    fig, axes = plt.subplots(rws, cols, figsize=(4 * cols, 0.22 * len(names) * rws + 1.5),
+                             squeeze=False)
+    for ax, e in zip(axes.flat, picks):
+        m, _ = _op_matrix(space, history[e]["theta"])
+        ax.imshow(m, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"epoch {e + 1}", fontsize=9)
+        ax.set_xticks(range(len(space.ops)), [o.replace("ir_", "") for o in space.ops],
+                      rotation=90, fontsize=6)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(picks):]:
+        ax.axis("off")
+    fig.suptitle("op probabilities over the search (rows: layers in network order)")
+    _save(fig, out / "theta_evolution.png")
+    plt.close(fig)
+
+    ep = [h["row"]["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-", label="E[latency] softmax(θ)")
+    ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="argmax arch")
+    ax.axhline(target_ms, color="red", lw=1, label=f"target {target_ms:g} ms")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.legend(fontsize=8)
+    _save(fig, out / "latency.png")
+    plt.close(fig)
+
+
+def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict], topk) -> None:
+    last = rows[-1]
+    lines = [
+        f"# FBNet search — {out.name}",
+        "",
+        f"- space **{space.name}** (resolution {space.resolution}), mode **{cfg.mode}**, "
+        f"{cfg.epochs} epochs ({cfg.warmup_epochs} warm-up), subset {cfg.subset}, "
+        f"batch {cfg.batch_size}, seed {cfg.seed}",
+        f"- table `{rec['table']}` ({rec['provenance'].get('device', '?')}, "
+        f"{rec['provenance'].get('backend', '?')})",
+        f"- θ loss: CE·{cfg.alpha}·log(LAT µs)^{cfg.beta} + {cfg.target_weight}·"
+        f"{cfg.target_term}(LAT/T)",
+        f"- search time {rec['search_seconds']:.0f} s "
+        f"({rec['search_seconds'] / max(1, len(rows)):.1f} s/epoch)",
+        "",
+        "## Result",
+        "",
+        f"- winner: **{rec['predicted_ms']:.3f} ms** predicted, target {rec['target_ms']:g} ms, "
+        f"margin {rec['margin_ms']:.3f} ms",
+        f"- argmax θ: {rec['argmax']['predicted_ms']:.3f} ms → "
+        + ("repaired under the target by the exact DP" if rec["repaired"] else "already fits"),
+        f"- skip share in the winner: {rec['skip_share']:.0%}",
+        f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
+        f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
+        "",
+        "| layer | choice |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
+    lines += ["", "## Top-k under the target", "", "| # | predicted ms | log p |", "|---|---|---|"]
+    lines += [f"| {i + 1} | {table.predict(a, space):.3f} | {s:.3f} |"
+              for i, (a, s) in enumerate(topk)]
+    lines += ["", "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
+              "per-epoch numbers in `log.csv`."]
+    write_summary(out, "\n".join(lines))
+
+
+__all__ = ["write_log", "write_plots", "write_fbnet_summary"]
