@@ -174,3 +174,27 @@ def test_fbnet_small_end_to_end(tmp_path, mode):
     assert rec["predicted_ms"] <= target
     arch = Arch.load(tmp_path / mode / "arch.json")
     assert build_model(space, arch)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_cli_runs_fbnet_and_refuses_foreign_flags(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from hwnas.search.cli import register
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    space = get_space("fbnet-small")
+    table = synthetic_table(space)
+    path = table.save(tmp_path / "t.csv")
+    lo, hi = table.bounds(space)
+    args = ["search", "--table", str(path), "--target-ms", f"{lo + 0.2 * (hi - lo):.4f}",
+            "--out", str(tmp_path / "run"), "--mode", "hard", "--epochs", "2",
+            "--warmup-epochs", "1", "--subset", "128"]
+    res = CliRunner().invoke(app, args + ["--trials", "5"])
+    assert isinstance(res.exception, SearchError) and "--trials: only for --strategy mnasnet" \
+        in str(res.exception)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "predicted" in res.output and (tmp_path / "run" / "arch.json").exists()

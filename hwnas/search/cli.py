@@ -1,7 +1,94 @@
-"""`hwnas` commands of hwnas.search (registered on the main app by hwnas.cli)."""
+"""`hwnas search`: FBNet (differentiable, default) or MnasNet (RL) under a latency target."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
 
 import typer
 
+from .common import SearchError
+
+DEFAULT_SPACE = {"fbnet": "fbnet-small", "mnasnet": "mnasnet-small"}
+
+
+class Strategy(str, Enum):
+    fbnet = "fbnet"
+    mnasnet = "mnasnet"
+
+
+def _given(**kw) -> dict:
+    """Only the options the user set (None = keep the config's default)."""
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def search_command(
+    target_ms: float = typer.Option(..., "--target-ms", help="Latency budget (ms) on the "
+                                    "table's device; the result's predicted latency is ≤ it."),
+    out: str = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
+    strategy: Strategy = typer.Option(Strategy.fbnet, "--strategy"),
+    table: Optional[str] = typer.Option(None, "--table", help="Latency table CSV; default: "
+                                        "newest matching one in latency_tables/, else profile "
+                                        "the host first."),
+    data: str = typer.Option("fashion-mnist", "--data"),
+    data_root: Optional[str] = typer.Option(None, "--data-root"),
+    space: Optional[str] = typer.Option(None, "--space", help="Default fbnet-small (fbnet) "
+                                        "or mnasnet-small (mnasnet)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the search in --out."),
+    seed: int = typer.Option(0, "--seed"),
+    subset: Optional[int] = typer.Option(None, "--subset", help="Training images used "
+                                         "(before the 80/20 weights/θ split)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="fbnet: soft (every candidate "
+                                       "runs) or hard (straight-through, one candidate)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="fbnet: search epochs."),
+    warmup_epochs: Optional[int] = typer.Option(None, "--warmup-epochs",
+                                                help="fbnet: weights-only epochs first."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="mnasnet: soft|hard|abs."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="mnasnet: sampled models."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="mnasnet: models per "
+                                        "controller update."),
+    child_epochs: Optional[int] = typer.Option(None, "--child-epochs",
+                                               help="mnasnet: proxy training epochs."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="mnasnet: parallel trials."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                              help="mnasnet: Ray cluster (default: local)."),
+    latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
+    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: train|shared."),
+) -> None:
+    """Search an architecture under a latency target (FBNet by default, or MnasNet)."""
+    common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
+                    space=space or DEFAULT_SPACE[strategy.value], resume=resume, seed=seed,
+                    subset=subset, batch_size=batch_size)
+    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
+           "mnasnet": _given(reward=reward, trials=trials, batch=batch,
+                             child_epochs=child_epochs, workers=workers,
+                             ray_address=ray_address, latency=latency, evaluator=evaluator)}
+    other = "mnasnet" if strategy.value == "fbnet" else "fbnet"
+    if own[other]:
+        flags = ", ".join("--" + k.replace("_", "-") for k in own[other])
+        raise SearchError(f"{flags}: only for --strategy {other}")
+    if strategy is Strategy.fbnet:
+        from .fbnet import FBNetConfig, search
+
+        rec = search(FBNetConfig(**common, **own["fbnet"]))
+    else:
+        try:
+            from .mnasnet import MnasConfig, search as mnas_search
+        except ImportError as e:
+            raise SearchError(f"--strategy mnasnet is not available in this build ({e})") from None
+        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]))
+    _report(rec, out)
+
+
+def _report(rec, out: str) -> None:
+    if not isinstance(rec, dict) or "predicted_ms" not in rec:
+        typer.echo(f"done: results in {out}/")
+        return
+    typer.echo(f"winner: {rec['predicted_ms']:.3f} ms predicted (target {rec['target_ms']:g} "
+               f"ms, margin {rec['margin_ms']:.3f} ms) → {out}/arch.json; see {out}/summary.md")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add `hwnas search` to the main app."""
+    app.command("search")(search_command)
