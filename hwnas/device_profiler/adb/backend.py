@@ -132,8 +132,6 @@ class AdbBackend:
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int):
         """Samples (µs): one per invocation, each the average of ``runs`` timed runs."""
-        from hwnas.device_profiler.backends import Samples
-
         model_file = Path(model_file)
         if not model_file.is_file():
             raise HwnasError(f"model file {model_file} does not exist")
@@ -156,6 +154,8 @@ class AdbBackend:
                 t.shell(f"rm -f {shlex.quote(remote)}")
             except AdbConnectionLost:
                 pass  # the original error says what happened
+        from hwnas.device_profiler.backends import Samples
+
         return Samples(us=tuple(values))
 
     def temperatures(self) -> tuple[tuple[str, float], ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -152,10 +153,8 @@ class AdbBinaryTransport:
                              f"{(p.stderr or p.stdout).strip()[:200]}")
 
     def exists(self, remote: str) -> bool:
-        import shlex
-
-        out = self.shell(f"ls {shlex.quote(remote)} >/dev/null 2>&1 && echo yes || echo no")
-        return out.strip().endswith("yes")
+        out = self.shell(f"ls -d {shlex.quote(remote)}; echo __hwnas_exit=$?")
+        return out.strip().endswith("__hwnas_exit=0")
 
     def close(self) -> None:
         pass
