@@ -22,6 +22,10 @@ class _Dropped(Exception):
     """Fault injection: the connection goes away mid-profile."""
 
 
+class _Closed(Exception):
+    """The peer closed between messages, or the stand-in is stopping: a normal end."""
+
+
 @dataclass
 class _Stream:
     local_id: int
@@ -108,9 +112,10 @@ class AdbStandin:
             with conn:
                 try:
                     _Connection(self, conn).run()
-                except (_Dropped, OSError, wire.ProtocolError, struct.error) as e:
-                    if not isinstance(e, _Dropped):
-                        self.errors.append(f"{type(e).__name__}: {e}")
+                except (_Dropped, _Closed):
+                    pass
+                except (OSError, wire.ProtocolError, struct.error) as e:
+                    self.errors.append(f"{type(e).__name__}: {e}")
             self._last = time.monotonic()
 
     def _touch(self) -> None:
@@ -161,10 +166,12 @@ class _Connection:
                 if first and not buf:
                     return None
                 if self.server._stop.is_set():
-                    raise OSError("stand-in stopping")
+                    raise _Closed()
                 continue
             if not chunk:
-                raise OSError("peer closed")
+                if first and not buf:
+                    raise _Closed()
+                raise OSError("peer closed mid-message")
             if hasattr(socket, "TCP_QUICKACK"):  # clients write header and payload separately
                 self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             buf += chunk
