@@ -1,4 +1,5 @@
 """benchmark_model output parsing, core masks and the stand-in's shell parser (no device)."""
+# ruff: noqa: E501  (the samples keep benchmark_model's long output lines whole)
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The `adb` backend: int8 TFLite blocks timed by benchmark_model on a phone, pinned to big cores."""
+"""The `adb` backend: int8 TFLite blocks timed by benchmark_model on a phone's big cores."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .transport import AdbConnectionLost, Transport, connect
 REMOTE_DIR = "/data/local/tmp"
 REMOTE_BINARY = f"{REMOTE_DIR}/benchmark_model"
 _EXIT = "__hwnas_exit="
+_CPU_ZONE = re.compile(r"cpu|tsens|soc|cluster|big|little|core", re.IGNORECASE)
 _WHERE = (
     "get LiteRT's Android benchmark tool: the prebuilt TensorFlow Lite nightly "
     "android_aarch64_benchmark_model (or android_arm), or build "
@@ -36,7 +37,7 @@ class AdbSettings:
     precision: str = "int8"
     use_xnnpack: bool = True
     min_secs: float = 0.0  # benchmark_model's min_secs/warmup_min_secs: 0 → exactly N runs
-    max_temp_c: float | None = 45.0  # cooldown() waits while any zone is hotter
+    max_temp_c: float | None = 50.0  # cooldown() waits while a CPU/SoC zone is hotter
     cooldown_timeout_s: float = 180.0
     cooldown_poll_s: float = 5.0
     timeout_s: float = 300.0  # one benchmark_model invocation
@@ -163,14 +164,20 @@ class AdbBackend:
         self._log.temps_c.extend(c for _, c in temps if 0 < c < 150)
         return temps
 
+    def hottest_c(self) -> float | None:
+        """The hottest CPU/SoC zone (°C); all plausible zones when none is named like one."""
+        temps = [(z, c) for z, c in self.temperatures() if 0 < c < 150]
+        cpu = [c for z, c in temps if _CPU_ZONE.search(z)]
+        return max(cpu or [c for _, c in temps], default=None)
+
     def cooldown(self, *, sleep=time.sleep) -> float:
-        """Wait (bounded) while the hottest plausible thermal zone exceeds max_temp_c; seconds."""
+        """Wait (bounded) while the hottest CPU/SoC zone exceeds max_temp_c; seconds waited."""
         s = self.settings
         if s.max_temp_c is None:
             return 0.0
         start = time.monotonic()
         while True:
-            hot = max((c for _, c in self.temperatures() if 0 < c < 150), default=None)
+            hot = self.hottest_c()
             waited = time.monotonic() - start
             if hot is None or hot <= s.max_temp_c:
                 break

@@ -1,4 +1,4 @@
-"""benchmark_model stand-in: runs the pushed .tflite with LiteRT and prints the real tool's format."""
+"""benchmark_model stand-in: runs the pushed .tflite with LiteRT, prints the real tool's format."""
 
 from __future__ import annotations
 

@@ -96,7 +96,8 @@ class FakePhone:
             f"CPU implementer\t: 0x51\nCPU part\t: {parts[i % 4]}\n\n"
             for i in range(n)
         )
-        self._write("/proc/cpuinfo", cpuinfo + "Hardware\t: Qualcomm Technologies, Inc MSM8996pro\n")
+        hardware = "Hardware\t: Qualcomm Technologies, Inc MSM8996pro\n"
+        self._write("/proc/cpuinfo", cpuinfo + hardware)
         names = ("battery", "tsens_tz_sensor1", "tsens_tz_sensor8")
         for z, temp in enumerate(c.thermal_c):
             self._write(f"/sys/class/thermal/thermal_zone{z}/type", f"{names[z % 3]}\n")
