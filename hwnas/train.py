@@ -1,0 +1,286 @@
+"""The one trainer: SGD (Nesterov), per-step cosine / one-cycle schedule, per-epoch checkpoints
+that resume exactly, evaluation, CSV log.  Used for proxy training in search and in export."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.data import DataSplits
+from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.progress import progress_bar
+
+SCHEDULES = ("cosine", "onecycle")
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_SCHEMA = 1
+LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+# Config fields that may differ between a run and its resumption without changing the result.
+RESUME_FREE_FIELDS = ("threads",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    schedule: str = "cosine"
+    warmup_epochs: float = 0
+    label_smoothing: float = 0.0
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.schedule in SCHEDULES,
+             f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"),
+            (0 <= self.warmup_epochs < self.epochs,
+             f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"),
+            (0 <= self.label_smoothing < 1,
+             f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.threads is None or self.threads >= 1,
+             f"threads must be at least 1, got {self.threads}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise HwnasError(message)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    val_acc: float = float("nan")
+    test_acc: float = float("nan")
+    seconds: float = 0.0
+    test_loss: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD; weight decay on conv/linear weights only (not on BN or biases)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    rest = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
+                           nesterov=cfg.nesterov)
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """Per-step schedule.  cosine: linear warm-up over ``warmup_epochs``, then
+    lr·½(1+cos(πt)) down to 0.  onecycle: torch's OneCycleLR (peak ``lr``; warm-up fraction
+    ``warmup_epochs/epochs``, 0.3 when 0)."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "onecycle":
+        pct = warmup / total if warmup else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total,
+                                                   pct_start=pct)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 accuracy of ``model`` over ``loader`` (eval mode)."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in loader:
+        logits = model(x)
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    if seen == 0:
+        return float("nan"), float("nan")
+    return loss_sum / seen, correct / seen
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str | Path | None = None,
+          resume: bool = False, progress: bool = True, *,
+          stop_after_epoch: int | None = None) -> TrainResult:
+    """Train ``model`` in place on ``splits.train``; evaluate on val every epoch, on test at
+    the end.  With ``out_dir``: ``checkpoint.pt`` after every epoch, then ``log.csv``,
+    ``model.pt`` (state dict) and ``result.json``.  ``resume`` continues from the checkpoint
+    exactly (same weights as an uninterrupted run).  ``stop_after_epoch`` ends the run early
+    (after that epoch's checkpoint) as an interruption would; the test set is then skipped."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out_dir) if out_dir is not None else None
+    _seed_everything(cfg.seed)
+    steps = math.ceil(len(splits.train) / cfg.batch_size)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    history: list[dict] = []
+    start = 0
+    if resume and out is not None and (out / CHECKPOINT).exists():
+        start, history = _load_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg)
+        _say(progress, f"resuming after epoch {start}/{cfg.epochs} from {out / CHECKPOINT}")
+    last = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
+
+    for epoch in range(start, last):
+        t0 = time.perf_counter()
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        loader = splits.loader("train", cfg.batch_size, shuffle=True, augment=True,
+                               seed=cfg.seed * 100_003 + epoch)
+        with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
+            for x, y in loader:
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                bar.advance(1, f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+        if not math.isfinite(loss_sum):
+            raise HwnasError(f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); "
+                             "lower the learning rate")
+        val_loss, val_acc = evaluate(model, splits.loader("val", 512)) if len(splits.val) else (
+            float("nan"), float("nan"))
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+               "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+        history.append(row)
+        _say(progress, "epoch {epoch}/{n}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
+             "val loss {val_loss:.4f} acc {val_acc:.4f}, {seconds:.1f} s".format(**row, n=cfg.epochs))
+        if out is not None:
+            _save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history)
+            _write_log(out / "log.csv", history)
+
+    result = TrainResult(history=history, seconds=sum(r["seconds"] for r in history),
+                         val_acc=history[-1]["val_acc"] if history else float("nan"))
+    if last < cfg.epochs:
+        return result
+    result.test_loss, result.test_acc = evaluate(model, splits.loader("test", 512))
+    _say(progress, f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")
+    if out is not None:
+        _write_log(out / "log.csv", history)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        atomic_write_bytes(out / "model.pt", buf.getvalue())
+        atomic_write_json(out / "result.json", {**result.to_dict(), "config": dataclasses.asdict(cfg)})
+    return result
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row[k] for k in LOG_FIELDS} for row in history)
+    atomic_write_text(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig, epoch: int,
+                     history: list[dict]) -> None:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "schema": CHECKPOINT_SCHEMA,
+        "epoch": epoch,
+        "config": dataclasses.asdict(cfg),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "history": history,
+        "rng": {
+            "python": random.getstate(),
+            # numpy's state as plain ints/tensor so the checkpoint loads with weights_only=True
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+            "torch": torch.get_rng_state(),
+        },
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's contents, loaded with ``weights_only=True`` (no arbitrary pickle)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a corrupt or foreign file
+        raise HwnasError(f"{path}: not a readable hwnas checkpoint ({str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
+        raise HwnasError(f"{path}: not an hwnas checkpoint of schema {CHECKPOINT_SCHEMA}")
+    return state
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig) -> tuple[int, list]:
+    state = load_checkpoint(path)
+    ours = dataclasses.asdict(cfg)
+    diff = [f"{k}: {state['config'].get(k)!r} -> {v!r}" for k, v in ours.items()
+            if k not in RESUME_FREE_FIELDS and state["config"].get(k) != v]
+    if diff:
+        raise HwnasError(f"{path}: written with different settings ({'; '.join(diff)}); "
+                         "resume with the same settings or use a new --out")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise HwnasError(f"{path}: the checkpoint is for a different model "
+                         f"({str(e).splitlines()[0]})") from None
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    random.setstate(_tuples(rng["python"]))
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
