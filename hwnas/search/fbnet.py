@@ -153,7 +153,8 @@ def _prepare_out(cfg: FBNetConfig, out: Path) -> bool:
         raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
                           f"choose another --out")
     if have:
-        old = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+        cfg_file = out / "config.json"
+        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
         new = config_dict(cfg)
         diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
         if diff:
@@ -246,7 +247,8 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
     row = {
         "epoch": state.epoch + 1, "phase": "search" if acc["t_n"] else "warmup",
         "tau": tau, "lr": state.w_opt.param_groups[0]["lr"],
-        "train_loss": acc["w_loss"] / max(1, acc["w_n"]), "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
+        "train_loss": acc["w_loss"] / max(1, acc["w_n"]),
+        "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
         "val_loss": acc["t_loss"] / acc["t_n"] if acc["t_n"] else nan,
         "val_ce": acc["t_ce"] / acc["t_n"] if acc["t_n"] else nan,
         "val_acc": acc["t_correct"] / acc["t_n"] if acc["t_n"] else nan,

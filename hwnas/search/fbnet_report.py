@@ -102,7 +102,8 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
 
     ep = [h["row"]["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-", label="E[latency] softmax(θ)")
+    ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-",
+            label="E[latency] softmax(θ)")
     ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="argmax arch")
     ax.axhline(target_ms, color="red", lw=1, label=f"target {target_ms:g} ms")
     ax.set_xlabel("epoch")
