@@ -1,0 +1,101 @@
+"""The trainer: a real small model learns on Fashion-MNIST; resume is exact; files and errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from torch import nn
+
+from hwnas.data import load_dataset
+from hwnas.data.readers import FASHION_MNIST_DIR
+from hwnas.errors import HwnasError
+from hwnas.train import TrainConfig, evaluate, load_checkpoint, train
+
+pytestmark = pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST missing")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    s = load_dataset("fashion-mnist", subset=512, seed=0)
+    return s.with_test(s.test.subset(range(256)))
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+
+def test_loss_decreases(splits, tmp_path):
+    model = tiny()
+    before, _ = evaluate(model, splits.loader("train", 256, augment=False))
+    cfg = TrainConfig(epochs=6, batch_size=32, lr=0.1, label_smoothing=0.1)
+    result = train(model, splits, cfg, tmp_path, progress=False)
+    after, acc = evaluate(model, splits.loader("train", 256, augment=False))
+    assert after < before - 0.5 and acc > 0.35, (before, after, acc)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert 0 <= result.test_acc <= 1 and result.val_acc == result.history[-1]["val_acc"]
+    assert {p.name for p in tmp_path.iterdir()} >= {"checkpoint.pt", "log.csv", "model.pt",
+                                                   "result.json"}
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    fresh = tiny(1)
+    fresh.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
+                                                  model.state_dict().values()))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_resume_is_exact(splits, tmp_path, schedule):
+    cfg = TrainConfig(epochs=2, batch_size=64, schedule=schedule, warmup_epochs=0.5)
+    whole = tiny()
+    full = train(whole, splits, cfg, tmp_path / "a", progress=False)
+    first = train(tiny(), splits, cfg, tmp_path / "b", progress=False, stop_after_epoch=1)
+    assert len(first.history) == 1 and load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
+    resumed_model = tiny(seed=9)  # different init: everything must come from the checkpoint
+    resumed = train(resumed_model, splits, cfg, tmp_path / "b", resume=True, progress=False)
+    for (k, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
+    assert full.test_acc == resumed.test_acc
+
+
+def test_resume_with_other_settings_is_refused(splits, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=128)
+    train(tiny(), splits, cfg, tmp_path, progress=False, stop_after_epoch=1)
+    with pytest.raises(HwnasError) as e:
+        train(tiny(), splits, TrainConfig(epochs=2, batch_size=64), tmp_path, resume=True,
+              progress=False)
+    assert str(e.value) == (f"{tmp_path / 'checkpoint.pt'}: written with different settings "
+                            "(batch_size: 128 -> 64); resume with the same settings or use a new --out")
+
+
+def test_bad_checkpoint(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(HwnasError, match="not a readable hwnas checkpoint"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"epochs": 0}, "epochs must be at least 1, got 0"),
+    ({"schedule": "step"}, "unknown schedule 'step'; choose one of cosine, onecycle"),
+    ({"warmup_epochs": 3}, "warmup_epochs must be in [0, epochs=3), got 3"),
+    ({"momentum": 0.0}, "nesterov needs momentum > 0"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(HwnasError) as e:
+        TrainConfig(**kwargs)
+    assert str(e.value) == message
