@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Optional
@@ -143,7 +142,8 @@ def arch_sample(space: str = typer.Argument(..., help="Space name."),
 def arch_show(path: Path = typer.Argument(..., help="Architecture JSON (or a run folder)."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON instead."),
               table: Optional[Path] = typer.Option(None, "--table", help="Latency table CSV: "
-                                                   "adds per-layer and predicted latency.")) -> None:
+                                                   "adds per-layer and predicted latency."),
+              ) -> None:
     """Per-layer table of an architecture: block, shapes, stride, MACs, params (and latency)."""
     from hwnas.space import Arch, arch_complexity
 
@@ -233,11 +233,12 @@ def train_command(
 
 
 def _register_areas() -> None:
+    from hwnas.device_profiler.adb.cli import register as register_adb
     from hwnas.device_profiler.cli import register as register_profiler
     from hwnas.export.cli import register as register_export
     from hwnas.search.cli import register as register_search
 
-    for register in (register_profiler, register_search, register_export):
+    for register in (register_profiler, register_adb, register_search, register_export):
         register(app)
 
 
