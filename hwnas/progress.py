@@ -1,4 +1,4 @@
-"""A shared progress bar (rich) with ETA; a no-op when stderr is not a TTY or HWNAS_NO_PROGRESS=1."""
+"""A shared progress bar (rich) with ETA; a no-op off a TTY or with HWNAS_NO_PROGRESS=1."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def progress_enabled(enabled: bool | None = None) -> bool:
 
 
 class Bar:
-    """Handle of one running bar: ``advance(n, status=...)`` and ``update(total=..., status=...)``."""
+    """One running bar: ``advance(n, status=...)``, ``update(total=..., status=...)``."""
 
     def __init__(self, progress=None, task=None):
         self._progress, self._task = progress, task

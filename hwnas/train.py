@@ -176,14 +176,16 @@ def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str |
         if not math.isfinite(loss_sum):
             raise HwnasError(f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); "
                              "lower the learning rate")
-        val_loss, val_acc = evaluate(model, splits.loader("val", 512)) if len(splits.val) else (
-            float("nan"), float("nan"))
+        val_loss, val_acc = float("nan"), float("nan")
+        if len(splits.val):
+            val_loss, val_acc = evaluate(model, splits.loader("val", 512))
         row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
         history.append(row)
         _say(progress, "epoch {epoch}/{n}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
-             "val loss {val_loss:.4f} acc {val_acc:.4f}, {seconds:.1f} s".format(**row, n=cfg.epochs))
+             "val loss {val_loss:.4f} acc {val_acc:.4f}, {seconds:.1f} s"
+             .format(**row, n=cfg.epochs))
         if out is not None:
             _save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history)
             _write_log(out / "log.csv", history)
@@ -199,7 +201,8 @@ def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str |
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(out / "model.pt", buf.getvalue())
-        atomic_write_json(out / "result.json", {**result.to_dict(), "config": dataclasses.asdict(cfg)})
+        atomic_write_json(out / "result.json",
+                          {**result.to_dict(), "config": dataclasses.asdict(cfg)})
     return result
 
 
@@ -253,7 +256,8 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a corrupt or foreign file
-        raise HwnasError(f"{path}: not a readable hwnas checkpoint ({str(e).splitlines()[0]})") from None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise HwnasError(f"{path}: not a readable hwnas checkpoint ({first})") from None
     if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
         raise HwnasError(f"{path}: not an hwnas checkpoint of schema {CHECKPOINT_SCHEMA}")
     return state

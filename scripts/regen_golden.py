@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.io import atomic_write_json
-from hwnas.space import SPACES, arch_complexity, get_space, random_arch, reference_arch, reference_names
+from hwnas.space import (SPACES, arch_complexity, get_space, random_arch, reference_arch,
+                         reference_names)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "hwnas" / "space" / "golden" / "complexity.json"
 RANDOM_SEEDS = (0,)

@@ -1,4 +1,4 @@
-"""Every block spec of the vocabulary: shapes, finite outputs, gradients, key round-trip, registry."""
+"""Every block spec of the vocabulary: shapes, finite outputs, gradients, keys, registry."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _cases():
                 continue
             if isinstance(spec, Pool) and cin != cout:
                 continue
-            yield pytest.param(spec, (h, w, cin), cout, stride, id=f"{spec.key()}-{h}x{w}x{cin}-{cout}-s{stride}")
+            yield pytest.param(spec, (h, w, cin), cout, stride,
+                               id=f"{spec.key()}-{h}x{w}x{cin}-{cout}-s{stride}")
 
 
 @pytest.mark.parametrize("spec,in_shape,cout,stride", list(_cases()))

@@ -63,7 +63,8 @@ def test_resume_is_exact(splits, tmp_path, schedule):
     whole = tiny()
     full = train(whole, splits, cfg, tmp_path / "a", progress=False)
     first = train(tiny(), splits, cfg, tmp_path / "b", progress=False, stop_after_epoch=1)
-    assert len(first.history) == 1 and load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
+    assert len(first.history) == 1
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 1
     resumed_model = tiny(seed=9)  # different init: everything must come from the checkpoint
     resumed = train(resumed_model, splits, cfg, tmp_path / "b", resume=True, progress=False)
     for (k, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
@@ -80,7 +81,8 @@ def test_resume_with_other_settings_is_refused(splits, tmp_path):
         train(tiny(), splits, TrainConfig(epochs=2, batch_size=64), tmp_path, resume=True,
               progress=False)
     assert str(e.value) == (f"{tmp_path / 'checkpoint.pt'}: written with different settings "
-                            "(batch_size: 128 -> 64); resume with the same settings or use a new --out")
+                            "(batch_size: 128 -> 64); resume with the same settings or use a "
+                            "new --out")
 
 
 def test_bad_checkpoint(tmp_path):

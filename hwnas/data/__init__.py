@@ -1,4 +1,4 @@
-"""Datasets: Fashion-MNIST (IDX), CIFAR-10 binary batches, image folders — in memory, split, loaded."""
+"""Datasets: Fashion-MNIST (IDX), CIFAR-10 binary, image folders — in memory, split, batched."""
 
 from .splits import DATASETS, DataSplits, ImageDataset, augment_batch, load_dataset
 

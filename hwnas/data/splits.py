@@ -213,7 +213,8 @@ def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
 def _stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     x = images.double().div(255.0).transpose(0, 1).reshape(images.shape[1], -1)
     std = x.std(dim=1).clamp_min(1e-3)
-    return tuple(round(v, 6) for v in x.mean(dim=1).tolist()), tuple(round(v, 6) for v in std.tolist())
+    mean = tuple(round(v, 6) for v in x.mean(dim=1).tolist())
+    return mean, tuple(round(v, 6) for v in std.tolist())
 
 
 def _per_channel(values: tuple[float, ...], channels: int) -> tuple[float, ...]:
