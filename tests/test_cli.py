@@ -161,3 +161,15 @@ def test_entry_point_prints_one_line():
     assert proc.returncode == 2
     assert proc.stderr == ("error: unknown reference 'fbnet-a' for space mnasnet; choose one of "
                            "mobilenetv2, mnasnet-a1, mnasnet-b1\n")
+
+
+def test_progress_bar_is_silent_off_a_tty(capsys, monkeypatch):
+    from hwnas.progress import progress_bar, progress_enabled
+
+    assert not progress_enabled()  # HWNAS_NO_PROGRESS=1 (fixture)
+    monkeypatch.delenv("HWNAS_NO_PROGRESS")
+    assert not progress_enabled()  # pytest's stderr is not a TTY
+    with progress_bar("work", 3) as bar:
+        bar.advance(1, "status")
+        bar.update(total=4, status="more")
+    assert capsys.readouterr() == ("", "")
