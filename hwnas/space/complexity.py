@@ -22,7 +22,8 @@ class Complexity:
 
 def layer_complexity(info: LayerInfo) -> Complexity:
     """MACs of convs and linears (+ the SE gate multiply) and all parameters of one layer."""
-    module = layer_module(info)
+    with torch.device("meta"):  # no real weights: counting needs shapes only
+        module = layer_module(info)
     macs = 0
 
     def conv_hook(m: nn.Conv2d, inp, out):
@@ -42,7 +43,7 @@ def layer_complexity(info: LayerInfo) -> Complexity:
             hooks.append(m.register_forward_hook(linear_hook))
     h, w, c = info.in_shape
     with torch.no_grad():
-        module.to("meta").eval()(torch.empty(1, c, h, w, device="meta"))
+        module.eval()(torch.empty(1, c, h, w, device="meta"))
     for hk in hooks:
         hk.remove()
     params = sum(p.numel() for p in module.parameters())
