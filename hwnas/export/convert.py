@@ -1,0 +1,209 @@
+"""The one model converter: PyTorch → ONNX (fp32, int8 QDQ) and → TFLite (fp32, full int8).
+
+Used by the profiler (block models, whole networks for validation) and by ``hwnas export``.
+TFLite models take NHWC input, as an Android app feeds a bitmap; 4-D outputs are NHWC too.
+Full-integer int8 uses litert-torch's PT2E quantizer (per-channel symmetric weights,
+static activations) calibrated on the given inputs; the exported program is specialised to
+the sample's batch size, so samples and calibration inputs have batch size 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_bytes
+
+_TOOLS = ("torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime")
+
+
+class ConversionError(HwnasError):
+    """A model that a converter refused."""
+
+
+def tool_versions() -> dict:
+    """Versions of every tool that shapes a converted file (part of cache keys)."""
+    out = {}
+    for name in _TOOLS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def to_onnx(model: nn.Module, sample: torch.Tensor, path: str | Path, opset: int = 17) -> Path:
+    """Export ``model`` (NCHW input ``sample``) to an fp32 ONNX file; checked with onnx.checker."""
+    import onnx
+
+    path = Path(path)
+    buf = io.BytesIO()
+    with _quiet():
+        torch.onnx.export(model.eval(), (sample,), buf, opset_version=opset, dynamo=False,
+                          input_names=["input"], output_names=["output"])
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def to_onnx_int8(fp32_onnx: str | Path, calib: Sequence[np.ndarray], path: str | Path) -> Path:
+    """Static int8 QDQ quantization (per-channel weights) calibrated on ``calib`` (NCHW)."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter([{"input": np.asarray(c, np.float32)} for c in calib])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        out = Path(tmp) / "q.onnx"
+        quantize_static(str(fp32_onnx), str(out), _Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8)
+        atomic_write_bytes(path, out.read_bytes())
+    return path
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8: bool,
+              calib: Iterable[torch.Tensor] | None = None, nhwc: bool = True) -> Path:
+    """Export to TFLite: fp32, or full int8 (int8 input/output tensors) calibrated on
+    ``calib`` (NCHW tensors of the sample's shape).  ``sample`` is NCHW; with ``nhwc`` the
+    file's input (and any 4-D output) is NHWC."""
+    import litert_torch
+
+    path = Path(path)
+    model = model.eval()
+    if nhwc:
+        with torch.no_grad():
+            out_dims = model(sample).dim()
+        model = litert_torch.to_channel_last_io(model, args=[0], outputs=[0] if out_dims == 4 else [])
+        to_layout = _nchw_to_nhwc
+    else:
+        to_layout = _identity
+    x = to_layout(sample)
+    try:
+        with _quiet():
+            if int8:
+                edge = _convert_int8(model, x, [to_layout(c) for c in (calib or [sample])])
+            else:
+                edge = litert_torch.convert(model, (x,))
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp_file = Path(tmp) / "m.tflite"
+                edge.export(str(tmp_file))
+                atomic_write_bytes(path, tmp_file.read_bytes())
+    except HwnasError:
+        raise
+    except Exception as e:  # converter internals: report in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConversionError(f"TFLite conversion of {path.name} failed: {first[:300]}") from e
+    return path
+
+
+def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
+    import litert_torch
+    from litert_torch.quantize.pt2e_quantizer import (PT2EQuantizer,
+                                                      get_symmetric_quantization_config)
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = PT2EQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    exported = torch.export.export(model, (x,)).module()
+    prepared = prepare_pt2e(exported, quantizer)
+    with torch.no_grad():
+        for c in calib:
+            prepared(c)
+    quantized = convert_pt2e(prepared, fold_quantize=False)
+    return litert_torch.convert(quantized, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
+
+
+def _nchw_to_nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t
+
+
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence converter chatter (warnings, TF/absl logging) that would bury progress bars."""
+    old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = old
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def tflite_io(path: str | Path) -> dict:
+    """Input/output shape, dtype and (scale, zero_point) of a TFLite file, for apps and tests."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+
+    def one(d):
+        scale, zp = d.get("quantization", (0.0, 0))
+        return {"shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+                "scale": float(scale), "zero_point": int(zp)}
+
+    return {"input": one(interp.get_input_details()[0]),
+            "output": one(interp.get_output_details()[0])}
+
+
+def run_tflite(path: str | Path, x_nchw: np.ndarray, threads: int = 1, nhwc: bool = True
+               ) -> np.ndarray:
+    """Run a TFLite file on NCHW float input (batch 1 at a time), quantizing/dequantizing
+    int8 I/O with the file's own scale and zero point; returns float outputs, 4-D ones in
+    NCHW.  ``nhwc``: the file was written by ``to_tflite(..., nhwc=True)``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=threads)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    results = []
+    for sample in np.asarray(x_nchw, np.float32):
+        x = sample[None]
+        if nhwc and x.ndim == 4:
+            x = x.transpose(0, 2, 3, 1)
+        if inp["dtype"] == np.int8:
+            scale, zp = inp["quantization"]
+            x = np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interp.invoke()
+        y = interp.get_tensor(out["index"])
+        if out["dtype"] == np.int8:
+            scale, zp = out["quantization"]
+            y = (y.astype(np.float32) - zp) * scale
+        results.append(y[0].transpose(2, 0, 1) if nhwc and y.ndim == 4 else y[0])
+    return np.stack(results)

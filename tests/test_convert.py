@@ -1,0 +1,68 @@
+"""The one converter: ONNX fp32/int8 QDQ and TFLite fp32/full-int8 against PyTorch."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from hwnas.export.convert import ConversionError, run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
+from hwnas.space import LayerInfo, layer_module, parse_key
+
+pytestmark = pytest.mark.export
+
+
+def _block(key, shape=(8, 8, 16), cout=16, stride=1):
+    torch.manual_seed(0)
+    info = LayerInfo("x", parse_key(key), shape, cout, stride)
+    h, w, c = shape
+    return layer_module(info).eval(), torch.randn(1, c, h, w)
+
+
+@pytest.mark.parametrize("key", ["ir_k3_e1_g2", "mbconv_k5_e6_se0.25_id", "stem_k3"])
+def test_fp32_tflite_and_onnx_match_torch(tmp_path, key):
+    shape = (8, 8, 3) if key.startswith("stem") else (8, 8, 16)
+    m, x = _block(key, shape)
+    with torch.no_grad():
+        ref = m(x).numpy()
+    y = run_tflite(to_tflite(m, x, tmp_path / "m.tflite", int8=False), x.numpy())
+    assert np.abs(y - ref).max() <= 1e-4
+    sess = ort.InferenceSession(str(to_onnx(m, x, tmp_path / "m.onnx")))
+    assert np.abs(sess.run(None, {"input": x.numpy()})[0] - ref).max() <= 1e-4
+    assert tflite_io(tmp_path / "m.tflite")["input"]["shape"] == [1, 8, 8, shape[2]]  # NHWC
+
+
+def test_int8_tflite_has_int8_io_and_tracks_fp32(tmp_path):
+    m, x = _block("stem_k3", (8, 8, 3), cout=16)
+    calib = [torch.randn_like(x) for _ in range(8)]
+    path = to_tflite(m, x, tmp_path / "m8.tflite", int8=True, calib=calib)
+    io = tflite_io(path)
+    assert io["input"]["dtype"] == "int8" and io["output"]["dtype"] == "int8"
+    assert io["input"]["scale"] > 0 and io["output"]["scale"] > 0
+    with torch.no_grad():
+        ref = m(x).numpy()
+    y = run_tflite(path, x.numpy())
+    assert np.abs(y - ref).max() < 8 * io["output"]["scale"] + 0.05 * np.abs(ref).max()
+
+
+def test_onnx_int8_is_qdq(tmp_path):
+    m, x = _block("ir_k3_e3")
+    fp32 = to_onnx(m, x, tmp_path / "m.onnx")
+    q = to_onnx_int8(fp32, [torch.randn_like(x).numpy() for _ in range(4)], tmp_path / "q.onnx")
+    ops = {n.op_type for n in onnx.load(str(q)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    with torch.no_grad():
+        ref = m(x).numpy()
+    y = ort.InferenceSession(str(q)).run(None, {"input": x.numpy()})[0]
+    assert np.corrcoef(y.ravel(), ref.ravel())[0, 1] > 0.98
+
+
+def test_conversion_failure_is_one_line(tmp_path):
+    class Bad(torch.nn.Module):
+        def forward(self, x):
+            return torch.linalg.svd(x[0, 0])[0][None, None]
+
+    with pytest.raises(ConversionError, match=r"TFLite conversion of bad.tflite failed") as e:
+        to_tflite(Bad(), torch.randn(1, 1, 4, 4), tmp_path / "bad.tflite", int8=False, nhwc=False)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "bad.tflite").exists()
