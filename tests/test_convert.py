@@ -66,3 +66,12 @@ def test_conversion_failure_is_one_line(tmp_path):
         to_tflite(Bad(), torch.randn(1, 1, 4, 4), tmp_path / "bad.tflite", int8=False, nhwc=False)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "bad.tflite").exists()
+
+
+@pytest.mark.parametrize("key", ["ir_k3_e1", "mbconv_k3_e3_se0.25_id"])
+def test_int8_residual_block_keeps_int8_io(tmp_path, key):
+    """Residual adds must be quantized too (strict export), else I/O falls back to float."""
+    m, x = _block(key)
+    path = to_tflite(m, x, tmp_path / "r.tflite", int8=True, calib=[torch.randn_like(x)])
+    io = tflite_io(path)
+    assert (io["input"]["dtype"], io["output"]["dtype"]) == ("int8", "int8")

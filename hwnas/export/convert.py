@@ -130,7 +130,10 @@ def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
 
     quantizer = PT2EQuantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-    exported = torch.export.export(model, (x,)).module()
+    # strict export records each node's source function, which the quantizer's pattern
+    # matchers need: without it residual adds stay float and a residual block gets float
+    # input/output with QUANTIZE/DEQUANTIZE around the int8 body
+    exported = torch.export.export(model, (x,), strict=True).module()
     prepared = prepare_pt2e(exported, quantizer)
     with torch.no_grad():
         for c in calib:
@@ -150,6 +153,9 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def _quiet():
     """Silence converter chatter (warnings, TF/absl logging) that would bury progress bars."""
+    from litert_torch._config import config
+
+    config.show_progress = False  # its rich log of every conversion stage
     old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
