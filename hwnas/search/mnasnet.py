@@ -1,0 +1,309 @@
+"""MnasNet search: LSTM controller + PPO on a Pareto reward; child trials in process or on Ray.
+
+Each batch: the controller samples ``batch`` architectures (one decision per choice point, in
+the space's order); new ones are proxy-trained (``child_epochs`` on ``subset`` images, scored
+on the validation split), repeats reuse the cached result; the reward combines accuracy with
+the table's predicted latency (``rewards.py``); one PPO update follows and the state is
+checkpointed.  ``arch.json`` is the best-reward trial with predicted latency ≤ T, or, when no
+trial met T, the best-reward one repaired under T (``LatencyTable.repair``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hwnas.io import atomic_write_bytes
+from hwnas.latency import LatencyTable
+from hwnas.progress import progress_bar
+from hwnas.space import Arch, SearchSpace
+
+from . import mnasnet_report as report
+from .common import (SearchError, check_target, config_dict, resolve_table, write_config,
+                     write_result)
+from .controller import Controller, ControllerConfig
+from .mnasnet_pool import open_pool
+from .mnasnet_trials import ChildJob
+from .rewards import REWARDS, get_reward
+
+CKPT = "ckpt.pt"
+EVALUATORS = ("train", "shared")
+LATENCY_MODES = ("predict", "measured")
+INVALID_REWARD = 0.0
+
+
+@dataclass(frozen=True)
+class MnasConfig:
+    target_ms: float
+    out: str
+    table: str | None = None
+    data: str = "fashion-mnist"
+    data_root: str | None = None
+    space: str = "mnasnet-small"
+    resolution: int | None = None
+    reward: str = "soft"  # soft | hard | abs
+    trials: int = 32
+    batch: int = 4  # architectures per controller update
+    child_epochs: int = 1
+    workers: int = 1  # 1 without --ray-address: in process, no Ray
+    ray_address: str | None = None
+    latency: str = "predict"  # predict | measured
+    evaluator: str = "train"  # train | shared
+    subset: int | None = 2000
+    batch_size: int = 64
+    child_lr: float = 0.1
+    seed: int = 0
+    resume: bool = False
+    retries: int = 2  # extra attempts for a failed trial / dead worker
+    ray_timeout_s: float = 10.0
+    ctl_lr: float = 5e-3
+    ctl_hidden: int = 64
+    ppo_clip: float = 0.2
+    ppo_epochs: int = 4
+    entropy: float = 1e-2
+    baseline_decay: float = 0.9
+    topk: int = 5
+    tables_dir: str = "latency_tables"
+    fail_first: tuple[int, ...] = ()  # test hook: these trials fail on their first attempt
+    fail_kind: str = "exit"  # exit (the worker process dies) | raise
+
+    def __post_init__(self):
+        object.__setattr__(self, "fail_first", tuple(int(i) for i in self.fail_first))
+        checks = [
+            (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
+            (self.reward in REWARDS, f"unknown reward {self.reward!r}; choose one of "
+                                     f"{', '.join(REWARDS)}"),
+            (self.evaluator in EVALUATORS, f"unknown evaluator {self.evaluator!r}; choose one "
+                                           f"of {', '.join(EVALUATORS)}"),
+            (self.latency in LATENCY_MODES, f"unknown latency mode {self.latency!r}; choose "
+                                            f"one of {', '.join(LATENCY_MODES)}"),
+            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
+            (self.trials >= 1, f"--trials must be at least 1 (got {self.trials})"),
+            (self.batch >= 1, f"--batch must be at least 1 (got {self.batch})"),
+            (self.child_epochs >= 1, f"--child-epochs must be at least 1 "
+                                     f"(got {self.child_epochs})"),
+            (self.subset is None or self.subset >= 10,
+             f"--subset must be at least 10 images (got {self.subset})"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
+            (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
+            (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
+            (self.fail_kind in ("exit", "raise"), "fail_kind must be exit or raise"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise SearchError(msg)
+
+    def controller(self) -> ControllerConfig:
+        return ControllerConfig(hidden=self.ctl_hidden, lr=self.ctl_lr, clip=self.ppo_clip,
+                                ppo_epochs=self.ppo_epochs, entropy=self.entropy,
+                                baseline_decay=self.baseline_decay)
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _key(choices) -> str:
+    return "-".join(str(int(c)) for c in choices)
+
+
+def _save(out: Path, ctl: Controller, trials: list, batches: list) -> None:
+    blob = {"controller": ctl.full_state(), "trials": json.dumps(trials),
+            "batches": json.dumps(batches)}
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write_bytes(out / CKPT, buf.getvalue())
+
+
+def _load(out: Path, ctl: Controller) -> tuple[list, list]:
+    try:
+        blob = torch.load(out / CKPT, weights_only=True)
+        ctl.load_full_state(blob["controller"])
+        return json.loads(blob["trials"]), json.loads(blob["batches"])
+    except Exception as e:  # corrupt or foreign file: say which
+        raise SearchError(f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); "
+                          f"delete it to start over") from None
+
+
+def _prepare_out(cfg: MnasConfig, out: Path) -> bool:
+    """Check the output folder against ``--resume``; True when a checkpoint is to be loaded."""
+    have = (out / CKPT).exists()
+    if have and not cfg.resume:
+        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
+                          f"choose another --out")
+    if have:
+        cfg_file = out / "config.json"
+        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        new = json.loads(json.dumps(config_dict(cfg)))
+        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
+        if diff:
+            raise SearchError(f"--resume: {out} was started with different settings "
+                              f"({', '.join(diff)}); use the same options or another --out")
+    return have
+
+
+def _check_modes(cfg: MnasConfig) -> None:
+    if cfg.evaluator == "shared":
+        raise SearchError("--evaluator shared is not implemented yet; use --evaluator train")
+    if cfg.latency == "measured":
+        where = "hwnas.device_profiler.backends"
+        why = "is missing" if importlib.util.find_spec(where) is None else "is not wired in"
+        raise SearchError(f"--latency measured is not available yet ({where} {why}); "
+                          f"use --latency predict")
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _run_batch(cfg, space, table, pool, reward_fn, archs, trials, cache, batch_no) -> list:
+    """Evaluate one batch (new architectures in parallel, repeats from the cache)."""
+    first = len(trials)
+    rows, jobs = [], []
+    for i, choices in enumerate(archs):
+        key = _key(choices)
+        lat = table.predict(Arch.of(space, choices), space)
+        row = {"trial": first + i, "batch": batch_no, "choices": key, "latency_ms": lat,
+               "accuracy": math.nan, "reward": INVALID_REWARD, "seconds": 0.0,
+               "worker": "cache", "attempts": 0, "status": "cached", "error": ""}
+        rows.append(row)
+        if key in cache or any(j.choices == tuple(choices) for j in jobs):
+            continue
+        kind = cfg.fail_kind if (first + i) in cfg.fail_first else ""
+        jobs.append(ChildJob(first + i, tuple(choices), space, cfg.data, cfg.data_root,
+                             cfg.subset, cfg.seed, cfg.child_epochs, cfg.batch_size,
+                             cfg.child_lr, cfg.seed, fail_kind=kind))
+    outcomes = pool.run(jobs, cfg.retries)
+    for job in jobs:
+        res, attempts, err = outcomes[job.trial]
+        row = rows[job.trial - first]
+        row["attempts"] = attempts
+        if res is None:
+            row.update(status="failed", error=err, worker="")
+            print(f"warning: trial {job.trial} failed after {attempts} attempt(s): {err}; "
+                  f"reward {INVALID_REWARD}", file=sys.stderr)
+            continue
+        row.update(status="ok", accuracy=res["accuracy"], seconds=res["seconds"],
+                   worker=res["worker"],
+                   reward=reward_fn(res["accuracy"], row["latency_ms"], cfg.target_ms))
+        cache[row["choices"]] = row
+    for row in rows:
+        if row["status"] == "cached":
+            src = cache.get(row["choices"])
+            if src is None:  # repeat of an architecture that failed in this batch
+                row.update(status="failed", error="repeat of a failed trial")
+            else:
+                row.update(accuracy=src["accuracy"], reward=src["reward"])
+    return rows
+
+
+def _batch_row(batch_no, rows, trials, ctl_stats, seconds) -> dict:
+    rewards = [r["reward"] for r in rows]
+    best = max(r["reward"] for r in trials)
+    return {"batch": batch_no, "trials": len(rows), "mean_reward": sum(rewards) / len(rewards),
+            "max_reward": max(rewards), "best_so_far": best, "seconds": seconds,
+            "baseline": ctl_stats["baseline"], "entropy": ctl_stats.get("entropy", math.nan)}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def search(cfg: MnasConfig, table: LatencyTable | None = None, space: SearchSpace | None = None,
+           stop_after_batches: int | None = None) -> dict | None:
+    """Run (or resume) a MnasNet search; returns the arch.json record (None when stopped
+    early by ``stop_after_batches``, which is for tests and time-boxing)."""
+    _check_modes(cfg)
+    out = Path(cfg.out)
+    if table is None or space is None:
+        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
+                                     resolution=cfg.resolution)
+    else:
+        table.check_space(space)
+    check_target(table, space, cfg.target_ms)
+    reward_fn = get_reward(cfg.reward)
+    resuming = _prepare_out(cfg, out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, cfg)
+    ctl = Controller([len(c) for c in space.choices], cfg.controller(), seed=cfg.seed)
+    trials, batches = _load(out, ctl) if resuming else ([], [])
+    if resuming:
+        print(f"resuming {out} after {len(trials)}/{cfg.trials} trials", file=sys.stderr)
+    cache = {t["choices"]: t for t in trials if t["status"] == "ok"}
+    pool = open_pool(cfg.workers, cfg.ray_address, cfg.ray_timeout_s)
+    ran = 0
+    try:
+        with progress_bar("mnasnet", cfg.trials) as bar:
+            bar.update(completed=len(trials))
+            for _ in range(cfg.trials):  # bounded: every batch adds at least one trial
+                if len(trials) >= cfg.trials or (stop_after_batches is not None
+                                                 and ran >= stop_after_batches):
+                    break
+                t0 = time.perf_counter()
+                archs = ctl.sample(min(cfg.batch, cfg.trials - len(trials)))
+                batch_no = len(batches) + 1
+                rows = _run_batch(cfg, space, table, pool, reward_fn, archs, trials, cache,
+                                  batch_no)
+                trials.extend(rows)
+                stats = ctl.update(archs, [r["reward"] for r in rows])
+                batches.append(_batch_row(batch_no, rows, trials, stats,
+                                          time.perf_counter() - t0))
+                _save(out, ctl, trials, batches)
+                report.write_trials(out, trials)
+                ran += 1
+                best = max(trials, key=lambda t: t["reward"])
+                bar.advance(len(rows), status=f"best reward {best['reward']:.4f} "
+                            f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)")
+    finally:
+        pool_name = pool.name
+        pool.close()
+    if len(trials) < cfg.trials:
+        return None
+    return _finish(cfg, space, table, out, trials, batches, pool_name)
+
+
+def _finish(cfg, space, table, out, trials, batches, pool_name) -> dict:
+    ok = [t for t in trials if t["status"] != "failed"]
+    under = [t for t in ok if t["latency_ms"] <= cfg.target_ms]
+    note = ""
+    if under:
+        best = max(under, key=lambda t: (t["reward"], -t["trial"]))
+        winner = Arch.of(space, [int(c) for c in best["choices"].split("-")], "mnasnet")
+    else:
+        pool_ = ok or trials
+        best = max(pool_, key=lambda t: (t["reward"], -t["trial"]))
+        arch = Arch.of(space, [int(c) for c in best["choices"].split("-")])
+        winner = Arch.of(space, table.repair(space, arch, cfg.target_ms).choices, "mnasnet")
+        note = (f"no sampled architecture met the target {cfg.target_ms:g} ms; the best-reward "
+                f"one (trial {best['trial']}, {best['latency_ms']:.3f} ms) was repaired under "
+                f"it (untrained: accuracy unknown)")
+        print(f"warning: {note}", file=sys.stderr)
+    seen, topk = set(), []
+    for t in sorted(under, key=lambda t: (-t["reward"], t["trial"])):
+        if t["choices"] not in seen and len(topk) < cfg.topk:
+            seen.add(t["choices"])
+            topk.append((Arch.of(space, [int(c) for c in t["choices"].split("-")]),
+                         t["reward"]))
+    repaired = not under
+    extra = {"strategy": "mnasnet", "reward": cfg.reward, "trial": best["trial"],
+             "accuracy": None if repaired else best["accuracy"],
+             "reward_value": None if repaired else best["reward"],
+             "repaired": repaired, "met_target": not repaired, "note": note,
+             "trials": len(trials), "evaluated": sum(t["status"] == "ok" for t in trials),
+             "failed": sum(t["status"] == "failed" for t in trials),
+             "search_seconds": sum(b["seconds"] for b in batches)}
+    rec = write_result(out, space, table, winner, cfg.target_ms,
+                       topk or [(winner, INVALID_REWARD)], extra)
+    report.write_plots(out, trials, batches, cfg.target_ms)
+    report.write_mnas_summary(out, cfg, space, table, rec, trials, batches, topk, pool_name,
+                              note)
+    return rec
+
+
+__all__ = ["MnasConfig", "search", "EVALUATORS", "LATENCY_MODES", "INVALID_REWARD"]
