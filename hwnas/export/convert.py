@@ -98,7 +98,8 @@ def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8:
     if nhwc:
         with torch.no_grad():
             out_dims = model(sample).dim()
-        model = litert_torch.to_channel_last_io(model, args=[0], outputs=[0] if out_dims == 4 else [])
+        model = litert_torch.to_channel_last_io(
+            model, args=[0], outputs=[0] if out_dims == 4 else []).eval()  # wrapper: eval too
         to_layout = _nchw_to_nhwc
     else:
         to_layout = _identity

@@ -1,0 +1,205 @@
+"""Device backends behind one interface: measure a model file → latency samples (µs)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+
+from .blockmodels import random_input
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Latency samples in microseconds; ``per_repeat`` holds each repeat's median (host)."""
+
+    us: tuple[float, ...]
+    per_repeat: tuple[float, ...] = field(default=())
+
+    def stats(self) -> dict:
+        """median_us, p10_us, p90_us, mean_us, std_us, runs (= number of samples)."""
+        a = np.asarray(self.us, dtype=float)
+        if a.size == 0:
+            raise HwnasError("no latency samples to summarise")
+        out = {"median_us": float(np.median(a)), "p10_us": float(np.percentile(a, 10)),
+               "p90_us": float(np.percentile(a, 90)), "mean_us": float(a.mean()),
+               "std_us": float(a.std()), "runs": int(a.size)}
+        return out
+
+    def repeat_cv(self) -> float | None:
+        """Coefficient of variation of the per-repeat medians (drift between repeats)."""
+        r = np.asarray(self.per_repeat or (), dtype=float)
+        if r.size < 2 or r.mean() <= 0:
+            return None
+        return float(r.std(ddof=1) / r.mean())
+
+
+class Backend(Protocol):
+    name: str  # "adb" | "host-ort" | "host-litert"
+    model_format: str  # "tflite" | "onnx"
+    precision: str  # "int8" | "fp32"
+
+    def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples: ...
+
+    def provenance(self) -> dict: ...
+
+
+def check_counts(warmup: int, runs: int, repeats: int) -> None:
+    if warmup < 0 or runs < 1 or repeats < 1:
+        raise HwnasError(f"need --warmup >= 0, --runs >= 1, --repeats >= 1 (got {warmup}, "
+                         f"{runs}, {repeats})")
+
+
+def host_cpu() -> str:
+    """The host CPU model from /proc/cpuinfo (platform's guess elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class _HostBackend:
+    """Shared by the host backends: settings check, timing loop, provenance."""
+
+    name = ""
+    model_format = ""
+    runtime = ""
+    runtime_dist = ""
+
+    def __init__(self, *, threads: int = 1, precision: str = "int8", seed: int = 0, **unused):
+        if unused:
+            raise HwnasError(f"backend {self.name} does not take "
+                             f"{', '.join('--' + k.replace('_', '-') for k in unused)}")
+        if threads < 1:
+            raise HwnasError(f"--threads {threads} must be at least 1")
+        if precision not in ("int8", "fp32"):
+            raise HwnasError(f"--precision {precision!r} must be int8 or fp32")
+        self.threads, self.precision, self.seed = threads, precision, seed
+
+    def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples:
+        """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones."""
+        check_counts(warmup, runs, repeats)
+        model_file = Path(model_file)
+        if not model_file.is_file():
+            raise HwnasError(f"model file {model_file} does not exist")
+        samples: list[float] = []
+        medians: list[float] = []
+        for _ in range(repeats):
+            run = self._session(model_file)
+            for _ in range(warmup):
+                run()
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter_ns()
+                run()
+                times.append((time.perf_counter_ns() - t0) / 1000.0)
+            samples += times
+            medians.append(float(np.median(times)))
+        return Samples(tuple(samples), tuple(medians))
+
+    def _session(self, model_file: Path) -> Callable[[], object]:
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        return {"device": "host", "backend": self.name, "host_cpu": host_cpu(),
+                "host_cores": os.cpu_count(), "os": platform.platform(),
+                "runtime": self.runtime, "runtime_version": _version(self.runtime_dist),
+                "precision": self.precision, "threads": self.threads,
+                "model_format": self.model_format,
+                "sample": "per timed run: wall time of one inference (perf_counter_ns, µs)"}
+
+    def close(self) -> None:
+        pass
+
+
+class HostOrtBackend(_HostBackend):
+    """ONNX Runtime CPU: intra-op threads T, inter-op 1, sequential execution."""
+
+    name, model_format = "host-ort", "onnx"
+    runtime, runtime_dist = "onnxruntime (CPUExecutionProvider)", "onnxruntime"
+
+    def _session(self, model_file: Path):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            sess = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise HwnasError(f"onnxruntime cannot load {model_file.name}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        inp = sess.get_inputs()[0]
+        dtype = np.int8 if "int8" in inp.type else np.float32
+        feed = {inp.name: random_input(inp.shape, dtype, self.seed)}
+        return lambda: sess.run(None, feed)
+
+
+class HostLiteRTBackend(_HostBackend):
+    """The LiteRT interpreter (ai-edge-litert) with XNNPACK and T threads."""
+
+    name, model_format = "host-litert", "tflite"
+    runtime, runtime_dist = "ai-edge-litert Interpreter (XNNPACK)", "ai-edge-litert"
+
+    def _session(self, model_file: Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            interp = Interpreter(model_path=str(model_file), num_threads=self.threads)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise HwnasError(f"LiteRT cannot load {model_file.name}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        for d in interp.get_input_details():
+            interp.set_tensor(d["index"], random_input(d["shape"], d["dtype"], self.seed))
+        return interp.invoke
+
+
+def _adb(**settings):
+    try:
+        from hwnas.device_profiler.adb import AdbBackend
+    except ImportError as e:
+        raise HwnasError(f"the adb backend is unavailable ({e})") from None
+    return AdbBackend(**settings)
+
+
+# name → factory(**settings); hwnas.device_profiler.adb may add or replace entries.
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "host-ort": HostOrtBackend,
+    "host-litert": HostLiteRTBackend,
+    "adb": _adb,
+}
+BACKEND_FORMATS = {"host-ort": "onnx", "host-litert": "tflite", "adb": "tflite"}
+
+
+def get_backend(name: str, **settings) -> Backend:
+    """A backend by name with its settings (threads, precision, and adb's serial etc.)."""
+    try:
+        factory = BACKENDS[name]
+    except KeyError:
+        raise HwnasError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}") from None
+    return factory(**settings)
+
+
+__all__ = ["Samples", "Backend", "HostOrtBackend", "HostLiteRTBackend", "BACKENDS",
+           "BACKEND_FORMATS", "get_backend", "host_cpu", "check_counts"]

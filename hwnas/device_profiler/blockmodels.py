@@ -1,0 +1,197 @@
+"""Block and whole-network model files for profiling, converted once and cached by content."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.errors import HwnasError
+from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
+
+FORMATS = ("tflite", "onnx")
+PRECISIONS = ("int8", "fp32")
+CALIB_SAMPLES = 8
+# Bump when the way a model file is produced changes (wrappers, calibration, options).
+RECIPE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$HWNAS_CACHE`` (or ``$HWNAS_CACHE_DIR``), else ``~/.cache/hwnas/blocks``."""
+    env = os.environ.get("HWNAS_CACHE") or os.environ.get("HWNAS_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "hwnas" / "blocks"
+
+
+def is_analytic(info: LayerInfo) -> bool:
+    """An identity-only layer (``skip`` with stride 1 and Cin == Cout): nothing to run,
+    latency 0 by definition, so it is never converted or measured."""
+    return isinstance(layer_module(info), nn.Identity)
+
+
+def input_shape(info: LayerInfo) -> tuple[int, int, int, int]:
+    """NCHW input shape of a layer's standalone module (batch 1)."""
+    h, w, c = info.in_shape
+    return (1, c, h, w)
+
+
+def block_module(info: LayerInfo, seed: int = 0) -> nn.Module:
+    """The standalone module of one layer, seeded random weights, eval mode."""
+    torch.manual_seed(seed)
+    return layer_module(info).eval()
+
+
+def network_module(space: SearchSpace, arch, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model(space, arch).eval()
+
+
+def calibration_inputs(shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int = 0
+                       ) -> list[torch.Tensor]:
+    """``n`` seeded N(0,1) tensors of ``shape`` (batch 1): representative enough for timing."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g) for _ in range(n)]
+
+
+def content_key(what: dict, fmt: str, precision: str) -> str:
+    """Hash of what is converted, how, and with which tool versions (the cache file name)."""
+    from hwnas.export.convert import tool_versions
+
+    blob = json.dumps({"what": what, "format": fmt, "precision": precision,
+                       "recipe": RECIPE_VERSION, "tools": tool_versions()},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def export_model(model: nn.Module, shape: Sequence[int], fmt: str, precision: str, path: Path,
+                 seed: int = 0) -> Path:
+    """Convert ``model`` (NCHW input of ``shape``) to ``fmt``/``precision`` at ``path``."""
+    from hwnas.export import convert
+
+    check_format(fmt, precision)
+    calib = calibration_inputs(shape, seed=seed)
+    sample = calib[0]
+    if fmt == "tflite":
+        return convert.to_tflite(model, sample, path, int8=precision == "int8", calib=calib)
+    if precision == "fp32":
+        return convert.to_onnx(model, sample, path)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = convert.to_onnx(model, sample, Path(tmp) / "fp32.onnx")
+        return convert.to_onnx_int8(fp32, [c.numpy() for c in calib], path)
+
+
+def check_format(fmt: str, precision: str) -> None:
+    if fmt not in FORMATS:
+        raise HwnasError(f"model format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise HwnasError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+
+
+@dataclass(frozen=True)
+class Built:
+    """A model file and how long making it took (0 when it came from the cache)."""
+
+    path: Path
+    seconds: float
+    cached: bool
+
+
+@dataclass(frozen=True)
+class ModelCache:
+    """Content-addressed model files: ``<dir>/<hash>.<format>``; never reconverts."""
+
+    directory: Path
+    seed: int = 0
+
+    @classmethod
+    def at(cls, directory: str | Path | None = None, seed: int = 0) -> "ModelCache":
+        return cls(Path(directory) if directory else default_cache_dir(), seed)
+
+    def block_what(self, info: LayerInfo) -> dict:
+        return {"kind": "block", "key": list(info.key), "seed": self.seed}
+
+    def network_what(self, space: SearchSpace, arch) -> dict:
+        choices = list(getattr(arch, "choices", arch))
+        return {"kind": "network", "space": space.name, "version": space.version,
+                "params": dict(sorted(space.params.items())), "choices": choices,
+                "seed": self.seed}
+
+    def path_for(self, what: dict, fmt: str, precision: str) -> Path:
+        check_format(fmt, precision)
+        return self.directory / f"{content_key(what, fmt, precision)}.{fmt}"
+
+    def block(self, info: LayerInfo, fmt: str, precision: str) -> Built:
+        """The model file of one layer (converted on first use)."""
+        if is_analytic(info):
+            raise HwnasError(f"block {info.key} is an identity: it has no model file")
+        path = self.path_for(self.block_what(info), fmt, precision)
+        return self._get(path, lambda: block_module(info, self.seed), input_shape(info),
+                         fmt, precision, what=self.block_what(info))
+
+    def network(self, space: SearchSpace, arch, fmt: str, precision: str) -> Built:
+        """The model file of a whole architecture (for validation), same cache."""
+        what = self.network_what(space, arch)
+        shape = (1, space.in_channels, space.resolution, space.resolution)
+        return self._get(self.path_for(what, fmt, precision),
+                         lambda: network_module(space, arch, self.seed), shape, fmt, precision,
+                         what=what)
+
+    def _get(self, path: Path, make, shape, fmt, precision, what) -> Built:
+        if path.is_file() and path.stat().st_size > 0:
+            return Built(path, 0.0, True)
+        start = time.perf_counter()
+        torch.set_num_threads(1)
+        with native_stderr_silenced():
+            export_model(make(), shape, fmt, precision, path, seed=self.seed)
+        # a readable note beside each file: what it is (the name is only a hash)
+        from hwnas.io import atomic_write_json
+
+        atomic_write_json(path.with_suffix(path.suffix + ".json"),
+                          {"what": what, "format": fmt, "precision": precision})
+        return Built(path, time.perf_counter() - start, False)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send fd 2 (absl/TF C++ logs, Python warnings printed by converters) to /dev/null for
+    the duration; errors still arrive as exceptions. HWNAS_DEBUG=1 keeps it."""
+    if os.environ.get("HWNAS_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    logging.disable(logging.WARNING)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+        logging.disable(logging.NOTSET)
+
+
+def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
+    """A seeded input array for timing (int8 uniform over its range, floats N(0,1))."""
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype) == np.int8:
+        return rng.integers(-128, 128, size=tuple(shape), dtype=np.int8)
+    return rng.standard_normal(tuple(shape)).astype(dtype)
+
+
+__all__ = ["ModelCache", "Built", "FORMATS", "PRECISIONS", "block_module", "network_module",
+           "calibration_inputs", "content_key", "default_cache_dir", "export_model",
+           "input_shape", "is_analytic", "random_input"]

@@ -1,0 +1,286 @@
+"""`hwnas profile`: measure every distinct block of a space into a latency table, resumably."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwnas.errors import HwnasError
+from hwnas.space import LayerInfo, SearchSpace, get_space
+
+from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
+from .blockmodels import ModelCache, is_analytic
+from .presets import Preset, get_preset
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """One profiling job; ``None`` settings come from the device preset or the space."""
+
+    device: str = "host"  # preset name or preset file
+    backend: str | None = None  # adb | host-ort | host-litert (None: the preset's)
+    space: str | SearchSpace = "fbnet"
+    resolution: int | None = None
+    precision: str | None = None  # int8 | fp32
+    threads: int | None = None
+    warmup: int = 10
+    runs: int = 50
+    repeats: int = 3
+    out: Path | None = None  # default: latency_tables/<device-or-backend>_<space>_r<res>.csv
+    resume: bool = False  # re-running the same command resumes too; this only documents it
+    serial: str | None = None
+    benchmark_binary: Path | None = None
+    cores: str | None = None
+    seed: int = 0
+    num_classes: int | None = None
+    width_mult: float | None = None
+    cache_dir: Path | None = None
+    limit: int | None = None  # measure at most this many new blocks in this call
+    progress: bool | None = None
+
+    def __post_init__(self):
+        if self.warmup < 0 or self.runs < 1 or self.repeats < 1:
+            raise HwnasError(f"need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got "
+                             f"{self.warmup}, {self.runs}, {self.repeats})")
+        if self.threads is not None and self.threads < 1:
+            raise HwnasError(f"--threads {self.threads} must be at least 1")
+        if self.precision not in (None, "int8", "fp32"):
+            raise HwnasError(f"--precision {self.precision!r} must be int8 or fp32")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise HwnasError(f"--backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.resolution is not None and self.resolution < 1:
+            raise HwnasError(f"--resolution {self.resolution} must be positive")
+        if self.benchmark_binary is not None and not Path(self.benchmark_binary).is_file():
+            raise HwnasError(f"--benchmark-binary {self.benchmark_binary} is not a file")
+        if self.limit is not None and self.limit < 0:
+            raise HwnasError(f"limit {self.limit} must be >= 0")
+        for name in ("out", "benchmark_binary", "cache_dir"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, Path):
+                object.__setattr__(self, name, Path(v))
+
+
+@dataclass
+class ProfileResult:
+    """What a profile call did (the bench reads the split of conversion vs measurement)."""
+
+    path: Path
+    total: int  # distinct keys in the space
+    measured: int = 0
+    analytic: int = 0
+    skipped: int = 0  # already in the table
+    converted: int = 0
+    conversion_s: float = 0.0
+    measure_s: float = 0.0
+    repeat_cvs: list = field(default_factory=list)
+    backend: str = ""
+
+
+def resolve_space(cfg: ProfileConfig) -> SearchSpace:
+    if isinstance(cfg.space, SearchSpace):
+        return cfg.space
+    try:
+        return get_space(cfg.space, resolution=cfg.resolution, num_classes=cfg.num_classes,
+                         width_mult=cfg.width_mult)
+    except KeyError as e:
+        raise HwnasError(e.args[0]) from None
+
+
+def default_out(preset: Preset, backend: str, space: SearchSpace, precision: str) -> Path:
+    who = preset.name if backend == "adb" else backend
+    tail = "" if precision == "int8" else f"_{precision}"
+    return Path("latency_tables") / f"{who}_{space.name}_r{space.resolution}{tail}.csv"
+
+
+def _adb_ready(serial: str | None) -> bool:
+    """Whether an ADB device (``serial``, or any) answers; False when adb support is absent."""
+    try:
+        from hwnas.device_profiler.adb import find_devices
+    except ImportError:
+        return False
+    try:
+        found = find_devices([serial] if serial else [], timeout_s=5.0)
+    except HwnasError:
+        return False
+    return any(d.state == "device" and (serial is None or d.serial == serial) for d in found)
+
+
+def choose_backend(cfg: ProfileConfig, preset: Preset) -> tuple[str, str | None]:
+    """(backend name, fallback note). A preset's adb backend falls back to the host when no
+    device answers; an explicit ``--backend adb`` does not."""
+    name = cfg.backend or preset.backend
+    if name != "adb" or _adb_ready(cfg.serial):
+        return name, None
+    where = f" at {cfg.serial}" if cfg.serial else ""
+    if cfg.backend == "adb":
+        raise HwnasError(f"no ADB device found{where} (USB debugging on? for TCP pass --serial "
+                         f"HOST:PORT); or profile the host with --backend host-ort")
+    note = (f"no ADB device found{where} for {preset.name}: profiling this host with host-ort "
+            f"instead (the table's provenance says host)")
+    return "host-ort", note
+
+
+def make_backend(name: str, cfg: ProfileConfig, precision: str, threads: int) -> Backend:
+    if name == "adb":
+        return get_backend("adb", serial=cfg.serial, benchmark_binary=cfg.benchmark_binary,
+                           cores=cfg.cores, threads=threads, precision=precision)
+    return get_backend(name, threads=threads, precision=precision, seed=cfg.seed)
+
+
+def _row(info: LayerInfo, stats: dict | None, runs: int, repeats: int) -> dict:
+    block, h, w, cin, cout, stride = info.key
+    key = {"block": block, "H": h, "W": w, "Cin": cin, "Cout": cout, "stride": stride}
+    if stats is None:  # identity: nothing runs
+        return {**key, "median_us": 0.0, "p10_us": 0.0, "p90_us": 0.0, "mean_us": 0.0,
+                "std_us": 0.0, "runs": 0, "repeats": 0, "analytic": True}
+    return {**key, **{k: round(stats[k], 3) for k in ("median_us", "p10_us", "p90_us",
+                                                        "mean_us", "std_us")},
+            "runs": runs, "repeats": repeats, "analytic": False}
+
+
+def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], dict]:
+    """Rows and meta already in ``out`` (a resumed run); refuses a table of another setting."""
+    from hwnas.latency import LatencyTable, space_meta
+
+    if not out.exists():
+        return [], {}
+    table = LatencyTable.load(out)
+    if table.meta["space"] != space_meta(space):
+        raise HwnasError(f"{out} holds a table of another space ({table.meta['space']['name']} "
+                         f"{table.meta['space'].get('params')}); choose another --out")
+    theirs = table.provenance
+    for k in ("backend", "precision", "threads"):
+        if theirs.get(k) != prov.get(k):
+            raise HwnasError(f"{out} was profiled with {k}={theirs.get(k)!r}, this run has "
+                             f"{prov.get(k)!r}; choose another --out to keep both")
+    return table.frame.to_dict("records"), table.meta
+
+
+def profile(cfg: ProfileConfig, *, backend: Backend | None = None) -> Path:
+    """Profile ``cfg``'s space into its table; returns the CSV path."""
+    return profile_run(cfg, backend=backend).path
+
+
+def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
+                log=None) -> ProfileResult:
+    """Measure every key of the space not yet in the table, in a seeded shuffled order,
+    writing CSV + sidecar atomically after each block (an interrupt loses at most the
+    block in flight; running again continues)."""
+    from hwnas import __version__
+    from hwnas.export.convert import tool_versions
+    from hwnas.latency import space_meta, write_table_atomic
+    from hwnas.progress import progress_bar
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    preset = get_preset(cfg.device)
+    space = resolve_space(cfg)
+    precision = cfg.precision or preset.precision
+    threads = cfg.threads or preset.threads
+    note = None
+    if backend is None:
+        name, note = choose_backend(cfg, preset)
+        if note:
+            log(note)
+        backend = make_backend(name, cfg, precision, threads)
+    fmt = getattr(backend, "model_format", BACKEND_FORMATS.get(backend.name, "tflite"))
+    out = cfg.out or default_out(preset, backend.name, space, precision)
+    cache = ModelCache.at(cfg.cache_dir, cfg.seed)
+    result = ProfileResult(out, 0, backend=backend.name)
+    try:
+        prov = _provenance(backend, preset, note)
+        rows, old_meta = _existing(out, space, prov)
+        done = {(r["block"], int(r["H"]), int(r["W"]), int(r["Cin"]), int(r["Cout"]),
+                 int(r["stride"])) for r in rows}
+        infos = space.all_layer_infos()
+        random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
+        todo = [i for i in infos if i.key not in done]
+        result.total, result.skipped = len(infos), len(infos) - len(todo)
+        if cfg.limit is not None:
+            todo = todo[: cfg.limit]
+        meta = {"space": space_meta(space),
+                "provenance": prov,
+                "profile": {"warmup": cfg.warmup, "runs": cfg.runs, "repeats": cfg.repeats,
+                            "seed": cfg.seed, "order": "seeded shuffle", "model_format": fmt,
+                            "resolution": space.resolution, "hwnas_version": __version__,
+                            "tools": tool_versions()},
+                "calibration": old_meta.get("calibration",
+                                            {"scale": 1.0, "offset_ms": 0.0, "per_type": {}})}
+        if rows and not todo:
+            return result
+        started = old_meta.get("provenance", {}).get("date_started")
+        meta["provenance"]["date_started"] = started or _now()
+        with progress_bar(f"profiling {space.name} on {backend.name}", len(infos),
+                          cfg.progress) as bar:
+            bar.update(completed=result.skipped)
+            for info in todo:
+                label = "/".join(map(str, info.key))
+                bar.update(status=label)
+                rows.append(_measure_one(info, backend, cache, fmt, precision, cfg, result))
+                meta["provenance"] = {**prov, **_dynamic(backend),
+                                      "date_started": meta["provenance"]["date_started"],
+                                      "date": _now()}
+                write_table_atomic(out, rows, meta)
+                bar.advance(1, status=label)
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    return result
+
+
+def _measure_one(info: LayerInfo, backend: Backend, cache: ModelCache, fmt: str,
+                 precision: str, cfg: ProfileConfig, result: ProfileResult) -> dict:
+    if is_analytic(info):
+        result.analytic += 1
+        return _row(info, None, 0, 0)
+    label = "/".join(map(str, info.key))
+    try:
+        built = cache.block(info, fmt, precision)
+        result.converted += not built.cached
+        result.conversion_s += built.seconds
+        cooldown = getattr(backend, "cooldown", None)
+        if cooldown is not None:
+            cooldown()
+        t0 = time.perf_counter()
+        samples = backend.measure(built.path, warmup=cfg.warmup, runs=cfg.runs,
+                                  repeats=cfg.repeats)
+        result.measure_s += time.perf_counter() - t0
+    except HwnasError as e:
+        raise type(e)(f"block {label}: {e} (rows measured so far are saved; re-run the same "
+                      f"command to continue)") from e
+    cv = samples.repeat_cv() if hasattr(samples, "repeat_cv") else None
+    if cv is not None:
+        result.repeat_cvs.append(cv)
+    result.measured += 1
+    return _row(info, samples.stats(), cfg.runs, cfg.repeats)
+
+
+def _provenance(backend: Backend, preset: Preset, note: str | None) -> dict:
+    prov = dict(backend.provenance())
+    if backend.name != "adb":
+        prov["device"] = "host"  # never a phone, whatever the preset
+    prov["preset"] = {k: v for k, v in preset.as_dict().items()
+                      if k in ("name", "model", "soc", "backend", "precision", "threads")}
+    if note:
+        prov["fallback"] = note
+    return prov
+
+
+def _dynamic(backend: Backend) -> dict:
+    """Provenance that changes while profiling (temperatures, cool-downs on a phone)."""
+    if backend.name != "adb":
+        return {}
+    return {k: v for k, v in backend.provenance().items()
+            if k in ("temperature_c", "cooldowns", "cooldown_wait_s", "cooldown_timeouts")}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+__all__ = ["ProfileConfig", "ProfileResult", "profile", "profile_run", "resolve_space",
+           "default_out", "choose_backend"]
