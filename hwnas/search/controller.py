@@ -17,7 +17,7 @@ class ControllerConfig:
     clip: float = 0.2  # PPO ratio clip ε
     ppo_epochs: int = 4  # gradient steps on each batch
     entropy: float = 1e-3  # entropy bonus weight
-    baseline_decay: float = 0.9  # moving-average baseline: b ← d·b + (1−d)·mean(reward)
+    baseline_decay: float = 0.5  # moving-average baseline: b ← d·b + (1−d)·mean(reward)
     max_grad_norm: float = 5.0
     init_range: float = 0.1
 
@@ -80,14 +80,17 @@ class Controller(nn.Module):
     # ------------------------------------------------------------------ PPO
     def update(self, choices: Sequence[Sequence[int]], rewards: Sequence[float]) -> dict:
         """One PPO update on a batch: clipped surrogate on advantages r − b, plus an entropy
-        bonus; then the moving-average baseline b absorbs the batch mean."""
+        bonus; the moving-average baseline b absorbs the batch mean before the advantages."""
         if len(choices) != len(rewards) or not choices:
             raise ValueError("update needs as many rewards as architectures (and at least one)")
         cfg = self.cfg
         t = torch.as_tensor([list(c) for c in choices], dtype=torch.long)
         r = torch.as_tensor([float(v) for v in rewards])
-        if self.baseline is None:
-            self.baseline = float(r.mean())
+        mean = float(r.mean())
+        b = mean if self.baseline is None else self.baseline
+        # the average absorbs this batch first: a lagging baseline makes every sample of an
+        # improving policy look good and collapses it early
+        self.baseline = cfg.baseline_decay * b + (1 - cfg.baseline_decay) * mean
         adv = r - self.baseline
         with torch.no_grad():
             old = self._run(len(t), t)[1]
@@ -102,8 +105,6 @@ class Controller(nn.Module):
             nn.utils.clip_grad_norm_(self.parameters(), cfg.max_grad_norm)
             self.opt.step()
             stats = {"loss": float(loss.detach()), "entropy": float(ent.mean().detach())}
-        self.baseline = cfg.baseline_decay * self.baseline + (1 - cfg.baseline_decay) * float(
-            r.mean())
         self.updates += 1
         return {**stats, "baseline": self.baseline, "mean_reward": float(r.mean())}
 
