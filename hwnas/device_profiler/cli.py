@@ -1,7 +1,200 @@
-"""`hwnas` commands of hwnas.device_profiler (registered on the main app by hwnas.cli)."""
+"""`hwnas profile` and `hwnas tables list|show|validate` (registered on the main app by hwnas.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+from hwnas.errors import HwnasError
+
+tables_app = typer.Typer(help="Latency tables: list, show, validate against whole networks.",
+                         no_args_is_help=True)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+
+
+def profile_command(
+    device: str = typer.Option("host", "--device", help="Device preset (pixel1, galaxy-s8, host, "
+                               "or a preset JSON file)."),
+    serial: Optional[str] = typer.Option(None, "--serial", help="ADB serial or HOST:PORT."),
+    benchmark_binary: Optional[Path] = typer.Option(
+        None, "--benchmark-binary", help="Android benchmark_model binary to push."),
+    space: str = typer.Option("fbnet", "--space", help="Search space (see `hwnas spaces`)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Input size in px."),
+    classes: Optional[int] = typer.Option(None, "--classes", help="Number of classes."),
+    width_mult: Optional[float] = typer.Option(None, "--width-mult", help="Global width multiplier."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="int8 | fp32 (default: "
+                                            "the preset's)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: preset's)."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
+    runs: int = typer.Option(50, "--runs", help="Timed runs per repeat."),
+    repeats: int = typer.Option(3, "--repeats", help="Repeats (fresh session / invocation)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="adb | host-ort | host-litert "
+                                          "(default: the preset's)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Table CSV (default: latency_tables/"
+                                       "<device-or-backend>_<space>_r<res>.csv)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a table (re-running the same "
+                                "command does too)."),
+    cores: Optional[str] = typer.Option(None, "--cores", help="Phone cores to pin, e.g. 2,3 "
+                                        "(default: the big cores)."),
+    seed: int = typer.Option(0, "--seed", help="Block order shuffle and weights."),
+) -> None:
+    """Measure every distinct block of a space on a device into a latency table."""
+    from .runner import ProfileConfig, profile_run
+
+    cfg = ProfileConfig(device=device, backend=backend, space=space, resolution=resolution,
+                        precision=precision, threads=threads, warmup=warmup, runs=runs,
+                        repeats=repeats, out=out, resume=resume, serial=serial,
+                        benchmark_binary=benchmark_binary, cores=cores, seed=seed,
+                        num_classes=classes, width_mult=width_mult)
+    r = profile_run(cfg)
+    typer.echo(f"{r.path}: {r.total - r.skipped - r.measured - r.analytic} of {r.total} blocks "
+               f"left; this run measured {r.measured} on {r.backend} ({r.analytic} identity, "
+               f"{r.skipped} already there), conversion {r.conversion_s:.0f} s, "
+               f"measurement {r.measure_s:.0f} s")
+
+
+def _table_files(folder: Path) -> list[Path]:
+    from hwnas.latency import sidecar_path
+
+    return sorted(p for p in folder.glob("*.csv") if sidecar_path(p).exists())
+
+
+@tables_app.command("list")
+def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Folder of tables.")
+                ) -> None:
+    """The tables in a folder: space, device, backend, precision, rows, calibrated."""
+    from rich.table import Table
+
+    from hwnas.latency import LatencyTable
+
+    files = _table_files(folder)
+    if not files:
+        typer.echo(f"no latency tables in {folder}/ (make one with `hwnas profile`)")
+        return
+    t = Table("table", "space", "res", "device", "backend", "precision", "threads", "rows",
+              "complete", "calibrated", "date")
+    for p in files:
+        try:
+            tab = LatencyTable.load(p)
+        except HwnasError as e:
+            t.add_row(p.name, f"[red]unreadable: {e}[/red]", *[""] * 9)
+            continue
+        prov, s = tab.provenance, tab.meta["space"]
+        t.add_row(p.name, s["name"], str(s.get("params", {}).get("resolution", "")),
+                  _device(prov), str(prov.get("backend", "")), str(prov.get("precision", "")),
+                  str(prov.get("threads", "")), str(len(tab.frame)), _complete(tab),
+                  "yes" if _calibrated(tab) else "no", str(prov.get("date", ""))[:19])
+    _console().print(t)
+
+
+def _device(prov: dict) -> str:
+    d = prov.get("device", "")
+    if isinstance(d, dict):
+        return f"{d.get('model', '')} ({d.get('soc', '')})"
+    return f"host: {prov.get('host_cpu', '')}" if d == "host" else str(d)
+
+
+def _complete(tab) -> str:
+    try:
+        want = set(tab.space().all_keys())
+    except HwnasError:
+        return "?"
+    have = set(tab.keys())
+    return "yes" if want <= have else f"{len(want & have)}/{len(want)}"
+
+
+def _calibrated(tab) -> bool:
+    from hwnas.latency import IDENTITY_CALIBRATION
+
+    cal = tab.calibration
+    return any(cal.get(k) != v for k, v in IDENTITY_CALIBRATION.items())
+
+
+@tables_app.command("show")
+def tables_show(table: Path = typer.Argument(..., help="Table CSV."),
+                top: int = typer.Option(10, "--top", help="Slowest blocks to list.")) -> None:
+    """Provenance, counts, calibration and the slowest blocks of a table."""
+    from rich.table import Table
+
+    from hwnas.latency import LatencyTable
+
+    tab = LatencyTable.load(table)
+    out = _console()
+    s = tab.meta["space"]
+    out.print(f"[bold]{table}[/bold]: space {s['name']} v{s.get('version')} {s.get('params')}")
+    for k, v in tab.provenance.items():
+        out.print(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    f = tab.frame
+    out.print(f"rows {len(f)} (complete: {_complete(tab)}), identity rows "
+              f"{int(f['analytic'].astype(bool).sum())}, total of medians "
+              f"{f['median_us'].sum() / 1000:.3f} ms")
+    out.print(f"calibration: {json.dumps(tab.calibration)}")
+    t = Table("block", "H", "W", "Cin", "Cout", "stride", "median µs", "p10", "p90", "std")
+    for r in f.sort_values("median_us", ascending=False).head(top).itertuples(index=False):
+        t.add_row(r.block, str(r.H), str(r.W), str(r.Cin), str(r.Cout), str(r.stride),
+                  f"{r.median_us:.1f}", f"{r.p10_us:.1f}", f"{r.p90_us:.1f}", f"{r.std_us:.1f}")
+    out.print(t)
+
+
+@tables_app.command("validate")
+def tables_validate(
+    table: Path = typer.Argument(..., help="Table CSV."),
+    samples: int = typer.Option(30, "--samples", help="Random architectures (plus references)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    seed: int = typer.Option(0, "--seed"),
+    fit_fraction: float = typer.Option(0.5, "--fit-fraction", help="Share of networks the "
+                                       "calibration is fitted on; the rest is held out."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Scatter PNG (default: beside "
+                                        "the table)."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Store the calibration."),
+    serial: Optional[str] = typer.Option(None, "--serial", help="adb tables: the phone."),
+    benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary"),
+) -> None:
+    """Predicted vs measured whole networks; fits and stores a calibration."""
+    from hwnas.io import atomic_write_json
+
+    from .validate import ValidateConfig, validate
+
+    cfg = ValidateConfig(table=table, samples=samples, seed=seed, fit_fraction=fit_fraction,
+                         plot=plot, save=save, serial=serial, benchmark_binary=benchmark_binary)
+    report = validate(cfg)
+    atomic_write_json(table.with_name(table.stem + ".validate.json"), report)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    _print_report(report)
+
+
+def _print_report(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table("networks", "n", "MAPE %", "RMSE ms", "±5%", "±10%", "Kendall τ")
+    for label, key in (("all, Σ blocks", "all_raw"), ("held out, Σ blocks", "held_out_raw"),
+                       ("held out, calibrated", "held_out_calibrated")):
+        m = r[key]
+        if not m.get("n"):
+            continue
+        t.add_row(label, str(m["n"]), f"{m['mape_pct']:.1f}", f"{m['rmse_ms']:.3f}",
+                  f"{100 * m['within_5pct']:.0f}%", f"{100 * m['within_10pct']:.0f}%",
+                  f"{m['kendall_tau']:.3f}")
+    out = _console()
+    out.print(t)
+    c = r["calibration"]
+    out.print(f"calibration ({c['model']}, {c['fitted_on']} networks): scale {c['scale']:.4f}, "
+              f"offset {c['offset_ms']:.4f} ms, per type {c['per_type']}")
+    out.print(f"scatter plot: {r['plot']}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("profile")(profile_command)
+    app.add_typer(tables_app, name="tables")

@@ -1,0 +1,289 @@
+"""`hwnas tables validate`: table sums vs measured whole networks; fit and store a calibration."""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+
+from .backends import Backend, get_backend
+from .blockmodels import ModelCache
+
+CONSTANT_TYPES = ("stem", "head", "pool", "fc")  # in every network: absorbed by the offset
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    table: Path
+    samples: int = 30  # random architectures, besides the space's reference ones
+    seed: int = 0
+    fit_fraction: float = 0.5  # share of the networks the calibration is fitted on
+    serial: str | None = None  # adb tables only
+    benchmark_binary: Path | None = None
+    cores: str | None = None
+    cache_dir: Path | None = None
+    plot: Path | None = None  # default: <table>.validate.png
+    save: bool = True  # store the calibration (fitted on all networks) in the sidecar
+    progress: bool | None = None
+
+    def __post_init__(self):
+        if self.samples < 0:
+            raise HwnasError(f"--samples {self.samples} must be >= 0")
+        if not 0.0 < self.fit_fraction < 1.0:
+            raise HwnasError(f"--fit-fraction {self.fit_fraction} must be between 0 and 1")
+        object.__setattr__(self, "table", Path(self.table))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def kendall_tau(a, b) -> float:
+    """Kendall's τ-b between two sequences (ties counted as neither concordant nor not)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = len(a)
+    if n < 2:
+        return float("nan")
+    da = np.sign(a[:, None] - a[None, :])[np.triu_indices(n, 1)]
+    db = np.sign(b[:, None] - b[None, :])[np.triu_indices(n, 1)]
+    denom = np.sqrt(np.count_nonzero(da) * np.count_nonzero(db))
+    return float((da * db).sum() / denom) if denom else float("nan")
+
+
+def metrics(pred, meas) -> dict:
+    """MAPE (%), RMSE (ms), share within ±5% / ±10%, Kendall τ, n."""
+    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
+    if pred.size == 0:
+        return {"n": 0}
+    rel = (pred - meas) / meas
+    return {"n": int(pred.size), "mape_pct": float(100 * np.abs(rel).mean()),
+            "rmse_ms": float(np.sqrt(((pred - meas) ** 2).mean())),
+            "within_5pct": float((np.abs(rel) <= 0.05).mean()),
+            "within_10pct": float((np.abs(rel) <= 0.10).mean()),
+            "mean_error_pct": float(100 * rel.mean()),
+            "kendall_tau": kendall_tau(pred, meas)}
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def type_sums(table, space, arch) -> dict[str, float]:
+    """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network."""
+    out: dict[str, float] = {}
+    for info in space.layers(arch):
+        t = info.key[0].split("_")[0]
+        out[t] = out.get(t, 0.0) + table.lookup(info.key)
+    return out
+
+
+def _apply(cal: dict, sums: dict[str, float]) -> float:
+    per = cal.get("per_type", {})
+    return cal["scale"] * sum(per.get(t, 1.0) * v for t, v in sums.items()) + cal["offset_ms"]
+
+
+def fit_affine(sums: list[dict], meas) -> dict:
+    """measured ≈ scale · Σ blocks + offset (least squares; offset only for < 3 networks)."""
+    raw = np.array([sum(s.values()) for s in sums])
+    meas = np.asarray(meas, float)
+    if len(raw) < 3 or np.ptp(raw) <= 1e-9 * max(raw.max(), 1e-12):
+        return {"scale": 1.0, "offset_ms": float((meas - raw).mean()), "per_type": {}}
+    (a, b), *_ = np.linalg.lstsq(np.stack([raw, np.ones_like(raw)], 1), meas, rcond=None)
+    if a <= 0:
+        return {"scale": 1.0, "offset_ms": float((meas - raw).mean()), "per_type": {}}
+    return {"scale": float(a), "offset_ms": float(b), "per_type": {}}
+
+
+def fit_per_type(sums: list[dict], meas) -> dict | None:
+    """measured ≈ Σ_t c_t · Σ_{blocks of type t} + offset, for op types whose sums vary over
+    the networks (the rest share one factor); None when the data cannot support it."""
+    meas = np.asarray(meas, float)
+    types = sorted({t for s in sums for t in s})
+    cols = {t: np.array([s.get(t, 0.0) for s in sums]) for t in types}
+    varying = [t for t in types if t not in CONSTANT_TYPES and np.ptp(cols[t]) > 1e-6]
+    rest = [t for t in types if t not in varying]
+    if not varying or len(meas) < len(varying) + 4:
+        return None
+    design = [cols[t] for t in varying]
+    rest_sum = sum((cols[t] for t in rest), np.zeros(len(meas)))
+    has_rest = np.ptp(rest_sum) > 1e-6
+    if has_rest:
+        design.append(rest_sum)
+    design.append(np.ones(len(meas)))
+    coef, *_ = np.linalg.lstsq(np.stack(design, 1), meas, rcond=None)
+    k = len(varying)
+    if (coef[:k] <= 0).any() or (has_rest and coef[k] <= 0):
+        return None
+    per = {t: float(c) for t, c in zip(varying, coef[:k])}
+    rest_factor = float(coef[k]) if has_rest else 1.0
+    per.update({t: rest_factor for t in rest})
+    return {"scale": 1.0, "offset_ms": float(coef[-1]), "per_type": per}
+
+
+def _loo_mape(fit, sums, meas) -> float:
+    errs = []
+    for i in range(len(meas)):
+        keep = [j for j in range(len(meas)) if j != i]
+        cal = fit([sums[j] for j in keep], [meas[j] for j in keep])
+        if cal is None:
+            return float("inf")
+        errs.append(abs(_apply(cal, sums[i]) - meas[i]) / meas[i])
+    return float(100 * np.mean(errs)) if errs else float("inf")
+
+
+def fit_calibration(sums: list[dict], meas) -> dict:
+    """The affine or the per-op-type calibration, whichever has the lower leave-one-out MAPE."""
+    affine = fit_affine(sums, meas)
+    best, kind = affine, "affine"
+    per = fit_per_type(sums, meas)
+    if per is not None and _loo_mape(fit_per_type, sums, meas) < _loo_mape(fit_affine, sums, meas):
+        best, kind = per, "per_type"
+    return {**best, "model": kind, "fitted_on": len(meas)}
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def table_backend(table, cfg: ValidateConfig) -> Backend:
+    """The backend and settings that built ``table``."""
+    prov = table.provenance
+    name = prov.get("backend")
+    if name is None:
+        raise HwnasError(f"{table.path}: its provenance names no backend; cannot re-measure")
+    settings = {"threads": int(prov.get("threads", 1)), "precision": prov.get("precision", "int8")}
+    if name == "adb":
+        settings.update(serial=cfg.serial or (prov.get("device") or {}).get("serial"),
+                        benchmark_binary=cfg.benchmark_binary, cores=cfg.cores)
+    return get_backend(name, **settings)
+
+
+def sample_archs(space, samples: int, seed: int) -> list:
+    """The space's reference architectures, then ``samples`` seeded random ones."""
+    from hwnas.space import Arch, random_arch, reference_arch, reference_names
+
+    archs = []
+    for name in reference_names(space):
+        try:
+            archs.append(reference_arch(space, name))
+        except (KeyError, ValueError, IndexError, StopIteration):
+            continue  # a custom space whose layout the reference does not fit
+    rng = random.Random(seed)
+    archs += [Arch.of(space, random_arch(space, rng=rng).choices, f"random-{seed}-{i}")
+              for i in range(samples)]
+    return archs
+
+
+def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
+             log=None) -> dict:
+    """Measure sampled + reference networks end to end on the table's backend; report
+    predicted vs measured before/after calibration on held-out networks; store the
+    calibration (refitted on all networks) unless ``cfg.save`` is False."""
+    from hwnas.latency import LatencyTable
+    from hwnas.progress import progress_bar
+
+    log = log or (lambda m: print(m, file=sys.stderr))
+    table = LatencyTable.load(cfg.table)
+    space = space or table.space()
+    table.check_space(space)
+    prof = table.meta.get("profile", {})
+    warmup, runs, repeats = (int(prof.get(k, d)) for k, d in
+                             (("warmup", 10), ("runs", 50), ("repeats", 3)))
+    own = backend is None
+    backend = backend or table_backend(table, cfg)
+    cache = ModelCache.at(cfg.cache_dir, int(prof.get("seed", 0)))
+    archs = sample_archs(space, cfg.samples, cfg.seed)
+    records = []
+    try:
+        with progress_bar(f"validating {table.path.name}", len(archs), cfg.progress) as bar:
+            for arch in archs:
+                bar.update(status=arch.name)
+                sums = type_sums(table, space, arch)  # raises on missing keys, before work
+                built = cache.network(space, arch, backend.model_format, backend.precision)
+                samples = backend.measure(built.path, warmup=warmup, runs=runs,
+                                          repeats=repeats)
+                records.append({"name": arch.name, "choices": list(arch.choices),
+                                "raw_ms": sum(sums.values()), "sums_ms": sums,
+                                "measured_ms": samples.stats()["median_us"] / 1000.0,
+                                "conversion_s": round(built.seconds, 3)})
+                bar.advance(1)
+    finally:
+        if own and hasattr(backend, "close"):
+            backend.close()
+    report = _report(records, cfg, table)
+    if cfg.save:
+        table.with_calibration(report["calibration"]).save(table.path)
+    report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
+    return report
+
+
+def _report(records: list[dict], cfg: ValidateConfig, table) -> dict:
+    n = len(records)
+    order = list(range(n))
+    random.Random(cfg.seed + 1).shuffle(order)
+    n_fit = min(max(1, round(cfg.fit_fraction * n)), n - 1) if n > 1 else n
+    fit_idx, hold_idx = order[:n_fit], order[n_fit:]
+    sums = [r["sums_ms"] for r in records]
+    meas = np.array([r["measured_ms"] for r in records])
+    raw = np.array([r["raw_ms"] for r in records])
+    split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx])
+    for i, r in enumerate(records):
+        r["held_out"] = i in hold_idx
+        r["calibrated_ms"] = _apply(split_cal, sums[i])
+    final = fit_calibration(sums, meas)
+    final_pred = np.array([_apply(final, s) for s in sums])
+    return {
+        "table": str(table.path), "space": table.meta["space"],
+        "backend": table.provenance.get("backend"), "device": table.provenance.get("device"),
+        "networks": n, "fit_networks": len(fit_idx), "held_out_networks": len(hold_idx),
+        "all_raw": metrics(raw, meas),
+        "held_out_raw": metrics(raw[hold_idx], meas[hold_idx]),
+        "held_out_calibrated": metrics([records[i]["calibrated_ms"] for i in hold_idx],
+                                       meas[hold_idx]),
+        "split_calibration": split_cal,
+        "calibration": final,
+        "all_calibrated_in_sample": metrics(final_pred, meas),
+        "records": records,
+    }
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.stem + suffix)
+
+
+def _plot(records: list[dict], report: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meas = np.array([r["measured_ms"] for r in records])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    held = np.array([r["held_out"] for r in records])
+    raw = np.array([r["raw_ms"] for r in records])
+    cal = np.array([r["calibrated_ms"] for r in records])
+    ax.scatter(meas, raw, s=18, marker="x", c="tab:gray", label="Σ blocks (raw)")
+    ax.scatter(meas[held], cal[held], s=22, c="tab:blue", label="calibrated (held out)")
+    ax.scatter(meas[~held], cal[~held], s=22, facecolors="none", edgecolors="tab:blue",
+               label="calibrated (fit set)")
+    lo, hi = 0.9 * min(meas.min(), raw.min()), 1.1 * max(meas.max(), raw.max())
+    xs = np.linspace(lo, hi, 2)
+    ax.plot(xs, xs, "k-", lw=1)
+    for f in (0.9, 1.1):
+        ax.plot(xs, f * xs, "k:", lw=0.8)
+    h = report["held_out_calibrated"]
+    ax.set(xlabel="measured (ms)", ylabel="predicted (ms)", xlim=(lo, hi), ylim=(lo, hi),
+           title=f"{report['space']['name']} on {report['backend']}: held-out "
+                 f"MAPE {h.get('mape_pct', float('nan')):.1f}%")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["ValidateConfig", "validate", "metrics", "kendall_tau", "fit_calibration",
+           "fit_affine", "fit_per_type", "type_sums", "sample_archs"]
