@@ -1,0 +1,171 @@
+"""Profiler: block cache, runner (interrupt + resume), fallback, presets, validation, CLI."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hwnas.device_profiler import runner as runner_mod
+from hwnas.device_profiler.backends import HostOrtBackend
+from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analytic
+from hwnas.device_profiler.presets import get_preset, list_presets
+from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
+from hwnas.device_profiler.validate import (ValidateConfig, fit_affine, fit_calibration,
+                                            kendall_tau, metrics, validate)
+from hwnas.errors import HwnasError
+from hwnas.latency import KEY_COLUMNS, LatencyTable
+from hwnas.space.space import SearchSpace, Stage
+
+TINY = SearchSpace(
+    name="tiny-prof", family="fbnet", resolution=8, num_classes=3, stem_channels=8,
+    stem_stride=1, stages=(Stage("s1", 8, 2, 1), Stage("s2", 16, 1, 2)), head_channels=16,
+    ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,), params={"t": 1})
+FAST = dict(warmup=1, runs=5, repeats=2, progress=False)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(runner_mod, "_adb_ready", lambda serial: False)
+    return tmp_path / "cache"
+
+
+class Interrupting(HostOrtBackend):
+    """Ctrl-C after ``n`` measurements."""
+
+    def __init__(self, n, **kw):
+        super().__init__(**kw)
+        self.left = n
+
+    def measure(self, *a, **kw):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().measure(*a, **kw)
+
+
+def test_profile_interrupt_and_resume_lose_nothing(tmp_path, cache):
+    out = tmp_path / "t.csv"
+    cfg = ProfileConfig(space=TINY, out=out, backend="host-ort", **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        profile(cfg, backend=Interrupting(3))
+    partial = pd.read_csv(out)
+    assert 3 <= len(partial) < len(TINY.all_keys())  # identity rows need no measurement
+    r = profile_run(cfg)
+    # the block in flight at Ctrl-C was already converted: the cache serves it
+    assert r.skipped == len(partial) and r.converted == r.measured - 1
+    table = LatencyTable.load(out)
+    assert sorted(map(tuple, table.keys())) == sorted(TINY.all_keys())
+    assert not table.frame.duplicated(KEY_COLUMNS).any()
+    assert set(partial["median_us"]) <= set(table.frame["median_us"])  # old rows kept as-is
+    ident = table.frame[table.frame["analytic"].astype(bool)]
+    assert len(ident) >= 1 and (ident["median_us"] == 0).all() and (ident["runs"] == 0).all()
+    measured = table.frame[~table.frame["analytic"].astype(bool)]
+    assert (measured["median_us"] > 0).all() and (measured["runs"] == 5).all()
+    prov = table.provenance
+    assert prov["device"] == "host" and prov["backend"] == "host-ort"
+    assert table.meta["profile"]["repeats"] == 2
+    again = profile_run(cfg)  # the same command once more: nothing to do
+    assert again.measured == 0 and again.skipped == len(TINY.all_keys())
+
+
+def test_cache_hit_avoids_reconversion(tmp_path, cache):
+    info = next(i for i in TINY.all_layer_infos() if not is_analytic(i))
+    c = ModelCache.at(cache)
+    first = c.block(info, "onnx", "int8")
+    second = c.block(info, "onnx", "int8")
+    assert not first.cached and second.cached and second.path == first.path
+    assert c.block(info, "onnx", "fp32").path != first.path
+    what = c.block_what(info)
+    assert content_key(what, "onnx", "int8") != content_key(what, "tflite", "int8")
+
+
+def test_pixel1_without_a_phone_falls_back_to_host(tmp_path, cache):
+    lines = []
+    cfg = ProfileConfig(device="pixel1", space=TINY, out=tmp_path / "p.csv", **FAST)
+    r = profile_run(cfg, log=lines.append)
+    assert lines == ["no ADB device found for pixel1: profiling this host with host-ort "
+                     "instead (the table's provenance says host)"]
+    prov = LatencyTable.load(r.path).provenance
+    assert prov["device"] == "host" and prov["backend"] == "host-ort"
+    assert prov["preset"]["name"] == "pixel1" and "fallback" in prov
+    with pytest.raises(HwnasError, match=r"^no ADB device found \(USB debugging on\?"):
+        profile(ProfileConfig(device="pixel1", backend="adb", space=TINY, **FAST))
+
+
+def test_resume_refuses_another_setting(tmp_path, cache):
+    out = tmp_path / "t.csv"
+    profile(ProfileConfig(space=TINY, out=out, limit=1, **FAST))
+    with pytest.raises(HwnasError, match=r"was profiled with threads=1, this run has 2"):
+        profile(ProfileConfig(space=TINY, out=out, threads=2, **FAST))
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"runs": 0}, "need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got 10, 0, 3)"),
+    ({"precision": "int4"}, "--precision 'int4' must be int8 or fp32"),
+    ({"backend": "gpu"}, "--backend 'gpu' is not one of host-ort, host-litert, adb"),
+    ({"threads": 0}, "--threads 0 must be at least 1"),
+])
+def test_config_errors(kw, msg):
+    with pytest.raises(HwnasError) as e:
+        ProfileConfig(**kw)
+    assert str(e.value) == msg
+
+
+def test_presets(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_DEVICES_DIR", str(tmp_path))
+    names = {p.name for p in list_presets()}
+    assert {"pixel1", "galaxy-s8", "host"} <= names
+    px = get_preset("pixel1")
+    assert (px.backend, px.precision, px.threads) == ("adb", "int8", 1) and "821" in px.soc
+    assert get_preset("galaxy-s8").model == "SM-G950U"
+    (tmp_path / "mine.json").write_text(json.dumps({"name": "mine", "soc": "X", "threads": 2}))
+    assert get_preset("mine").threads == 2
+    (tmp_path / "bad.json").write_text(json.dumps({"name": "bad", "colour": "red"}))
+    with pytest.raises(HwnasError, match="unknown preset field"):
+        get_preset(str(tmp_path / "bad.json"))
+    (tmp_path / "bad.json").unlink()
+    with pytest.raises(HwnasError, match=r"^unknown device 'nokia'; choose one of"):
+        get_preset("nokia")
+
+
+def test_metrics_and_calibration_fit():
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    m = metrics([1.04, 2.0, 3.27], [1.0, 2.0, 3.0])
+    assert m["within_5pct"] == pytest.approx(2 / 3) and m["within_10pct"] == 1.0
+    assert m["mape_pct"] == pytest.approx(100 * (0.04 + 0 + 0.09) / 3)
+    sums = [{"ir": float(x), "stem": 1.0} for x in range(1, 9)]
+    meas = [0.8 * (x + 1.0) + 0.3 for x in range(1, 9)]
+    cal = fit_affine(sums, meas)
+    assert cal["scale"] == pytest.approx(0.8) and cal["offset_ms"] == pytest.approx(0.3)
+    assert fit_calibration(sums, meas)["fitted_on"] == 8
+
+
+def test_validate_stores_calibration_and_plot(tmp_path, cache):
+    out = tmp_path / "v.csv"
+    profile(ProfileConfig(space=TINY, out=out, **FAST))
+    rep = validate(ValidateConfig(table=out, samples=6, progress=False), space=TINY)
+    assert rep["networks"] == 6 and rep["fit_networks"] == 3 and rep["held_out_networks"] == 3
+    for key in ("mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau"):
+        assert key in rep["held_out_calibrated"]
+    assert (tmp_path / "v.validate.png").stat().st_size > 0
+    cal = LatencyTable.load(out).calibration
+    assert cal["fitted_on"] == 6 and cal == {**cal, **rep["calibration"]}
+    json.dumps(rep)  # serialisable
+
+
+def test_tables_cli(tmp_path, cache):
+    import typer
+
+    from hwnas.device_profiler.cli import register
+
+    out = tmp_path / "tabs" / "c.csv"
+    profile(ProfileConfig(space=TINY, out=out, limit=2, **FAST))
+    app = typer.Typer()
+    register(app)
+    r = CliRunner().invoke(app, ["tables", "list", str(out.parent)])
+    assert r.exit_code == 0 and "c.csv" in r.output and "host-ort" in r.output
+    r = CliRunner().invoke(app, ["tables", "show", str(out)])
+    assert r.exit_code == 0 and "provenance" not in r.output and "backend: host-ort" in r.output
