@@ -1,4 +1,4 @@
-"""`hwnas profile` and `hwnas tables list|show|validate` (registered on the main app by hwnas.cli)."""
+"""`hwnas profile` and `hwnas tables list|show|validate` (registered by hwnas.cli)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def profile_command(
     space: str = typer.Option("fbnet", "--space", help="Search space (see `hwnas spaces`)."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Input size in px."),
     classes: Optional[int] = typer.Option(None, "--classes", help="Number of classes."),
-    width_mult: Optional[float] = typer.Option(None, "--width-mult", help="Global width multiplier."),
+    width_mult: Optional[float] = typer.Option(None, "--width-mult",
+                                               help="Global width multiplier."),
     precision: Optional[str] = typer.Option(None, "--precision", help="int8 | fp32 (default: "
                                             "the preset's)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: preset's)."),

@@ -40,6 +40,7 @@ class ProfileConfig:
     width_mult: float | None = None
     cache_dir: Path | None = None
     limit: int | None = None  # measure at most this many new blocks in this call
+    keys: tuple | None = None  # only these table keys (e.g. what some networks need)
     progress: bool | None = None
 
     def __post_init__(self):
@@ -197,6 +198,9 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                  int(r["stride"])) for r in rows}
         infos = space.all_layer_infos()
         random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
+        if cfg.keys is not None:
+            wanted = {tuple(k) for k in cfg.keys}
+            infos = [i for i in infos if i.key in wanted]
         todo = [i for i in infos if i.key not in done]
         result.total, result.skipped = len(infos), len(infos) - len(todo)
         if cfg.limit is not None:
