@@ -169,3 +169,27 @@ def test_tables_cli(tmp_path, cache):
     assert r.exit_code == 0 and "c.csv" in r.output and "host-ort" in r.output
     r = CliRunner().invoke(app, ["tables", "show", str(out)])
     assert r.exit_code == 0 and "provenance" not in r.output and "backend: host-ort" in r.output
+
+
+@pytest.mark.device
+@pytest.mark.export
+def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
+    from hwnas.device_profiler.adb.standin import AdbStandin
+
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF stand-in\n")
+    lines = []
+    with AdbStandin() as s:
+        cfg = ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=binary,
+                            space=TINY, out=tmp_path / "px.csv", **FAST)
+        r = profile_run(cfg, log=lines.append)
+    assert lines == [] and r.backend == "adb"
+    table = LatencyTable.load(r.path)
+    assert sorted(map(tuple, table.keys())) == sorted(TINY.all_keys())
+    prov = table.provenance
+    assert prov["backend"] == "adb" and prov["device"]["model"] == "Pixel"
+    assert prov["core_mask"] == "c" and prov["threads"] == 1
