@@ -1,0 +1,66 @@
+"""What an Android app needs beside the model file: ``labels.txt`` and ``model.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas.io import atomic_write_json, atomic_write_text
+
+MODEL_JSON_SCHEMA = 1
+
+
+def model_json(splits, summary: dict) -> dict:
+    """The app-facing description of the exported files (see the README's export section)."""
+    files = summary["files"]
+    io = summary["checks"].get("tflite_int8_io")
+    c, h, w = splits.test.batch([0])[0].shape[1:]
+    lat = summary.get("latency", {})
+    doc = {
+        "schema": MODEL_JSON_SCHEMA,
+        "files": {name: {"format": f["format"], "precision": f["precision"], "bytes": f["bytes"]}
+                  for name, f in files.items()},
+        "labels": "labels.txt",
+        "input": {
+            "shape": [1, int(h), int(w), int(c)], "layout": "NHWC",
+            "onnx_shape": [1, int(c), int(h), int(w)], "onnx_layout": "NCHW",
+            "normalization": {"mean": list(splits.mean), "std": list(splits.std),
+                              "formula": "x = (pixel / 255 - mean[c]) / std[c]"},
+            "color": "grayscale replicated to 3 channels" if splits.name == "fashion-mnist"
+            else "RGB",
+        },
+        "output": {"shape": [1, len(splits.classes)], "meaning": "logits over classes",
+                   "classes": list(splits.classes)},
+        "accuracy": summary["accuracy"],
+        "macs": summary.get("macs"), "params": summary.get("params"),
+        "latency": {
+            "predicted_ms": lat.get("predicted_ms"), "target_ms": lat.get("target_ms"),
+            "target_holds": lat.get("target_holds"),
+            "table": {"device": lat.get("table_device"), "backend": lat.get("table_backend"),
+                      "precision": lat.get("table_precision")},
+            "measured": [{k: m[k] for k in ("file", "backend", "device", "precision", "threads",
+                                            "median_ms", "p10_ms", "p90_ms")}
+                         for m in lat.get("measured", [])],
+        },
+    }
+    for prec in ("int8", "fp32"):
+        name = f"model_{prec}.tflite"
+        if name in files:
+            doc["input"].setdefault("dtype", {})[name] = "int8" if prec == "int8" else "float32"
+    if io is not None:
+        doc["int8"] = {"file": "model_int8.tflite",
+                       "input": {"dtype": io["input"]["dtype"], "scale": io["input"]["scale"],
+                                 "zero_point": io["input"]["zero_point"],
+                                 "formula": "q = clamp(round(x / scale) + zero_point, -128, 127)"},
+                       "output": {"dtype": io["output"]["dtype"], "scale": io["output"]["scale"],
+                                  "zero_point": io["output"]["zero_point"],
+                                  "formula": "logit = (q - zero_point) * scale"}}
+    return doc
+
+
+def write_app_files(folder: Path, splits, summary: dict) -> None:
+    folder = Path(folder)
+    atomic_write_text(folder / "labels.txt", "".join(f"{c}\n" for c in splits.classes))
+    atomic_write_json(folder / "model.json", model_json(splits, summary))
+
+
+__all__ = ["model_json", "write_app_files", "MODEL_JSON_SCHEMA"]

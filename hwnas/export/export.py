@@ -1,0 +1,444 @@
+"""``hwnas export``: train an architecture, convert it (ONNX/TFLite, fp32/int8), check, measure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_json
+
+FORMATS = ("tflite", "onnx")
+PRECISIONS = ("int8", "fp32")
+PARITY_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything one export needs; validated on construction."""
+
+    source: Path  # a run directory holding arch.json, or an architecture JSON file
+    data: str = "fashion-mnist"
+    data_root: Path | None = None
+    epochs: int = 3
+    subset: int | None = None
+    formats: tuple[str, ...] = FORMATS
+    precision: tuple[str, ...] = PRECISIONS
+    out: Path | None = None
+    resume: bool = False
+    table: Path | None = None
+    backend: str | None = None
+    seed: int = 0
+    batch_size: int = 128
+    calib_images: int = 100
+    parity_images: int = 64
+    eval_images: int | None = None  # test images for int8 accuracy/agreement (None: all)
+    warmup: int = 10
+    runs: int = 50
+    repeats: int = 3
+    threads: int | None = None  # measurement threads (default: the table's, else 1)
+    progress: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "source", Path(self.source))
+        for name in ("data_root", "out", "table"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        object.__setattr__(self, "formats", _names(self.formats, FORMATS, "--formats"))
+        object.__setattr__(self, "precision", _names(self.precision, PRECISIONS, "--precision"))
+        checks = [
+            (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (self.subset is None or self.subset >= 2,
+             f"--subset must be at least 2 images (got {self.subset})"),
+            (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
+            (self.calib_images >= 1,
+             f"calibration images must be at least 1 (got {self.calib_images})"),
+            (self.parity_images >= 1,
+             f"parity images must be at least 1 (got {self.parity_images})"),
+            (self.eval_images is None or self.eval_images >= 1,
+             f"--eval-images must be at least 1 (got {self.eval_images})"),
+            (self.warmup >= 0 and self.runs >= 1 and self.repeats >= 1,
+             f"need warmup >= 0, runs >= 1, repeats >= 1 (got {self.warmup}, {self.runs}, "
+             f"{self.repeats})"),
+            (self.threads is None or self.threads >= 1,
+             f"--threads must be at least 1 (got {self.threads})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise HwnasError(message)
+
+
+def _names(value, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [str(v).strip().lower() for v in items if str(v).strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise HwnasError(f"{option} {','.join(bad) or '(empty)'}: choose from "
+                         f"{', '.join(allowed)}")
+    return tuple(v for v in allowed if v in items)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Source:
+    """The architecture and what the search recorded about it."""
+
+    arch: object
+    space: object
+    record: dict
+    arch_file: Path
+    run_dir: Path | None
+
+
+def load_source(path: Path) -> Source:
+    """The architecture of a run directory or JSON file, with its search record."""
+    from hwnas.space import Arch
+
+    path = Path(path)
+    if path.is_dir():
+        arch_file = path / "arch.json"
+        if not arch_file.is_file():
+            raise HwnasError(f"{path}: no arch.json in this run directory (pass a search run "
+                             "directory or an ARCH.json)")
+        run_dir = path
+    elif path.is_file():
+        arch_file, run_dir = path, None
+    else:
+        raise HwnasError(f"{path}: no such run directory or architecture file")
+    arch = Arch.load(arch_file)
+    space = arch.get_space()
+    record = json.loads(arch_file.read_text())
+    return Source(arch, space, record if isinstance(record, dict) else {}, arch_file, run_dir)
+
+
+def default_out(src: Source) -> Path:
+    return (src.run_dir if src.run_dir is not None else src.arch_file.parent) / "export"
+
+
+def check_writable(out: Path) -> None:
+    """Fail early (creating nothing) when ``out`` cannot be created or replaced."""
+    if out.exists() and not out.is_dir():
+        raise HwnasError(f"cannot write the export to {out}: it exists and is not a directory")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise HwnasError(f"cannot write the export to {out}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise HwnasError(f"cannot write the export to {out}: {probe} is not writable")
+
+
+def load_table(cfg: ExportConfig, src: Source):
+    """The latency table (explicit --table, else the one arch.json names) or None."""
+    from hwnas.latency import LatencyTable
+
+    if cfg.table is not None:
+        table = LatencyTable.load(cfg.table)
+        table.check_space(src.space)
+        return table
+    named = src.record.get("table")
+    if not named:
+        return None
+    for candidate in (Path(named), src.arch_file.parent / named):
+        if candidate.is_file():
+            table = LatencyTable.load(candidate)
+            table.check_space(src.space)
+            return table
+    _say(cfg, f"note: the table {named} named in {src.arch_file} is not found; using the "
+         "recorded prediction and provenance")
+    return None
+
+
+def choose_backend(cfg: ExportConfig, provenance: dict) -> str:
+    """--backend, else the table's: the phone over adb when it came from one, else its host
+    backend (host-litert when unknown)."""
+    if cfg.backend is not None:
+        from hwnas.device_profiler.backends import BACKENDS
+
+        if cfg.backend not in BACKENDS:
+            raise HwnasError(f"unknown backend {cfg.backend!r}; choose one of "
+                             f"{', '.join(BACKENDS)}")
+        return cfg.backend
+    device = provenance.get("device")
+    if device and device != "host":
+        return "adb"
+    backend = provenance.get("backend")
+    return backend if backend in ("host-ort", "host-litert") else "host-litert"
+
+
+def load_data(cfg: ExportConfig, space):
+    from hwnas.data import load_dataset
+
+    try:
+        splits = load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
+                              in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+    except HwnasError as e:
+        raise HwnasError(f"no data for training and int8 calibration ({cfg.data}): {e}") from None
+    if len(splits.classes) != space.num_classes:
+        raise HwnasError(f"the architecture has {space.num_classes} classes, {cfg.data} has "
+                         f"{len(splits.classes)}")
+    return splits
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
+    """The trained model: a finished model.pt in ``train_dir`` with the same settings is
+    reused; otherwise the shared trainer runs (continuing a checkpoint with --resume)."""
+    from hwnas.space import build_model
+    from hwnas.train import TrainConfig, train
+
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed)
+    model = build_model(src.space, src.arch)
+    done = train_dir / "model.pt"
+    result_file = train_dir / "result.json"
+    if done.is_file() and result_file.is_file():
+        meta = json.loads(result_file.read_text())
+        ours = {"epochs": tcfg.epochs, "batch_size": tcfg.batch_size, "seed": tcfg.seed}
+        theirs = {k: meta.get("config", {}).get(k) for k in ours}
+        if theirs == ours and meta.get("data") == _data_id(cfg):
+            model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
+            _say(cfg, f"reusing the trained model {done}")
+            return model.eval(), meta
+        if not cfg.resume:
+            _say(cfg, f"{train_dir} holds a model trained with other settings; retraining")
+    src.arch.save(train_dir / "arch.json")
+    result = train(model, splits, tcfg, train_dir, resume=cfg.resume, progress=cfg.progress)
+    meta = {**result.to_dict(), "config": {"epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
+                                           "seed": tcfg.seed}, "data": _data_id(cfg)}
+    atomic_write_json(result_file, {**json.loads(result_file.read_text()), "data": meta["data"]})
+    return model.eval(), meta
+
+
+def _data_id(cfg: ExportConfig) -> dict:
+    return {"name": cfg.data, "subset": cfg.subset}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def torch_logits(model, x: torch.Tensor, batch: int = 512) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([model(x[i:i + batch]).numpy() for i in range(0, len(x), batch)])
+
+
+def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    """Logits of an ONNX file (batch 1, NCHW) one image at a time, one thread."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean())
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a.argmax(1) == b.argmax(1)).mean())
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, threads: int
+            ) -> dict:
+    from hwnas.device_profiler.backends import get_backend
+
+    backend = get_backend(backend_name, threads=threads, precision=precision)
+    try:
+        samples = backend.measure(path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
+        prov = backend.provenance()
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    stats = samples.stats()
+    return {"file": path.name, "backend": backend_name, "precision": precision,
+            "device": prov.get("device"), "threads": threads,
+            "median_ms": stats["median_us"] / 1000, "p10_ms": stats["p10_us"] / 1000,
+            "p90_ms": stats["p90_us"] / 1000, "runs": stats["runs"], "provenance": prov}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def export_run(cfg: ExportConfig) -> dict:
+    """Train, convert, check, measure and report; returns the summary (also model.json's
+    ``checks``/``latency``).  Everything but OUT/train is built in a temporary folder next
+    to OUT and renamed into place at the end."""
+    from hwnas.space import arch_complexity
+
+    from . import app, report
+
+    t_start = time.perf_counter()
+    src = load_source(cfg.source)
+    out = (cfg.out or default_out(src)).resolve()
+    check_writable(out)
+    table = load_table(cfg, src)
+    provenance = table.provenance if table is not None else dict(src.record.get("provenance")
+                                                                  or {})
+    backend_name = choose_backend(cfg, provenance)
+    splits = load_data(cfg, src.space)
+    if cfg.calib_images > len(splits.train):
+        raise HwnasError(f"{cfg.calib_images} calibration images asked, the training split "
+                         f"has {len(splits.train)}")
+    threads = cfg.threads or int(provenance.get("threads") or 1)
+    total, _ = arch_complexity(src.space, src.arch)
+    predicted = (table.predict(src.arch, src.space) if table is not None
+                 else src.record.get("predicted_ms"))
+    target = src.record.get("target_ms")
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as e:
+        raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
+    try:
+        model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
+        summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
+        summary["latency"] = _closing_loop(cfg, summary["files"], tmp, backend_name, threads,
+                                           predicted, target, provenance)
+        summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params,
+                       source=str(src.arch_file), table=str(table.path) if table else
+                       src.record.get("table"), table_provenance=provenance,
+                       seconds=time.perf_counter() - t_start)
+        app.write_app_files(tmp, splits, summary)
+        if src.run_dir is not None:
+            summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
+        report.write_report(tmp, summary)
+        atomic_write_json(tmp / "summary.json", summary)
+        _finish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["out"] = str(out)
+    return summary
+
+
+def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
+    from .convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
+
+    test_x, test_y = splits.test.batch(torch.arange(len(splits.test)))
+    n_eval = len(test_x) if cfg.eval_images is None else min(cfg.eval_images, len(test_x))
+    eval_idx = (torch.arange(len(test_x)) if n_eval == len(test_x) else
+                torch.randperm(len(test_x), generator=torch.Generator().manual_seed(cfg.seed))
+                [:n_eval].sort().values)
+    ex, ey = test_x[eval_idx], test_y[eval_idx].numpy()
+    px = test_x[:cfg.parity_images]
+    sample = px[:1]
+    ref_parity = torch_logits(model, px)
+    ref_eval = torch_logits(model, ex)
+    calib = [c[None] for c in splits.calibration(cfg.calib_images, cfg.seed)]
+    files, checks = {}, {"tolerance": PARITY_TOL, "parity_images": len(px),
+                         "eval_images": n_eval, "eval_set": "test" if n_eval == len(test_x)
+                         else f"seeded random {n_eval} of {len(test_x)} test images",
+                         "calib_images": len(calib)}
+    acc = {"pytorch_fp32": accuracy(ref_eval, ey), "train_test_acc": train_meta.get("test_acc")}
+    steps = [(f, p) for f in cfg.formats for p in cfg.precision]
+    for i, (fmt, prec) in enumerate(steps, 1):
+        name = f"model_{prec}.{fmt}"
+        path = tmp / name
+        t0 = time.perf_counter()
+        _say(cfg, f"[{i}/{len(steps)}] {name}: converting")
+        if fmt == "onnx" and prec == "fp32":
+            to_onnx(model, sample, path, opset=17)
+            diff = float(np.abs(onnx_logits(path, px.numpy()) - ref_parity).max())
+            checks["onnx_fp32_max_abs_diff"] = diff
+        elif fmt == "onnx":
+            fp32 = tmp / "model_fp32.onnx"
+            base = fp32 if fp32.exists() else to_onnx(model, sample, tmp / ".fp32.onnx")
+            to_onnx_int8(base, [c.numpy() for c in calib], path)
+            if base.name.startswith("."):
+                base.unlink()
+            logits = onnx_logits(path, ex.numpy())
+            acc["onnx_int8"] = accuracy(logits, ey)
+            checks["onnx_int8_agreement"] = agreement(logits, ref_eval)
+        elif prec == "fp32":
+            to_tflite(model, sample, path, int8=False)
+            diff = float(np.abs(run_tflite(path, px.numpy()) - ref_parity).max())
+            checks["tflite_fp32_max_abs_diff"] = diff
+        else:
+            to_tflite(model, sample, path, int8=True, calib=calib)
+            logits = run_tflite(path, ex.numpy())
+            acc["tflite_int8"] = accuracy(logits, ey)
+            checks["tflite_int8_agreement"] = agreement(logits, ref_eval)
+            checks["tflite_int8_io"] = tflite_io(path)
+        files[name] = {"format": fmt, "precision": prec, "bytes": path.stat().st_size,
+                       "seconds": round(time.perf_counter() - t0, 2)}
+    for key in ("onnx_fp32_max_abs_diff", "tflite_fp32_max_abs_diff"):
+        if key in checks:
+            checks[key.replace("max_abs_diff", "ok")] = checks[key] <= PARITY_TOL
+    for key in ("tflite_int8", "onnx_int8"):
+        if key in acc:
+            acc[f"{key}_drop_points"] = 100 * (acc["pytorch_fp32"] - acc[key])
+    return {"files": files, "checks": checks, "accuracy": acc,
+            "train": {k: train_meta.get(k) for k in ("test_acc", "val_acc", "seconds")}
+            | {"epochs": cfg.epochs, "subset": cfg.subset, "data": cfg.data}}
+
+
+def _closing_loop(cfg, files: dict, tmp: Path, backend_name: str, threads: int,
+                  predicted, target, provenance: dict) -> dict:
+    """Measure the int8 (else fp32) .tflite on the table's TFLite backend and the .onnx on
+    host-ort; the primary measurement is the one matching the table's backend/precision."""
+    tflite_backend = backend_name if backend_name in ("adb", "host-litert") else "host-litert"
+    table_prec = provenance.get("precision", "int8")
+    plan = []
+    for fmt, bk in (("tflite", tflite_backend), ("onnx", "host-ort")):
+        names = [n for n, f in files.items() if f["format"] == fmt]
+        if not names:
+            continue
+        pick = next((n for n in names if files[n]["precision"] == table_prec), names[0])
+        plan.append((bk, pick))
+    measured = []
+    for bk, name in plan:
+        _say(cfg, f"measuring {name} on {bk} ({threads} thread{'s' * (threads > 1)})")
+        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads))
+    primary = next((m for m in measured if m["backend"] == backend_name), None)
+    holds = None
+    if primary is not None and target is not None:
+        holds = primary["median_ms"] <= float(target)
+    return {"predicted_ms": predicted, "target_ms": target, "backend": backend_name,
+            "table_device": provenance.get("device"), "table_backend": provenance.get("backend"),
+            "table_precision": provenance.get("precision"), "measured": measured,
+            "primary": primary["file"] if primary else None,
+            "measured_ms": primary["median_ms"] if primary else None,
+            "target_holds": holds}
+
+
+def _finish(tmp: Path, out: Path) -> None:
+    """Move OUT/train into the new folder and swap it in for OUT."""
+    train_dir = out / "train"
+    if train_dir.exists():
+        os.replace(train_dir, tmp / "train")
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _say(cfg: ExportConfig, message: str) -> None:
+    if cfg.progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+__all__ = ["ExportConfig", "export_run", "load_source", "FORMATS", "PRECISIONS", "PARITY_TOL"]
