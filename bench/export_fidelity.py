@@ -86,8 +86,9 @@ def main() -> None:
         litert = next((v for k, v in m.items() if k.endswith("host-litert")), float("nan"))
         ort = next((v for k, v in m.items() if k.endswith("host-ort")), float("nan"))
         pred = r["predicted_ms"] if r["predicted_ms"] is not None else float("nan")
-        print(f"{r['label'][:45]:45} {100 * a['pytorch_fp32']:6.2f}% {100 * a['tflite_int8']:6.2f}%"
-              f" {a['tflite_int8_drop_points']:6.2f} {100 * r['checks']['tflite_int8_agreement']:5.1f}%"
+        agree = 100 * r["checks"]["tflite_int8_agreement"]
+        print(f"{r['label'][:45]:45} {100 * a['pytorch_fp32']:6.2f}% "
+              f"{100 * a['tflite_int8']:6.2f}% {a['tflite_int8_drop_points']:6.2f} {agree:5.1f}%"
               f" {r['bytes']['model_int8.tflite'] / 1024:9.1f} {pred:8.3f} {litert:9.3f} {ort:7.3f}")
     atomic_write_json(args.out, {"epochs": args.epochs, "subset": args.subset,
                                  "eval_images": args.eval_images, "host": platform.processor()

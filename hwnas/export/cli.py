@@ -57,7 +57,7 @@ def export_command(
     for m in lat["measured"]:
         lines.append(f"{m['file']} on {m['backend']}: {m['median_ms']:.3f} ms")
     if lat["predicted_ms"] is not None:
-        lines.append(f"predicted {lat['predicted_ms']:.3f} ms; target "
-                     f"{lat['target_ms'] if lat['target_ms'] is not None else '—'} ms: "
-                     f"{ {True: 'holds', False: 'does NOT hold', None: 'unknown'}[lat['target_holds']]}")
+        verdict = {True: "holds", False: "does NOT hold", None: "unknown"}[lat["target_holds"]]
+        target = lat["target_ms"] if lat["target_ms"] is not None else "—"
+        lines.append(f"predicted {lat['predicted_ms']:.3f} ms; target {target} ms: {verdict}")
     typer.echo("\n".join(lines))
