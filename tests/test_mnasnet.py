@@ -90,8 +90,7 @@ def test_config_errors_one_line(kw, msg):
 
 
 @pytest.mark.parametrize("kw, start", [
-    ({"evaluator": "shared"}, "--evaluator shared is not implemented yet"),
-    ({"latency": "measured"}, "--latency measured is not available yet"),
+    ({"latency": "measured"}, "--latency measured: the table's backend 'macs-model' is not one"),
     ({"target_ms": 0.5}, "target 0.5 ms is below the fastest architecture of mnasnet-small"),
     ({"workers": 2, "ray_address": "127.0.0.1:1", "ray_timeout_s": 2},
      "--ray-address 127.0.0.1:1: no Ray cluster reachable within 2 s"),

@@ -11,7 +11,8 @@ from hwnas.io import atomic_write_text
 
 from .common import write_summary
 
-TRIAL_COLUMNS = ("trial", "batch", "choices", "accuracy", "latency_ms", "reward", "seconds",
+TRIAL_COLUMNS = ("trial", "batch", "choices", "accuracy", "latency_ms", "predicted_ms", "reward",
+                 "seconds",
                  "worker", "attempts", "status", "error")
 
 
@@ -51,7 +52,7 @@ def write_plots(out: Path, trials: list[dict], batches: list[dict], target_ms: f
         ax.plot([p[0] for p in front], [p[1] for p in front], "o-", color="C3",
                 label="Pareto front")
     ax.axvline(target_ms, color="k", ls="--", lw=1, label=f"target {target_ms:g} ms")
-    ax.set_xlabel("predicted latency (ms)")
+    ax.set_xlabel("latency (ms; table prediction unless --latency measured)")
     ax.set_ylabel("validation accuracy (proxy)")
     ax.legend(fontsize=8)
     fig.tight_layout()

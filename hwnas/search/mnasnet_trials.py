@@ -32,7 +32,8 @@ class ChildJob:
     fail_kind: str = ""  # test hook: "exit" kills the worker, "raise" raises (first attempt)
 
 
-def _splits(job: ChildJob):
+def load_splits(job: ChildJob):
+    """The job's data splits, with val as the test split (cached per process)."""
     from hwnas.data import load_dataset
 
     key = (job.data, job.data_root, job.space.resolution, job.space.in_channels, job.data_seed,
@@ -62,7 +63,7 @@ def run_child(job: ChildJob, worker: str | None = None) -> dict:
         raise RuntimeError(f"injected failure of trial {job.trial}")
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    splits = _splits(job)
+    splits = load_splits(job)
     model = build_model(job.space, Arch.of(job.space, job.choices))
     cfg = TrainConfig(epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed,
                       threads=1)
@@ -82,4 +83,4 @@ def run_child_safe(job: ChildJob, worker: str = "local") -> tuple[dict | None, s
         return None, last
 
 
-__all__ = ["ChildJob", "run_child", "run_child_safe"]
+__all__ = ["ChildJob", "run_child", "run_child_safe", "load_splits"]

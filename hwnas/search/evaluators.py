@@ -1,0 +1,172 @@
+"""MnasNet evaluators (proxy training, shared weights), measured latency and rank agreement.
+
+An evaluator turns a batch of ``ChildJob``s into outcomes ``{trial: (result, attempts,
+error)}`` with ``result = {"accuracy", "seconds", "worker"}``; ``name`` and ``close()`` as the
+trial pools.  ``TrainEvaluator`` trains each child (in process or as Ray tasks);
+``SharedEvaluator`` trains one supernet once and scores each child with inherited weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from hwnas.io import atomic_write_bytes, atomic_write_text
+from hwnas.space import Arch, SearchSpace
+
+from .common import SearchError
+from .mnasnet_pool import open_pool
+from .mnasnet_supernet import SuperNet, path_accuracy, train_supernet
+from .mnasnet_trials import ChildJob, load_splits
+
+SUPERNET_FILE = "supernet.pt"
+MEASURED_FILE = "measured_latency.json"
+
+
+class TrainEvaluator:
+    """Proxy training of every child: a ``LocalPool`` (workers 1) or a ``RayPool``."""
+
+    def __init__(self, workers: int = 1, address: str | None = None, timeout_s: float = 10.0):
+        self.pool = open_pool(workers, address, timeout_s)
+        self.name = f"proxy training, {self.pool.name}"
+
+    def run(self, jobs: Sequence[ChildJob], retries: int, on_done=None) -> dict:
+        return self.pool.run(jobs, retries, on_done)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class SharedEvaluator:
+    """One supernet trained once (uniform single-path sampling, ``epochs`` over the same
+    training subset the children use), then each child scored on the validation split with
+    inherited weights.  The trained weights are saved in ``out/supernet.pt`` (state dict) and
+    reused on ``--resume``."""
+
+    def __init__(self, space: SearchSpace, job: ChildJob, epochs: int, out: Path | None = None,
+                 progress=None):
+        torch.set_num_threads(1)
+        self.space, self.job = space, job
+        self.net = SuperNet(space, seed=job.seed)
+        self.splits = load_splits(job)
+        path = out / SUPERNET_FILE if out else None
+        t0 = time.perf_counter()
+        if path is not None and path.exists():
+            try:
+                self.net.load_state_dict(torch.load(path, weights_only=True))
+            except Exception as e:
+                raise SearchError(f"{path}: unreadable supernet ({type(e).__name__}); "
+                                  f"delete it to retrain") from None
+            self.losses: list[float] = []
+        else:
+            self.losses = train_supernet(self.net, self.splits, epochs, job.batch_size, job.lr,
+                                         job.seed, on_step=progress)
+            if path is not None:
+                import io
+
+                buf = io.BytesIO()
+                torch.save(self.net.state_dict(), buf)
+                atomic_write_bytes(path, buf.getvalue())
+        self.train_seconds = time.perf_counter() - t0
+        self.name = f"shared weights (supernet {epochs} epoch(s), {self.train_seconds:.0f} s)"
+
+    def score(self, choices) -> float:
+        arch = Arch.of(self.space, list(choices))
+        return path_accuracy(self.net, arch, self.splits.loader("val", 256, shuffle=False))
+
+    def run(self, jobs: Sequence[ChildJob], retries: int, on_done=None) -> dict:
+        done = {}
+        for job in jobs:
+            t0 = time.perf_counter()
+            res = {"accuracy": self.score(job.choices), "seconds": time.perf_counter() - t0,
+                   "worker": "supernet"}
+            done[job.trial] = (res, 1, "")
+            if on_done:
+                on_done(job, done[job.trial])
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+class MeasuredLatency:
+    """End-to-end latency of whole sampled models on the table's backend (as MnasNet measured
+    on the phone): each model exported once through the profiler's content-addressed model
+    cache, timed, and remembered in ``out/measured_latency.json`` by canonical choices."""
+
+    def __init__(self, table, space: SearchSpace, out: Path, cache_dir: str | None = None,
+                 warmup: int = 5, runs: int = 20, repeats: int = 1):
+        from hwnas.device_profiler.backends import BACKEND_FORMATS, get_backend
+        from hwnas.device_profiler.blockmodels import ModelCache
+
+        prov = table.provenance
+        name = prov.get("backend")
+        if name not in BACKEND_FORMATS:
+            raise SearchError(f"--latency measured: the table's backend {name!r} is not one of "
+                              f"{', '.join(BACKEND_FORMATS)}")
+        self.precision = prov.get("precision", "int8")
+        self.fmt = BACKEND_FORMATS[name]
+        try:
+            self.backend = get_backend(name, threads=int(prov.get("threads", 1)),
+                                       precision=self.precision)
+        except Exception as e:
+            raise SearchError(f"--latency measured: backend {name}: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                              ) from None
+        self.space, self.cache = space, ModelCache.at(cache_dir)
+        self.counts = dict(warmup=warmup, runs=runs, repeats=repeats)
+        self.file = out / MEASURED_FILE
+        self.known: dict[str, float] = (json.loads(self.file.read_text())
+                                        if self.file.exists() else {})
+
+    def __call__(self, choices) -> float:
+        key = "-".join(str(int(c)) for c in choices)
+        if key not in self.known:
+            built = self.cache.network(self.space, Arch.of(self.space, list(choices)),
+                                       self.fmt, self.precision)
+            stats = self.backend.measure(built.path, **self.counts).stats()
+            self.known[key] = stats["median_us"] / 1000.0
+            atomic_write_text(self.file, json.dumps(self.known, indent=1, sort_keys=True))
+        return self.known[key]
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's τ-b of two score lists over the same items (ties counted as neither):
+    (concordant − discordant) / √((n0 − ties_a)(n0 − ties_b)), n0 = n(n−1)/2."""
+    if len(a) != len(b):
+        raise ValueError("kendall_tau needs two lists of the same length")
+    conc = disc = ties_a = ties_b = 0
+    n = len(a)
+    for i in range(n):
+        for j in range(i + 1, n):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0:
+                ties_a += 1
+            if db == 0:
+                ties_b += 1
+            if da * db > 0:
+                conc += 1
+            elif da * db < 0:
+                disc += 1
+    n0 = n * (n - 1) // 2
+    denom = math.sqrt((n0 - ties_a) * (n0 - ties_b))
+    return (conc - disc) / denom if denom else float("nan")
+
+
+def rank_agreement(train_acc: Sequence[float], shared_acc: Sequence[float]) -> dict:
+    """How the two evaluators rank the same architectures: τ and top-1 agreement."""
+    n = len(train_acc)
+    best_t = max(range(n), key=lambda i: train_acc[i])
+    best_s = max(range(n), key=lambda i: shared_acc[i])
+    return {"n": n, "kendall_tau": kendall_tau(train_acc, shared_acc),
+            "same_best": best_t == best_s,
+            "train_acc_of_shared_best": train_acc[best_s], "best_train_acc": train_acc[best_t]}
+
+
+__all__ = ["TrainEvaluator", "SharedEvaluator", "MeasuredLatency", "kendall_tau",
+           "rank_agreement", "SUPERNET_FILE", "MEASURED_FILE"]
