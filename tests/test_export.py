@@ -1,0 +1,227 @@
+"""hwnas export: parity checks, int8 I/O quantization, model.json vs files, bad input."""
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hwnas.errors import HwnasError
+from hwnas.export.convert import tflite_io
+from hwnas.export.export import ExportConfig, export_run
+from hwnas.space import get_space, reference_arch
+
+pytestmark = pytest.mark.export
+DATA = "/usr/share/datasets/fashion-mnist"
+FAST = dict(epochs=1, subset=1200, batch_size=64, eval_images=300, parity_images=64,
+            calib_images=100, warmup=2, runs=5, repeats=1, threads=1, progress=False)
+
+
+def _run_dir(root, space, ref, target_ms=50.0):
+    run = root / "run"
+    run.mkdir()
+    arch = reference_arch(get_space(space), ref)
+    arch.save(run / "arch.json", predicted_ms=1.0, target_ms=target_ms,
+              provenance={"device": "host", "backend": "host-litert", "precision": "int8",
+                          "threads": 1})
+    (run / "theta_heatmap.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.set_num_threads(1)
+    run = _run_dir(tmp_path_factory.mktemp("export"), "fbnet-small", "mobilenetv2")
+    summary = export_run(ExportConfig(source=run, **FAST))
+    return run, summary
+
+
+def test_fp32_parity_and_onnx_checker(exported):
+    run, s = exported
+    out = run / "export"
+    chk = s["checks"]
+    assert chk["parity_images"] == 64
+    assert chk["onnx_fp32_max_abs_diff"] <= 1e-4 and chk["onnx_fp32_ok"]
+    assert chk["tflite_fp32_max_abs_diff"] <= 1e-4 and chk["tflite_fp32_ok"]
+    proto = onnx.load(str(out / "model_fp32.onnx"))
+    onnx.checker.check_model(proto)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+
+
+def test_int8_accuracy_and_agreement_reported(exported):
+    _, s = exported
+    acc, chk = s["accuracy"], s["checks"]
+    assert chk["eval_images"] == 300
+    for key in ("tflite_int8", "onnx_int8"):
+        assert 0 <= acc[key] <= 1
+        assert acc[f"{key}_drop_points"] == pytest.approx(100 * (acc["pytorch_fp32"] - acc[key]))
+        assert chk[f"{key}_agreement"] >= 0.8
+
+
+def test_int8_io_quant_params_usable(exported):
+    """Quantize input with model.json's scale/zp, dequantize output: tracks PyTorch fp32."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from hwnas.data import load_dataset
+    from hwnas.space import Arch, build_model
+
+    run, _ = exported
+    out = run / "export"
+    meta = json.loads((out / "model.json").read_text())
+    q_in, q_out = meta["int8"]["input"], meta["int8"]["output"]
+    assert q_in["dtype"] == q_out["dtype"] == "int8" and q_in["scale"] > 0 < q_out["scale"]
+    arch = Arch.load(out / "train" / "arch.json")
+    model = build_model(arch.get_space(), arch).eval()
+    model.load_state_dict(torch.load(out / "train" / "model.pt", weights_only=True))
+    splits = load_dataset("fashion-mnist", DATA, resolution=32, subset=FAST["subset"])
+    x, _ = splits.test.batch(torch.arange(40))
+    # normalise as an app would from model.json, from raw pixels
+    raw = splits.test.images[:40].expand(-1, 3, -1, -1).float() / 255
+    mean = torch.tensor(meta["input"]["normalization"]["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(meta["input"]["normalization"]["std"]).view(1, -1, 1, 1)
+    assert torch.allclose((raw - mean) / std, x, atol=1e-5)
+    interp = Interpreter(model_path=str(out / "model_int8.tflite"))
+    interp.allocate_tensors()
+    inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
+    assert list(inp["shape"]) == meta["input"]["shape"]
+    agree = 0
+    with torch.no_grad():
+        ref = model(x).numpy()
+    for i in range(len(x)):
+        nhwc = x[i:i + 1].permute(0, 2, 3, 1).numpy()
+        q = np.clip(np.round(nhwc / q_in["scale"]) + q_in["zero_point"], -128, 127)
+        interp.set_tensor(inp["index"], q.astype(np.int8))
+        interp.invoke()
+        y = (interp.get_tensor(outp["index"]).astype(np.float32) - q_out["zero_point"])
+        y *= q_out["scale"]
+        agree += int(y.argmax() == ref[i].argmax())
+        assert np.abs(y[0] - ref[i]).max() < 0.5 * max(1.0, np.abs(ref[i]).max())
+    assert agree >= 0.8 * len(x)
+
+
+def test_model_json_matches_files(exported):
+    run, s = exported
+    out = run / "export"
+    meta = json.loads((out / "model.json").read_text())
+    assert set(meta["files"]) == {"model_int8.tflite", "model_fp32.tflite", "model_int8.onnx",
+                                  "model_fp32.onnx"}
+    for name, f in meta["files"].items():
+        assert (out / name).stat().st_size == f["bytes"]
+    io8 = tflite_io(out / "model_int8.tflite")
+    io32 = tflite_io(out / "model_fp32.tflite")
+    assert meta["input"]["shape"] == io8["input"]["shape"] == io32["input"]["shape"] == [1, 32,
+                                                                                          32, 3]
+    assert meta["input"]["layout"] == "NHWC"
+    assert meta["input"]["dtype"] == {"model_int8.tflite": "int8", "model_fp32.tflite": "float32"}
+    assert io32["input"]["dtype"] == "float32"
+    for side in ("input", "output"):
+        assert meta["int8"][side]["scale"] == io8[side]["scale"]
+        assert meta["int8"][side]["zero_point"] == io8[side]["zero_point"]
+        assert meta["int8"][side]["dtype"] == io8[side]["dtype"]
+    assert meta["output"]["shape"] == io8["output"]["shape"] == [1, 10]
+    assert meta["output"]["meaning"] == "logits over classes"
+    labels = (out / "labels.txt").read_text().splitlines()
+    assert labels == meta["output"]["classes"] and len(labels) == 10
+    sess_in = onnx.load(str(out / "model_fp32.onnx")).graph.input[0]
+    dims = [d.dim_value for d in sess_in.type.tensor_type.shape.dim]
+    assert dims == meta["input"]["onnx_shape"] == [1, 3, 32, 32]
+    lat = meta["latency"]
+    assert lat["predicted_ms"] == 1.0 and lat["target_ms"] == 50.0
+    assert {m["backend"] for m in lat["measured"]} == {"host-litert", "host-ort"}
+    assert all(m["median_ms"] > 0 and m["device"] == "host" for m in lat["measured"])
+    assert meta["macs"] > 0 and meta["params"] > 0
+
+
+def test_closing_loop_report_and_plots(exported):
+    run, s = exported
+    out = run / "export"
+    lat = s["latency"]
+    assert lat["backend"] == "host-litert" and lat["primary"] == "model_int8.tflite"
+    assert lat["target_holds"] == (lat["measured_ms"] <= 50.0)
+    text = (out / "report.md").read_text()
+    for needle in ("model_int8.tflite", "predicted", "Target:", "export.png",
+                   "search/theta_heatmap.png"):
+        assert needle in text
+    assert (out / "export.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "search" / "theta_heatmap.png").exists()
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temp dirs
+
+
+def test_second_export_reuses_training(exported, capsys):
+    run, _ = exported
+    cfg = ExportConfig(source=run, **{**FAST, "progress": True}, formats="onnx",
+                       precision="fp32")
+    s = export_run(cfg)
+    assert "reusing the trained model" in capsys.readouterr().err
+    out = run / "export"
+    assert set(s["files"]) == {"model_fp32.onnx"}
+    assert not (out / "model_int8.tflite").exists()  # replaced as a whole
+    assert (out / "train" / "model.pt").exists()
+    assert s["checks"]["onnx_fp32_max_abs_diff"] <= 1e-4
+
+
+def _listing(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["no_arch", "unknown_space", "no_data", "unwritable"])
+def test_bad_input_one_line_nothing_written(tmp_path, case):
+    arch = tmp_path / "arch.json"
+    reference_arch(get_space("fbnet-small"), "mobilenetv2").save(arch)
+    (tmp_path / "afile").write_text("x")
+    kwargs = dict(source=arch)
+    if case == "no_arch":
+        (tmp_path / "emptyrun").mkdir()
+        kwargs["source"] = tmp_path / "emptyrun"
+        message = (f"{tmp_path / 'emptyrun'}: no arch.json in this run directory (pass a search "
+                   "run directory or an ARCH.json)")
+    elif case == "unknown_space":
+        (tmp_path / "bad.json").write_text('{"space": "nope", "choices": [0]}')
+        kwargs["source"] = tmp_path / "bad.json"
+        message = ("architecture of unknown space 'nope': unknown space 'nope'; choose one of "
+                   "fbnet, fbnet-small, mnasnet, mnasnet-small")
+    elif case == "no_data":
+        kwargs["data_root"] = tmp_path / "nodata"
+        message = (f"no data for training and int8 calibration (fashion-mnist): fashion-mnist: "
+                   f"{tmp_path / 'nodata'} is not a directory")
+    else:
+        kwargs["out"] = tmp_path / "afile" / "export"
+        message = (f"cannot write the export to {tmp_path / 'afile' / 'export'}: "
+                   f"{tmp_path / 'afile'} is not a directory")
+    before = _listing(tmp_path)
+    with pytest.raises(HwnasError) as e:
+        export_run(ExportConfig(**kwargs, progress=False))
+    assert str(e.value) == message
+    assert _listing(tmp_path) == before
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    from hwnas.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path), "--formats", "pdf"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "error: --formats pdf: choose from tflite, onnx\n"
+
+
+def test_config_validation():
+    with pytest.raises(HwnasError, match="--epochs must be at least 1"):
+        ExportConfig(source="x", epochs=0)
+    with pytest.raises(HwnasError, match="--precision int4"):
+        ExportConfig(source="x", precision="int8,int4")
+    assert ExportConfig(source="x", formats="onnx, tflite").formats == ("tflite", "onnx")
+
+
+@pytest.mark.slow
+def test_mnasnet_reference_export(tmp_path):
+    run = _run_dir(tmp_path, "mnasnet-small", "mnasnet-a1")
+    s = export_run(ExportConfig(source=run, **FAST))
+    assert s["checks"]["onnx_fp32_max_abs_diff"] <= 1e-4
+    assert s["checks"]["tflite_fp32_max_abs_diff"] <= 1e-4
+    io8 = tflite_io(run / "export" / "model_int8.tflite")
+    assert (io8["input"]["dtype"], io8["output"]["dtype"]) == ("int8", "int8")
+    assert s["checks"]["tflite_int8_agreement"] >= 0.8
+    assert os.path.exists(run / "export" / "model.json")
