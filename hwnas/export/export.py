@@ -346,9 +346,10 @@ def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> 
     ref_parity = torch_logits(model, px)
     ref_eval = torch_logits(model, ex)
     calib = [c[None] for c in splits.calibration(cfg.calib_images, cfg.seed)]
+    eval_set = (f"all {n_eval} test images" if n_eval == len(test_x)
+                else f"seeded random {n_eval} of {len(test_x)} test images")
     files, checks = {}, {"tolerance": PARITY_TOL, "parity_images": len(px),
-                         "eval_images": n_eval, "eval_set": "test" if n_eval == len(test_x)
-                         else f"seeded random {n_eval} of {len(test_x)} test images",
+                         "eval_images": n_eval, "eval_set": eval_set,
                          "calib_images": len(calib)}
     acc = {"pytorch_fp32": accuracy(ref_eval, ey), "train_test_acc": train_meta.get("test_acc")}
     steps = [(f, p) for f in cfg.formats for p in cfg.precision]

@@ -72,10 +72,10 @@ def report_markdown(s: dict) -> str:
     arch = s["arch"]
     subset = "" if tr["subset"] is None else f" (subset of {tr['subset']} images)"
     lines = [f"# Export of {arch.get('name') or 'architecture'} ({arch['space']})", "",
-             f"Source `{s['source']}`; {s['macs'] / 1e6:.2f} M MACs, {s['params'] / 1e6:.3f} M "
-             f"params; trained {tr['epochs']} epochs on {tr['data']}"
-             f"{subset}"
-             f" → test accuracy {_f(tr['test_acc'])}.", "",
+             f"Source `{s['source']}`; {s['macs'] / 1e6:.2f} M MACs (≈ "
+             f"{2 * s['macs'] / 1e6:.1f} M FLOPs), {s['params'] / 1e6:.3f} M params; trained "
+             f"{tr['epochs']} epochs on {tr['data']}{subset} → test accuracy "
+             f"{_f(tr['test_acc'])}.", "",
              "## Files", "", "| file | format | precision | size (KiB) | conversion (s) |",
              "|---|---|---|---:|---:|"]
     for name, f in s["files"].items():
