@@ -10,8 +10,11 @@ latencies in microseconds as measured) and ``NAME.json`` beside it::
      "calibration": {"scale": 1.0, "offset_ms": 0.0, "per_type": {"ir": 1.0, ...}}}
 
 The API speaks **milliseconds**: ``lookup``, ``predict``, ``expected``, ``bounds``.
-Prediction is calibrated: ``predict = scale · Σ_layers per_type[prefix] · median + offset``
-(identity by default; ``hwnas tables validate`` fits it on whole networks).
+Prediction is calibrated: ``predict = Σ_layers (scale · per_type[prefix] · median +
+per_layer) + offset`` where ``per_layer`` is added for every measured (non-identity) layer —
+the per-block invoke overhead that standalone block timings carry and a whole network pays
+once.  Identity by default; ``hwnas tables validate`` fits it on whole networks.  Every
+term is per layer, so bounds and the budget DP stay exact under calibration.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ SCHEMA_VERSION = 1
 KEY_COLUMNS = ["block", "H", "W", "Cin", "Cout", "stride"]
 STAT_COLUMNS = ["median_us", "p10_us", "p90_us", "mean_us", "std_us", "runs", "repeats"]
 TABLE_COLUMNS = KEY_COLUMNS + STAT_COLUMNS + ["analytic"]
-IDENTITY_CALIBRATION = {"scale": 1.0, "offset_ms": 0.0, "per_type": {}}
+IDENTITY_CALIBRATION = {"scale": 1.0, "offset_ms": 0.0, "per_type": {}, "per_layer_ms": 0.0}
 
 
 class TableError(HwnasError):
@@ -151,8 +154,14 @@ class LatencyTable:
             raise self._missing([key]) from None
 
     def layer_ms(self, key: LatencyKey) -> float:
-        """A layer's latency with the per-op-type calibration factor applied."""
-        return self.lookup(key) * self.calibration["per_type"].get(key[0].split("_")[0], 1.0)
+        """A layer's calibrated latency: scale · per-type factor · median, plus the
+        per-layer term for measured layers (identity rows stay 0)."""
+        cal = self.calibration
+        median = self.lookup(key)
+        if median == 0.0:
+            return 0.0
+        factor = cal["per_type"].get(key[0].split("_")[0], 1.0)
+        return cal["scale"] * factor * median + cal["per_layer_ms"]
 
     def raw_sum(self, arch, space: SearchSpace | None = None) -> float:
         """Uncalibrated Σ of the arch's layer medians, in ms."""
@@ -173,8 +182,7 @@ class LatencyTable:
         return self._affine(sum(self.layer_ms(i.key) for i in infos))
 
     def _affine(self, total):
-        cal = self.calibration
-        return cal["scale"] * total + cal["offset_ms"]
+        return total + self.calibration["offset_ms"]
 
     # ------------------------------------------------------------------ slots
     def slot_costs(self, space: SearchSpace) -> list[np.ndarray]:
@@ -206,7 +214,8 @@ class LatencyTable:
     def expected(self, probs, space: SearchSpace | None = None):
         """Differentiable expected latency (ms, torch scalar) under independent choice
         distributions: ``probs[i]`` is a 1-D tensor over the options of choice point i.
-        E[LAT] = scale · Σ_slots Σ_values Π p(dep=value) · LAT(slot, value) + offset."""
+        E[LAT] = Σ_slots Σ_values Π p(dep=value) · LAT(slot, value) + offset, with LAT the
+        calibrated layer latency."""
         import torch
 
         space = space or self.space()
@@ -239,12 +248,11 @@ class LatencyTable:
         within target; when the rounding leaves nothing, the fastest architecture (if it
         fits) is returned.  A target below the space's minimum is an error that states it.
         """
-        cal = self.calibration
         lo, _ = self.bounds(space)
         if target_ms < lo:
             raise TableError(f"target {target_ms:g} ms is below the fastest architecture of "
                              f"{space.name} on this table ({lo:.3f} ms)")
-        budget = (target_ms - cal["offset_ms"]) / cal["scale"]
+        budget = target_ms - self.calibration["offset_ms"]
         found = best_under_budget(space, self.slot_costs(space), scores, budget, bins)
         arch = Arch.of(space, found[1]) if found else self.fastest(space)
         assert self.predict(arch, space) <= target_ms + 1e-9

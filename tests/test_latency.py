@@ -106,6 +106,13 @@ def test_calibration_is_affine_and_per_type():
     typed = table.with_calibration({"per_type": {"ir": 2.0}})
     ir = sum(table.lookup(i.key) for i in space.layers(arch) if i.spec.key().startswith("ir_"))
     assert typed.predict(arch) == pytest.approx(raw + ir)
+    over = table.with_calibration({"scale": 0.5, "per_layer_ms": -0.01, "offset_ms": 0.1})
+    measured = [i for i in space.layers(arch) if table.lookup(i.key) > 0]
+    assert over.predict(arch) == pytest.approx(0.5 * raw - 0.01 * len(measured) + 0.1)
+    lo = over.bounds(space)[0]
+    assert over.predict(over.fastest(space)) == pytest.approx(lo)
+    fixed = over.best_under(space, [[0.0] * len(c) for c in space.choices], lo * 1.5)
+    assert over.predict(fixed) <= lo * 1.5
 
 
 def test_round_trip_and_space(tmp_path):
