@@ -36,10 +36,19 @@ test-slow: setup
 bench: setup
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
-# The main job. For now: the MobileNetV2-like reference of fbnet-small on Fashion-MNIST, briefly.
+# The main job on the built-in default: a host latency table for fbnet-small (re-running
+# `hwnas profile` continues or reuses it), an FBNet search on Fashion-MNIST at a target that
+# binds (about 60% of the MobileNetV2-like reference on this host table), then the export
+# (int8/fp32 TFLite, ONNX, model.json, report). Every step resumes where it stopped.
+TABLE := latency_tables/host-ort_fbnet-small_r32.csv
+TARGET_MS ?= 1.4
 run: setup
-	mkdir -p $(RUN)
-	$(BIN)/hwnas arch ref fbnet-small mobilenetv2 -o $(RUN)/arch.json && $(BIN)/hwnas train $(RUN)/arch.json --data fashion-mnist --epochs 1 --subset 12000 --out $(RUN)/train
+	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
+	$(BIN)/hwnas search --strategy fbnet --space fbnet-small --table $(TABLE) \
+	  --target-ms $(TARGET_MS) --mode hard --epochs 6 --warmup-epochs 2 --subset 8000 \
+	  --out $(RUN) --resume
+	$(BIN)/hwnas export $(RUN) --epochs 3 --subset 20000 --eval-images 2000 --resume
+	@echo "deployable files and report: $(RUN)/export"
 
 clean:
 	rm -rf $(VENV) runs/make-run .pytest_cache
