@@ -41,7 +41,7 @@ def export_command(
                        subset=subset, formats=formats, precision=precision, out=out,
                        resume=resume, table=table, backend=backend, seed=seed,
                        eval_images=eval_images, threads=threads)
-    s = export_run(cfg)
+    s = export_run(cfg).summary
     acc, chk, lat = s["accuracy"], s["checks"], s["latency"]
     lines = [f"exported {', '.join(s['files'])} → {s['out']}"]
     for key in ("onnx_fp32", "tflite_fp32"):

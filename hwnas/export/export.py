@@ -88,6 +88,33 @@ def _names(value, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
     return tuple(v for v in allowed if v in items)
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the export went and its summary (the same dict as ``summary.json``)."""
+
+    out: Path
+    summary: dict
+
+    @property
+    def files(self) -> dict:
+        return self.summary["files"]
+
+    @property
+    def checks(self) -> dict:
+        return self.summary["checks"]
+
+    @property
+    def accuracy(self) -> dict:
+        return self.summary["accuracy"]
+
+    @property
+    def latency(self) -> dict:
+        return self.summary["latency"]
+
+    def __getitem__(self, key: str):  # callers that index the summary keep working
+        return self.summary[key]
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -257,11 +284,41 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, threads: int
-            ) -> dict:
+def backend_settings(backend_name: str, threads: int, precision: str, provenance: dict) -> dict:
+    """The backend's settings; on adb also the table's cores and XNNPACK choice, so the
+    exported file runs as the table's blocks did."""
+    settings = {"threads": threads, "precision": precision}
+    if backend_name == "adb" and provenance.get("backend") == "adb":
+        if provenance.get("cores"):
+            settings["cores"] = tuple(int(c) for c in provenance["cores"])
+        if provenance.get("use_xnnpack") is not None:
+            settings["use_xnnpack"] = bool(provenance["use_xnnpack"])
+    return settings
+
+
+def check_backend(backend_name: str, threads: int, provenance: dict) -> None:
+    """Connect to the phone before hours of training, not after (host backends: no-op)."""
+    if backend_name != "adb":
+        return
     from hwnas.device_profiler.backends import get_backend
 
-    backend = get_backend(backend_name, threads=threads, precision=precision)
+    backend = get_backend("adb", **backend_settings("adb", threads, "int8", provenance))
+    backend.close()
+
+
+def device_name(device) -> str:
+    """A readable device name from a provenance ``device`` (a string, or adb's dict)."""
+    if isinstance(device, dict):
+        return str(device.get("model") or device.get("name") or device.get("serial") or "phone")
+    return str(device) if device else "?"
+
+
+def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, threads: int,
+            provenance: dict | None = None) -> dict:
+    from hwnas.device_profiler.backends import get_backend
+
+    backend = get_backend(backend_name, **backend_settings(backend_name, threads, precision,
+                                                           provenance or {}))
     try:
         samples = backend.measure(path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
         prov = backend.provenance()
@@ -271,7 +328,7 @@ def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, th
             close()
     stats = samples.stats()
     return {"file": path.name, "backend": backend_name, "precision": precision,
-            "device": prov.get("device"), "threads": threads,
+            "device": device_name(prov.get("device")), "threads": threads,
             "median_ms": stats["median_us"] / 1000, "p10_ms": stats["p10_us"] / 1000,
             "p90_ms": stats["p90_us"] / 1000, "runs": stats["runs"], "provenance": prov}
 
@@ -279,9 +336,9 @@ def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, th
 # --------------------------------------------------------------------------- the run
 
 
-def export_run(cfg: ExportConfig) -> dict:
-    """Train, convert, check, measure and report; returns the summary (also model.json's
-    ``checks``/``latency``).  Everything but OUT/train is built in a temporary folder next
+def export_run(cfg: ExportConfig) -> ExportResult:
+    """Train, convert, check, measure and report into OUT (``summary.json``, ``model.json``,
+    ``report.md``, model files).  Everything but OUT/train is built in a temporary folder next
     to OUT and renamed into place at the end."""
     from hwnas.space import arch_complexity
 
@@ -300,6 +357,7 @@ def export_run(cfg: ExportConfig) -> dict:
         raise HwnasError(f"{cfg.calib_images} calibration images asked, the training split "
                          f"has {len(splits.train)}")
     threads = cfg.threads or int(provenance.get("threads") or 1)
+    check_backend(backend_name, threads, provenance)
     total, _ = arch_complexity(src.space, src.arch)
     predicted = (table.predict(src.arch, src.space) if table is not None
                  else src.record.get("predicted_ms"))
@@ -329,7 +387,7 @@ def export_run(cfg: ExportConfig) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary["out"] = str(out)
-    return summary
+    return ExportResult(out, summary)
 
 
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
@@ -410,13 +468,15 @@ def _closing_loop(cfg, files: dict, tmp: Path, backend_name: str, threads: int,
     measured = []
     for bk, name in plan:
         _say(cfg, f"measuring {name} on {bk} ({threads} thread{'s' * (threads > 1)})")
-        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads))
+        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads,
+                                provenance))
     primary = next((m for m in measured if m["backend"] == backend_name), None)
     holds = None
     if primary is not None and target is not None:
         holds = primary["median_ms"] <= float(target)
     return {"predicted_ms": predicted, "target_ms": target, "backend": backend_name,
-            "table_device": provenance.get("device"), "table_backend": provenance.get("backend"),
+            "table_device": device_name(provenance.get("device")),
+            "table_backend": provenance.get("backend"),
             "table_precision": provenance.get("precision"), "measured": measured,
             "primary": primary["file"] if primary else None,
             "measured_ms": primary["median_ms"] if primary else None,
@@ -442,4 +502,5 @@ def _say(cfg: ExportConfig, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-__all__ = ["ExportConfig", "export_run", "load_source", "FORMATS", "PRECISIONS", "PARITY_TOL"]
+__all__ = ["ExportConfig", "ExportResult", "export_run", "load_source", "FORMATS", "PRECISIONS",
+           "PARITY_TOL"]
