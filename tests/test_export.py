@@ -225,3 +225,42 @@ def test_mnasnet_reference_export(tmp_path):
     assert (io8["input"]["dtype"], io8["output"]["dtype"]) == ("int8", "int8")
     assert s["checks"]["tflite_int8_agreement"] >= 0.8
     assert os.path.exists(run / "export" / "model.json")
+
+
+def test_backend_follows_the_table_provenance():
+    from hwnas.export.export import backend_settings, choose_backend, device_name
+
+    cfg = ExportConfig(source="x", progress=False)
+    phone = {"device": {"model": "Pixel", "serial": "FA7"}, "backend": "adb", "threads": 1,
+             "cores": [2, 3], "use_xnnpack": True}
+    assert choose_backend(cfg, phone) == "adb"
+    assert backend_settings("adb", 1, "int8", phone) == {
+        "threads": 1, "precision": "int8", "cores": (2, 3), "use_xnnpack": True}
+    assert choose_backend(cfg, {"device": "host", "backend": "host-ort"}) == "host-ort"
+    assert choose_backend(cfg, {}) == "host-litert"
+    assert backend_settings("host-ort", 2, "int8", phone) == {"threads": 2, "precision": "int8"}
+    assert device_name(phone["device"]) == "Pixel" and device_name(None) == "?"
+    with pytest.raises(HwnasError) as e:
+        choose_backend(ExportConfig(source="x", backend="gpu"), {})
+    assert str(e.value) == "unknown backend 'gpu'; choose one of host-ort, host-litert, adb"
+
+
+def test_export_result_is_frozen_and_indexes_like_the_summary():
+    from dataclasses import FrozenInstanceError
+    from pathlib import Path
+
+    from hwnas.export.export import ExportResult
+
+    r = ExportResult(Path("out"), {"checks": {"a": 1}, "files": {}, "accuracy": {},
+                                   "latency": {}})
+    assert r["checks"] is r.checks and r.files == {}
+    with pytest.raises(FrozenInstanceError):
+        r.out = Path("elsewhere")
+
+
+def test_model_json_states_the_training_resize():
+    from hwnas.export.app import resize_rule
+
+    assert resize_rule("fashion-mnist", 32).startswith(
+        "28x28 images zero-padded by 2 px on each side to 32x32")
+    assert resize_rule("cifar10", 32).startswith("bilinear (antialiased) resize to 32x32")

@@ -27,6 +27,7 @@ def model_json(splits, summary: dict) -> dict:
                               "formula": "x = (pixel / 255 - mean[c]) / std[c]"},
             "color": "grayscale replicated to 3 channels" if splits.name == "fashion-mnist"
             else "RGB",
+            "resize": resize_rule(splits.name, int(h)),
         },
         "output": {"shape": [1, len(splits.classes)], "meaning": "logits over classes",
                    "classes": list(splits.classes)},
@@ -57,10 +58,22 @@ def model_json(splits, summary: dict) -> dict:
     return doc
 
 
+def resize_rule(dataset: str, size: int) -> str:
+    """How training brought images to the input size (hwnas.data): the app must do the same."""
+    from hwnas.data.splits import CROP_PADDING
+
+    rule = (f"bilinear (antialiased) resize to {size}x{size}; a square image at most "
+            f"{2 * CROP_PADDING} px smaller (even difference) is zero-padded centrally instead")
+    if dataset == "fashion-mnist" and 0 < size - 28 <= 2 * CROP_PADDING and size % 2 == 0:
+        pad = (size - 28) // 2
+        return f"28x28 images zero-padded by {pad} px on each side to {size}x{size} ({rule})"
+    return rule
+
+
 def write_app_files(folder: Path, splits, summary: dict) -> None:
     folder = Path(folder)
     atomic_write_text(folder / "labels.txt", "".join(f"{c}\n" for c in splits.classes))
     atomic_write_json(folder / "model.json", model_json(splits, summary))
 
 
-__all__ = ["model_json", "write_app_files", "MODEL_JSON_SCHEMA"]
+__all__ = ["model_json", "resize_rule", "write_app_files", "MODEL_JSON_SCHEMA"]
