@@ -264,3 +264,28 @@ def test_model_json_states_the_training_resize():
     assert resize_rule("fashion-mnist", 32).startswith(
         "28x28 images zero-padded by 2 px on each side to 32x32")
     assert resize_rule("cifar10", 32).startswith("bilinear (antialiased) resize to 32x32")
+
+
+def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
+    from hwnas.export.export import check_writable
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "arch.json").write_text("{}")
+    (run / "pareto.png").write_bytes(b"png")
+    with pytest.raises(HwnasError) as e:
+        check_writable(run, run / "arch.json")
+    assert str(e.value) == (f"cannot write the export to {run}: it holds the architecture "
+                            f"{run / 'arch.json'}; choose another --out")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(HwnasError) as e:
+        check_writable(other, run / "arch.json")
+    assert str(e.value) == (f"cannot write the export to {other}: it is a folder with other "
+                            "files, not an earlier export; choose another --out")
+    assert (other / "notes.txt").read_text() == "mine"
+    for ok in ("train", "summary.json"):  # an interrupted or an earlier export
+        folder = tmp_path / f"ok-{ok}"
+        (folder / ok).mkdir(parents=True)
+        check_writable(folder, run / "arch.json")

@@ -154,10 +154,23 @@ def default_out(src: Source) -> Path:
     return (src.run_dir if src.run_dir is not None else src.arch_file.parent) / "export"
 
 
-def check_writable(out: Path) -> None:
-    """Fail early (creating nothing) when ``out`` cannot be created or replaced."""
+EXPORT_MARKERS = ("summary.json", "model.json")  # an earlier export, safe to replace
+
+
+def check_writable(out: Path, arch_file: Path | None = None) -> None:
+    """Fail early (creating nothing) when ``out`` cannot be created, or must not be replaced:
+    the export swaps the whole folder, so it refuses one holding anything but an earlier
+    export (or its ``train/``) — never a search run directory."""
     if out.exists() and not out.is_dir():
         raise HwnasError(f"cannot write the export to {out}: it exists and is not a directory")
+    if arch_file is not None and out.resolve() in Path(arch_file).resolve().parents:
+        raise HwnasError(f"cannot write the export to {out}: it holds the architecture "
+                         f"{arch_file}; choose another --out")
+    if out.is_dir():
+        names = {p.name for p in out.iterdir()}
+        if names - {"train"} and not names & set(EXPORT_MARKERS):
+            raise HwnasError(f"cannot write the export to {out}: it is a folder with other "
+                             "files, not an earlier export; choose another --out")
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -347,7 +360,7 @@ def export_run(cfg: ExportConfig) -> ExportResult:
     t_start = time.perf_counter()
     src = load_source(cfg.source)
     out = (cfg.out or default_out(src)).resolve()
-    check_writable(out)
+    check_writable(out, src.arch_file)
     table = load_table(cfg, src)
     provenance = table.provenance if table is not None else dict(src.record.get("provenance")
                                                                   or {})
