@@ -289,3 +289,23 @@ def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
         folder = tmp_path / f"ok-{ok}"
         (folder / ok).mkdir(parents=True)
         check_writable(folder, run / "arch.json")
+
+
+def test_training_of_another_arch_is_not_reused(tmp_path):
+    from hwnas.export.export import Source, train_or_reuse
+    from hwnas.space.arch import random_arch
+
+    space = get_space("fbnet-small")
+    mine, other = reference_arch(space, "mobilenetv2"), random_arch(space, seed=1)
+    train_dir = tmp_path / "train"
+    train_dir.mkdir()
+    other.save(train_dir / "arch.json")
+    for name in ("model.pt", "result.json"):
+        (train_dir / name).write_text("{}")
+    src = Source(mine, space, {}, tmp_path / "arch.json", None)
+    cfg = ExportConfig(source=tmp_path, resume=True, progress=False)
+    with pytest.raises(HwnasError) as e:
+        train_or_reuse(cfg, src, None, train_dir)
+    assert str(e.value) == (f"{train_dir} holds the training of another architecture; drop "
+                            "--resume to train this one from scratch, or choose another --out")
+    assert (train_dir / "model.pt").exists()  # refused before touching anything

@@ -245,6 +245,12 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     model = build_model(src.space, src.arch)
     done = train_dir / "model.pt"
     result_file = train_dir / "result.json"
+    if not _same_arch(train_dir / "arch.json", src):
+        if cfg.resume:
+            raise HwnasError(f"{train_dir} holds the training of another architecture; drop "
+                             "--resume to train this one from scratch, or choose another --out")
+        for stale in (done, result_file):
+            stale.unlink(missing_ok=True)
     if done.is_file() and result_file.is_file():
         meta = json.loads(result_file.read_text())
         ours = {"epochs": tcfg.epochs, "batch_size": tcfg.batch_size, "seed": tcfg.seed}
@@ -261,6 +267,19 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
                                            "seed": tcfg.seed}, "data": _data_id(cfg)}
     atomic_write_json(result_file, {**json.loads(result_file.read_text()), "data": meta["data"]})
     return model.eval(), meta
+
+
+def _same_arch(saved: Path, src: Source) -> bool:
+    """True when ``saved`` is absent or names the same network as ``src`` (names aside)."""
+    if not saved.is_file():
+        return True
+    try:
+        theirs = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        return False
+    ours = src.arch.to_dict(src.space)
+    keys = ("space", "space_args", "choices")
+    return isinstance(theirs, dict) and all(theirs.get(k) == ours.get(k) for k in keys)
 
 
 def _data_id(cfg: ExportConfig) -> dict:
