@@ -1,4 +1,4 @@
-"""Benchmark: MnasNet search vs random search (same trials), reward per batch, trials/hour.
+"""Benchmark: MnasNet search vs random search (same trials), reward per batch, trials/hour, τ.
 
 On Fashion-MNIST with mnasnet-small and a host latency table from latency_tables/ (or, when
 none exists, a MACs-based synthetic table — labelled so in the output), at a binding target
@@ -6,10 +6,13 @@ none exists, a MACs-based synthetic table — labelled so in the output), at a b
 
 * best-under-target validation accuracy (the proxy that ranked it) and test accuracy (the
   same proxy training, evaluated on ``--test-images`` test images) of MnasNet's winner and of
-  the best-reward random architecture, both with ``--trials`` proxy-trained children;
-* MnasNet's reward per batch;
-* child-trial throughput (trials/hour) on the same architectures with 1 worker (in process)
-  and 2 local Ray workers.
+  the best-reward random architecture, both from ``--trials`` proxy-trained children on 2
+  local Ray workers;
+* MnasNet's mean reward per batch;
+* child-trial throughput (trials/hour) on the same ``--throughput-trials`` architectures with
+  1 worker (in process) and 2 local Ray workers;
+* Kendall τ between proxy-training accuracy and shared-weights (supernet) accuracy on the
+  random-search architectures.
 
 Prints a table and writes bench/results/search_mnasnet.json.
 """
@@ -17,6 +20,7 @@ Prints a table and writes bench/results/search_mnasnet.json.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import sys
@@ -30,6 +34,7 @@ import torch
 from hwnas.data import load_dataset
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.common import find_table
+from hwnas.search.evaluators import SharedEvaluator, rank_agreement
 from hwnas.search.mnasnet import MnasConfig, search
 from hwnas.search.mnasnet_pool import LocalPool, RayPool
 from hwnas.search.mnasnet_trials import ChildJob
@@ -49,7 +54,8 @@ def _table(space):
 
 def _jobs(space, archs, a, start=0):
     return [ChildJob(start + i, tuple(x.choices), space, "fashion-mnist", None, a.subset,
-                     a.seed, a.child_epochs, 64, 0.1, a.seed) for i, x in enumerate(archs)]
+                     a.seed, a.child_epochs, a.batch_size, a.lr, a.seed)
+            for i, x in enumerate(archs)]
 
 
 def _random_search(space, table, target, a, pool):
@@ -71,13 +77,14 @@ def _random_search(space, table, target, a, pool):
     return best, rows, wall
 
 
-def _test_acc(space, choices, a) -> float:
+def _test_acc(space, choices, a) -> tuple[float, float]:
     """The search's proxy training again (same seed), evaluated on the first test images."""
     splits = load_dataset("fashion-mnist", resolution=space.resolution,
                           in_channels=space.in_channels, seed=a.seed, subset=a.subset)
     splits = splits.with_test(splits.test.subset(list(range(a.test_images))))
     model = build_model(space, Arch.of(space, choices))
-    cfg = TrainConfig(epochs=a.child_epochs, batch_size=64, lr=0.1, seed=a.seed, threads=1)
+    cfg = TrainConfig(epochs=a.child_epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                      threads=1)
     res = train(model, splits, cfg, progress=False)
     return float(res.test_acc), float(res.val_acc)
 
@@ -85,25 +92,38 @@ def _test_acc(space, choices, a) -> float:
 def _throughput(space, a, pool, n) -> float:
     rng = random.Random(a.seed + 2)
     jobs = _jobs(space, [random_arch(space, rng=rng) for _ in range(n)], a, start=1000)
-    pool.run(jobs[:1], retries=0)  # warm the data cache of one worker (not timed)
     t0 = time.perf_counter()
     pool.run(jobs, retries=0)
     return 3600 * n / (time.perf_counter() - t0)
 
 
+def _kendall(space, rows, a) -> dict:
+    t0 = time.perf_counter()
+    job = _jobs(space, [Arch.of(space, rows[0]["choices"])], a)[0]
+    ev = SharedEvaluator(space, job, a.supernet_epochs)
+    shared = [ev.score(r["choices"]) for r in rows]
+    agree = rank_agreement([r["accuracy"] for r in rows], shared)
+    return {**agree, "supernet_epochs": a.supernet_epochs, "shared_acc": shared,
+            "train_acc": [r["accuracy"] for r in rows], "seconds": time.perf_counter() - t0}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=24)
+    p.add_argument("--trials", type=int, default=12)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--child-epochs", type=int, default=1)
-    p.add_argument("--subset", type=int, default=1500)
+    p.add_argument("--subset", type=int, default=2500)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--reward", default="soft")
     p.add_argument("--target-quantile", type=float, default=0.5)
     p.add_argument("--test-images", type=int, default=2000)
-    p.add_argument("--throughput-trials", type=int, default=6)
+    p.add_argument("--throughput-trials", type=int, default=4)
+    p.add_argument("--supernet-epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    t_start = time.perf_counter()
     space = get_space("mnasnet-small")
     table, table_label = _table(space)
     lo, hi = table.bounds(space)
@@ -117,42 +137,49 @@ def main(argv=None) -> dict:
     try:
         pool = RayPool(2, None)
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = MnasConfig(target_ms=target, out=str(Path(tmp) / "run"), trials=a.trials,
-                             batch=a.batch, child_epochs=a.child_epochs, subset=a.subset,
-                             reward=a.reward, workers=2, seed=a.seed)
+            run = Path(tmp) / "run"
+            cfg = MnasConfig(target_ms=target, out=str(run), trials=a.trials, batch=a.batch,
+                             child_epochs=a.child_epochs, subset=a.subset,
+                             batch_size=a.batch_size, child_lr=a.lr, reward=a.reward,
+                             workers=2, seed=a.seed)
             t0 = time.perf_counter()
             rec = search(cfg, table=table, space=space)
             mnas_wall = time.perf_counter() - t0
-            summary = (Path(tmp) / "run" / "summary.md").read_text()
-            trials_csv = (Path(tmp) / "run" / "trials.csv").read_text().splitlines()
+            trials = list(csv.DictReader((run / "trials.csv").open()))
+        per_batch = {}
+        for t in trials:
+            per_batch.setdefault(int(t["batch"]), []).append(float(t["reward"]))
         rnd, rnd_rows, rnd_wall = _random_search(space, table, target, a, pool)
         tput2 = _throughput(space, a, pool, a.throughput_trials)
         tput1 = _throughput(space, a, LocalPool(), a.throughput_trials)
     finally:
         ray.shutdown()
-    reward_rows = [line for line in summary.split("## Reward per batch")[1].splitlines()
-                   if line.startswith("| ") and line[2].isdigit()]
-    per_batch = [float(r.split("|")[2]) for r in reward_rows]
     mnas_test, mnas_val = _test_acc(space, rec["choices"], a)
     rnd_test, rnd_val = _test_acc(space, rnd["choices"], a) if rnd else (float("nan"),) * 2
-    mnas_under = sum(float(r.split(",")[4]) <= target for r in trials_csv[1:])
+    tau = _kendall(space, rnd_rows, a)
     result = {
         "table": table_label, "space": space.name, "target_ms": target,
         "target_quantile": a.target_quantile, "bounds_ms": [lo, hi],
         "budget": {"trials": a.trials, "batch": a.batch, "child_epochs": a.child_epochs,
-                   "subset": a.subset, "reward": a.reward, "test_images": a.test_images},
+                   "subset": a.subset, "batch_size": a.batch_size, "lr": a.lr,
+                   "reward": a.reward, "test_images": a.test_images},
         "mnasnet": {"val_acc": rec["accuracy"], "val_acc_rerun": mnas_val,
                     "test_acc": mnas_test, "latency_ms": rec["predicted_ms"],
                     "reward": rec["reward_value"], "repaired": rec["repaired"],
-                    "trials_under_target": mnas_under, "evaluated": rec["evaluated"],
-                    "wall_s": mnas_wall, "reward_per_batch": per_batch},
+                    "trials_under_target": sum(float(t["predicted_ms"]) <= target
+                                               for t in trials),
+                    "evaluated": rec["evaluated"], "wall_s": mnas_wall,
+                    "reward_per_batch": [float(np.mean(v)) for _, v in sorted(per_batch.items())]},
         "random": {"val_acc": rnd["accuracy"] if rnd else None, "val_acc_rerun": rnd_val,
                    "test_acc": rnd_test, "latency_ms": rnd["latency_ms"] if rnd else None,
                    "reward": rnd["reward"] if rnd else None,
                    "trials_under_target": sum(r["latency_ms"] <= target for r in rnd_rows),
                    "wall_s": rnd_wall},
         "trials_per_hour": {"1 worker (in process)": tput1, "2 Ray workers": tput2},
-        "cpus": 2,
+        "throughput_trials": a.throughput_trials,
+        "kendall_train_vs_shared": tau,
+        "cpus": 2, "note": "2 cores shared with other jobs while measuring",
+        "total_wall_s": time.perf_counter() - t_start,
     }
     _print(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -162,9 +189,9 @@ def main(argv=None) -> dict:
 
 def _print(r: dict) -> None:
     b = r["budget"]
-    print(f"table: {r['table']}; target {r['target_ms']:.2f} ms (quantile "
-          f"{r['target_quantile']} of random archs; space {r['bounds_ms'][0]:.2f}–"
-          f"{r['bounds_ms'][1]:.2f} ms); {b['trials']} trials, {b['child_epochs']} epoch(s) "
+    print(f"table: {r['table']}; target {r['target_ms']:.3f} ms (quantile "
+          f"{r['target_quantile']} of random archs; space {r['bounds_ms'][0]:.3f}–"
+          f"{r['bounds_ms'][1]:.3f} ms); {b['trials']} trials, {b['child_epochs']} epoch(s) "
           f"on {b['subset']} images, reward {b['reward']}")
     print(f"{'search':<10}{'val acc':>9}{'test acc':>10}{'lat ms':>9}{'reward':>9}"
           f"{'under T':>9}{'wall s':>8}")
@@ -172,12 +199,15 @@ def _print(r: dict) -> None:
         s = r[name]
         f = lambda v, spec: "—" if v is None else format(v, spec)  # noqa: E731
         print(f"{name:<10}{f(s['val_acc'], '.4f'):>9}{f(s['test_acc'], '.4f'):>10}"
-              f"{f(s['latency_ms'], '.2f'):>9}{f(s['reward'], '.4f'):>9}"
+              f"{f(s['latency_ms'], '.3f'):>9}{f(s['reward'], '.4f'):>9}"
               f"{s['trials_under_target']:>9}{s['wall_s']:>8.0f}")
     print("mnasnet mean reward per batch: " + ", ".join(
         f"{v:.3f}" for v in r["mnasnet"]["reward_per_batch"]))
     for k, v in r["trials_per_hour"].items():
         print(f"trials/hour, {k}: {v:.0f}")
+    k = r["kendall_train_vs_shared"]
+    print(f"Kendall tau, proxy training vs shared weights ({k['n']} archs, supernet "
+          f"{k['supernet_epochs']} epochs, {k['seconds']:.0f} s): {k['kendall_tau']:.3f}")
 
 
 if __name__ == "__main__":
