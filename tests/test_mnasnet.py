@@ -186,3 +186,14 @@ def test_ray_two_workers_end_to_end_with_killed_worker(tmp_path, table):
     import ray
 
     assert not ray.is_initialized()
+
+
+def test_table_of_another_space_one_line(tmp_path):
+    from hwnas.errors import HwnasError
+
+    other = synthetic_table(get_space("fbnet-small"))
+    with pytest.raises(HwnasError) as e:
+        search(MnasConfig(target_ms=5, out=str(tmp_path / "run")), table=other, space=SPACE)
+    msg = str(e.value)
+    assert "was profiled for space fbnet-small" in msg and "not mnasnet-small" in msg
+    assert "\n" not in msg and not (tmp_path / "run").exists()
