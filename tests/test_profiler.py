@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,9 +13,11 @@ from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analyt
 from hwnas.device_profiler.presets import get_preset, list_presets
 from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
 from hwnas.device_profiler.validate import (ValidateConfig, fit_affine, fit_calibration,
+                                            fit_overhead,
                                             kendall_tau, metrics, validate)
 from hwnas.errors import HwnasError
-from hwnas.latency import KEY_COLUMNS, LatencyTable
+from hwnas.latency import KEY_COLUMNS, LatencyTable, synthetic_table
+from hwnas.space import get_space, random_arch
 from hwnas.space.space import SearchSpace, Stage
 
 TINY = SearchSpace(
@@ -193,3 +196,20 @@ def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
     prov = table.provenance
     assert prov["backend"] == "adb" and prov["device"]["model"] == "Pixel"
     assert prov["core_mask"] == "c" and prov["threads"] == 1
+
+
+def test_overhead_calibration_recovers_a_per_layer_overhead_and_matches_the_table():
+    # measured = 0.9·Σ − 0.02·layers + 0.1: the per-block invoke overhead a network pays once
+    rng = np.random.default_rng(0)
+    sums = [{"ir": float(s), "#layers": float(n)}
+            for s, n in zip(rng.uniform(1, 5, 12), rng.integers(8, 22, 12))]
+    meas = [0.9 * s["ir"] - 0.02 * s["#layers"] + 0.1 for s in sums]
+    cal = fit_overhead(sums, meas)
+    assert cal["scale"] == pytest.approx(0.9) and cal["per_layer_ms"] == pytest.approx(-0.02)
+    assert fit_calibration(sums, meas)["model"] == "overhead"
+    space = get_space("fbnet-small")
+    table = synthetic_table(space)
+    from hwnas.device_profiler.validate import _apply, type_sums
+    arch = random_arch(space, 3)
+    assert _apply(cal, type_sums(table, space, arch)) == pytest.approx(
+        table.with_calibration(cal).predict(arch))

@@ -71,23 +71,39 @@ def metrics(pred, meas) -> dict:
 # --------------------------------------------------------------------------- calibration
 
 
+COUNT = "#layers"  # in a sums dict: how many measured (non-identity) layers the network has
+
+
 def type_sums(table, space, arch) -> dict[str, float]:
-    """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network."""
-    out: dict[str, float] = {}
+    """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network, and
+    under ``COUNT`` its number of measured layers (the per-layer overhead's multiplier)."""
+    out: dict[str, float] = {COUNT: 0.0}
     for info in space.layers(arch):
         t = info.key[0].split("_")[0]
-        out[t] = out.get(t, 0.0) + table.lookup(info.key)
+        ms = table.lookup(info.key)
+        out[t] = out.get(t, 0.0) + ms
+        out[COUNT] += 1.0 if ms > 0 else 0.0
     return out
 
 
+def _types(sums: dict[str, float]) -> dict[str, float]:
+    return {t: v for t, v in sums.items() if t != COUNT}
+
+
+def raw_total(sums: dict[str, float]) -> float:
+    return sum(_types(sums).values())
+
+
 def _apply(cal: dict, sums: dict[str, float]) -> float:
+    """The same prediction as ``LatencyTable.predict`` under ``cal``."""
     per = cal.get("per_type", {})
-    return cal["scale"] * sum(per.get(t, 1.0) * v for t, v in sums.items()) + cal["offset_ms"]
+    return (cal["scale"] * sum(per.get(t, 1.0) * v for t, v in _types(sums).items())
+            + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0) + cal["offset_ms"])
 
 
 def fit_affine(sums: list[dict], meas) -> dict:
     """measured ≈ scale · Σ blocks + offset (least squares; offset only for < 3 networks)."""
-    raw = np.array([sum(s.values()) for s in sums])
+    raw = np.array([raw_total(s) for s in sums])
     meas = np.asarray(meas, float)
     if len(raw) < 3 or np.ptp(raw) <= 1e-9 * max(raw.max(), 1e-12):
         return {"scale": 1.0, "offset_ms": float((meas - raw).mean()), "per_type": {}}
@@ -101,7 +117,7 @@ def fit_per_type(sums: list[dict], meas) -> dict | None:
     """measured ≈ Σ_t c_t · Σ_{blocks of type t} + offset, for op types whose sums vary over
     the networks (the rest share one factor); None when the data cannot support it."""
     meas = np.asarray(meas, float)
-    types = sorted({t for s in sums for t in s})
+    types = sorted({t for s in sums for t in _types(s)})
     cols = {t: np.array([s.get(t, 0.0) for s in sums]) for t in types}
     varying = [t for t in types if t not in CONSTANT_TYPES and np.ptp(cols[t]) > 1e-6]
     rest = [t for t in types if t not in varying]
@@ -123,6 +139,21 @@ def fit_per_type(sums: list[dict], meas) -> dict | None:
     return {"scale": 1.0, "offset_ms": float(coef[-1]), "per_type": per}
 
 
+def fit_overhead(sums: list[dict], meas) -> dict | None:
+    """measured ≈ scale · Σ blocks + per_layer · (measured layers) + offset: standalone block
+    timings each carry a per-invoke overhead a whole network pays once, so the per-layer term
+    comes out negative; None when the data cannot support it."""
+    meas = np.asarray(meas, float)
+    raw = np.array([raw_total(s) for s in sums])
+    n = np.array([s.get(COUNT, 0.0) for s in sums])
+    if len(meas) < 5 or np.ptp(n) <= 0 or np.ptp(raw) <= 0:
+        return None
+    (a, c, b), *_ = np.linalg.lstsq(np.stack([raw, n, np.ones_like(raw)], 1), meas, rcond=None)
+    if a <= 0:
+        return None
+    return {"scale": float(a), "offset_ms": float(b), "per_type": {}, "per_layer_ms": float(c)}
+
+
 def _loo_mape(fit, sums, meas) -> float:
     errs = []
     for i in range(len(meas)):
@@ -135,12 +166,15 @@ def _loo_mape(fit, sums, meas) -> float:
 
 
 def fit_calibration(sums: list[dict], meas) -> dict:
-    """The affine or the per-op-type calibration, whichever has the lower leave-one-out MAPE."""
-    affine = fit_affine(sums, meas)
-    best, kind = affine, "affine"
-    per = fit_per_type(sums, meas)
-    if per is not None and _loo_mape(fit_per_type, sums, meas) < _loo_mape(fit_affine, sums, meas):
-        best, kind = per, "per_type"
+    """The affine, per-op-type or per-layer-overhead calibration, whichever has the lowest
+    leave-one-out MAPE."""
+    best, kind, err = fit_affine(sums, meas), "affine", _loo_mape(fit_affine, sums, meas)
+    for name, fit in (("per_type", fit_per_type), ("overhead", fit_overhead)):
+        cal = fit(sums, meas)
+        if cal is not None:
+            loo = _loo_mape(fit, sums, meas)
+            if loo < err:
+                best, kind, err = cal, name, loo
     return {**best, "model": kind, "fitted_on": len(meas)}
 
 
@@ -205,7 +239,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
                 samples = backend.measure(built.path, warmup=warmup, runs=runs,
                                           repeats=repeats)
                 records.append({"name": arch.name, "choices": list(arch.choices),
-                                "raw_ms": sum(sums.values()), "sums_ms": sums,
+                                "raw_ms": raw_total(sums), "sums_ms": sums,
                                 "measured_ms": samples.stats()["median_us"] / 1000.0,
                                 "conversion_s": round(built.seconds, 3)})
                 bar.advance(1)
@@ -286,4 +320,4 @@ def _plot(records: list[dict], report: dict, path: Path) -> Path:
 
 
 __all__ = ["ValidateConfig", "validate", "metrics", "kendall_tau", "fit_calibration",
-           "fit_affine", "fit_per_type", "type_sums", "sample_archs"]
+           "fit_affine", "fit_per_type", "fit_overhead", "type_sums", "sample_archs"]
