@@ -309,3 +309,32 @@ def test_training_of_another_arch_is_not_reused(tmp_path):
     assert str(e.value) == (f"{train_dir} holds the training of another architecture; drop "
                             "--resume to train this one from scratch, or choose another --out")
     assert (train_dir / "model.pt").exists()  # refused before touching anything
+
+
+def test_failed_swap_keeps_the_training(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import hwnas.export.export as ex
+
+    run = _run_dir(tmp_path, "fbnet-small", "mobilenetv2")
+    out = run / "export"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "model.pt").write_bytes(b"weights")
+    (out / "summary.json").write_text("{}")
+    summary = {"files": {}, "checks": {}, "accuracy": {}, "train": {}}
+    monkeypatch.setattr(ex, "load_data", lambda cfg, space: SimpleNamespace(train=[0] * 20))
+    monkeypatch.setattr(ex, "train_or_reuse", lambda *a: (None, {}))
+    monkeypatch.setattr(ex, "_convert_and_check", lambda *a: dict(summary))
+    monkeypatch.setattr(ex, "_closing_loop", lambda *a: {})
+    monkeypatch.setattr("hwnas.export.app.write_app_files", lambda *a: None)
+    monkeypatch.setattr("hwnas.export.report.write_report", lambda *a: None)
+
+    def broken_swap(tmp, out_dir):
+        os.replace(out_dir / "train", tmp / "train")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ex, "_finish", broken_swap)
+    with pytest.raises(OSError):
+        export_run(ExportConfig(source=run, subset=200, calib_images=10, progress=False))
+    assert (out / "train" / "model.pt").read_bytes() == b"weights"
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]

@@ -416,6 +416,8 @@ def export_run(cfg: ExportConfig) -> ExportResult:
         atomic_write_json(tmp / "summary.json", summary)
         _finish(tmp, out)
     except BaseException:
+        if (tmp / "train").is_dir() and out.is_dir() and not (out / "train").exists():
+            os.replace(tmp / "train", out / "train")  # a failed swap keeps the training
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary["out"] = str(out)
