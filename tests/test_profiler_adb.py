@@ -1,0 +1,65 @@
+"""Profiler over the ADB stand-in: a connection dropped mid-profile, then resume loses nothing."""
+
+import pytest
+
+from hwnas.device_profiler import runner as runner_mod
+from hwnas.device_profiler.adb import AdbConnectionLost
+from hwnas.device_profiler.runner import ProfileConfig, profile_run
+from hwnas.latency import KEY_COLUMNS, LatencyTable
+from hwnas.space.space import SearchSpace, Stage
+
+pytestmark = [pytest.mark.device, pytest.mark.export]
+
+TINY = SearchSpace(
+    name="tiny-adb", family="fbnet", resolution=8, num_classes=3, stem_channels=8,
+    stem_stride=1, stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 1, 2)), head_channels=16,
+    ops=("ir_k3_e1", "ir_k3_e3", "skip"), width_multipliers=(1.0,), params={"tiny": 1})
+FAST = dict(warmup=1, runs=3, repeats=2, progress=False)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    monkeypatch.delenv("ADB", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF stand-in\n")
+    return binary
+
+
+def _keys(table) -> list[tuple]:
+    return sorted(map(tuple, table.keys()))
+
+
+def test_dropped_connection_mid_profile_then_resume(tmp_path, env):
+    from hwnas.device_profiler.adb.standin import AdbStandin, PhoneConfig
+
+    out = tmp_path / "px.csv"
+    measured_keys = sum(1 for i in TINY.all_layer_infos() if not runner_mod.is_analytic(i))
+    assert measured_keys >= 4
+    with AdbStandin(PhoneConfig(drop_after_shell=25)) as s:
+        cfg = ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=env,
+                            space=TINY, out=out, **FAST)
+        with pytest.raises(AdbConnectionLost, match=r"^block .*re-run"):
+            profile_run(cfg, log=lambda m: None)
+        assert s.dropped == 1
+        partial = LatencyTable.load(out)
+        n_partial = len(partial.frame)
+        assert 1 <= n_partial < len(TINY.all_keys())
+        before = partial.frame.copy()
+        lines = []
+        r = profile_run(ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=env,
+                                      space=TINY, out=out, resume=True, **FAST),
+                        log=lines.append)
+    assert lines == [] and r.backend == "adb" and r.skipped == n_partial
+    table = LatencyTable.load(out)
+    assert _keys(table) == sorted(TINY.all_keys())
+    assert not table.frame.duplicated(KEY_COLUMNS).any()
+    merged = before.merge(table.frame, on=KEY_COLUMNS, suffixes=("_old", "_new"))
+    assert len(merged) == n_partial
+    assert (merged["median_us_old"] == merged["median_us_new"]).all()  # old rows kept as-is
+    prov = table.provenance
+    assert prov["backend"] == "adb" and prov["device"]["model"] == "Pixel"
+    assert prov["threads"] == 1 and "temperature_c" in prov
