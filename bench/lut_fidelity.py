@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, run
     archs = sample_archs(space, samples, seed)
     keys = {info.key for a in archs for info in space.layers(a)}
     out = workdir / f"{backend}_{space_name}.csv"
+    load = os.getloadavg()[0]  # the box is shared: timings scale with what else runs
     t0 = time.perf_counter()
     r = profile_run(ProfileConfig(device="host", backend=backend, space=space_name, out=out,
                                   warmup=10, runs=runs, repeats=repeats, cache_dir=cache,
@@ -51,7 +53,19 @@ def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, run
             "table_keys": len(keys), "blocks_measured": r.measured, "profile_s": round(t_prof),
             "validate_s": round(t_val), "measured_ms_range": [round(nets[0], 3),
                                                               round(nets[-1], 3)],
-            **pick, "calibration": rep["calibration"], "plot": str(plot)}
+            **pick, "calibration": rep["calibration"], "plot": str(plot),
+            "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
+
+
+def merge_rows(new: list[dict], key: tuple[str, ...]) -> list[dict]:
+    """The stored rows with those of this run's plan items replaced (order: stored first)."""
+    try:
+        old = json.loads(RESULTS.read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return new
+    fresh = {tuple(r[k] for k in key): r for r in new}
+    out = [fresh.pop(tuple(r[k] for k in key), r) for r in old]
+    return out + list(fresh.values())
 
 
 def main() -> None:
@@ -63,6 +77,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: temp)")
+    ap.add_argument("--merge", action="store_true", help="keep the stored rows of plan items "
+                    "not run this time (replace only those that were)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -84,6 +100,8 @@ def main() -> None:
     from hwnas.device_profiler.backends import host_cpu
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        rows = merge_rows(rows, ("space", "backend"))
     RESULTS.write_text(json.dumps({"host_cpu": host_cpu(), "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

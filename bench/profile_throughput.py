@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -25,6 +26,7 @@ def one(space_name: str, resolution: int | None, backend: str, limit: int | None
         runs: int, repeats: int) -> dict:
     space = get_space(space_name, resolution=resolution)
     total = len(space.all_keys())
+    load = os.getloadavg()[0]  # the box is shared: figures scale with what else runs
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ProfileConfig(device="host", backend=backend, space=space_name,
                             resolution=resolution, out=Path(tmp) / "t.csv", warmup=10,
@@ -49,7 +51,19 @@ def one(space_name: str, resolution: int | None, backend: str, limit: int | None
         "repeat_cv_median": round(statistics.median(cvs), 4) if cvs else None,
         "repeat_cv_p90": round(sorted(cvs)[int(0.9 * (len(cvs) - 1))], 4) if cvs else None,
         "warmup": 10, "runs": runs, "repeats": repeats,
+        "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
     }
+
+
+def merge_rows(new: list[dict], key: tuple[str, ...]) -> list[dict]:
+    """The stored rows with those of this run's plan items replaced (order: stored first)."""
+    try:
+        old = json.loads(RESULTS.read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return new
+    fresh = {tuple(r[k] for k in key): r for r in new}
+    out = [fresh.pop(tuple(r[k] for k in key), r) for r in old]
+    return out + list(fresh.values())
 
 
 def main() -> None:
@@ -61,6 +75,8 @@ def main() -> None:
                     help="comma list of space:resolution:backend:(all|N blocks)")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--merge", action="store_true", help="keep the stored rows of plan items "
+                    "not run this time (replace only those that were)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -80,6 +96,8 @@ def main() -> None:
     from hwnas.device_profiler.backends import host_cpu
     from hwnas.export.convert import tool_versions
 
+    if args.merge:
+        rows = merge_rows(rows, ("space", "resolution", "backend"))
     RESULTS.write_text(json.dumps({"host_cpu": host_cpu(), "tools": tool_versions(),
                                    "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -114,4 +114,7 @@ def get_preset(name_or_path: str | Path) -> Preset:
                      f"(JSON) or put one in {user_dir()}")
 
 
-__all__ = ["Preset", "get_preset", "list_presets", "load_preset_file", "user_dir"]
+load_preset = get_preset  # the name the profiler's brief uses
+
+
+__all__ = ["Preset", "get_preset", "load_preset", "list_presets", "load_preset_file", "user_dir"]
