@@ -20,13 +20,6 @@ MNAS_SPECS = [
 ALL_SPECS = [parse_key(k) for k in FBNET_OPS] + MNAS_SPECS + [Stem(3), Head(), Pool(), FC()]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and far faster on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # (H, W, Cin, Cout, stride): same shape, downsampling, odd size, channel change at stride 1

@@ -16,12 +16,6 @@ from hwnas.space.blocks import FC, Head, IRBlock
 GOLDEN = Path(__file__).resolve().parents[1] / "hwnas" / "space" / "golden" / "complexity.json"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _expected_shape(info: LayerInfo, batch: int) -> tuple:
