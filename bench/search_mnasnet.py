@@ -36,7 +36,7 @@ from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.common import find_table
 from hwnas.search.evaluators import SharedEvaluator, rank_agreement
 from hwnas.search.mnasnet import MnasConfig, search
-from hwnas.search.mnasnet_pool import LocalPool, RayPool
+from hwnas.search.mnasnet_pool import LocalPool, RayPool, local_ray_init
 from hwnas.search.mnasnet_trials import ChildJob
 from hwnas.search.rewards import get_reward
 from hwnas.space import Arch, build_model, get_space, random_arch
@@ -132,8 +132,7 @@ def main(argv=None) -> dict:
     target = float(np.quantile(sample, a.target_quantile))
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+    local_ray_init(ray, 2)
     try:
         pool = RayPool(2, None)
         with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from typing import Callable, Sequence
 
@@ -79,8 +80,7 @@ class RayPool:
                                   ) from None
             self.started, self.name = True, f"ray cluster {address}"
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
+            local_ray_init(ray, workers)
             self.started, self.name = True, f"ray local ({workers} workers)"
         self.task = ray.remote(num_cpus=1, max_retries=0)(run_child)
 
@@ -122,10 +122,20 @@ def _one_line(e: Exception) -> str:
     return f"{type(e).__name__}: {text[-1] if text else ''}"[:300]
 
 
+def local_ray_init(ray, workers: int) -> None:
+    """A local Ray runtime on 127.0.0.1 with ``workers`` CPUs.  Ray starts its workers at nice
+    15 by default; child trials are this run's real work (the in-process runner trains at the
+    caller's priority), so local workers keep the caller's niceness unless
+    ``RAY_worker_niceness`` is set."""
+    os.environ.setdefault("RAY_worker_niceness", str(os.nice(0)))
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+
+
 def open_pool(workers: int, address: str | None, timeout_s: float = 10.0):
     if workers == 1 and not address:
         return LocalPool()
     return RayPool(workers, address, timeout_s)
 
 
-__all__ = ["LocalPool", "RayPool", "open_pool", "Outcome"]
+__all__ = ["LocalPool", "RayPool", "open_pool", "local_ray_init", "Outcome"]
