@@ -107,6 +107,7 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="argmax arch")
     ax.axhline(target_ms, color="red", lw=1, label=f"target {target_ms:g} ms")
     ax.set_xlabel("epoch")
+    ax.set_xticks(ep)  # whole epochs only
     ax.set_ylabel("predicted latency (ms)")
     ax.legend(fontsize=8)
     _save(fig, out / "latency.png")
