@@ -42,6 +42,9 @@ bench: setup
 # (int8/fp32 TFLite, ONNX, model.json, report). Every step resumes where it stopped.
 TABLE := latency_tables/host-ort_fbnet-small_r32.csv
 TARGET_MS ?= 1.4
+# One torch thread: on a busy 2-core machine two threads oversubscribe the cores and a search
+# epoch went from ~1 min to over 12 min; override with `make run OMP_NUM_THREADS=2`.
+run: export OMP_NUM_THREADS ?= 1
 run: setup
 	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
 	$(BIN)/hwnas search --strategy fbnet --space fbnet-small --table $(TABLE) \
