@@ -82,3 +82,21 @@ def test_host_litert_times_int8_tflite(tmp_path):
     s = b.measure(path, warmup=2, runs=5, repeats=2)
     assert len(s.us) == 10 and all(v > 0 for v in s.us)
     assert b.provenance()["runtime"].startswith("ai-edge-litert")
+
+
+def test_int8_onnx_block_runs_every_conv_as_qlinearconv(tmp_path):
+    """Trained-like BN statistics keep the folded biases distinct, so onnxruntime fuses each
+    DequantizeLinear→Conv→QuantizeLinear (with all-zero biases it ran some convs in fp32).
+    No residual here: a DequantizeLinear shared by a conv and the residual Add is not fused,
+    in a block as in a whole network."""
+    import onnx
+    import onnxruntime as ort
+
+    path = ModelCache.at(tmp_path).block(_info("ir_k5_e6", (4, 4, 56), 64), "onnx", "int8").path
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
+    assert ops.count("QLinearConv") == 3 and "Conv" not in ops, ops

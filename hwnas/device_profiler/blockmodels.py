@@ -25,7 +25,8 @@ FORMATS = ("tflite", "onnx")
 PRECISIONS = ("int8", "fp32")
 CALIB_SAMPLES = 8
 # Bump when the way a model file is produced changes (wrappers, calibration, options).
-RECIPE_VERSION = 1
+# 2: BatchNorm statistics/affine drawn per channel (trained-like), see ``trained_like``.
+RECIPE_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -46,15 +47,37 @@ def input_shape(info: LayerInfo) -> tuple[int, int, int, int]:
     return (1, c, h, w)
 
 
+def trained_like(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Seeded per-channel BatchNorm statistics and affine terms, as a trained net has.
+
+    With the default init every folded conv bias is zero, the ONNX exporter merges those
+    equal constants into one shared initializer, and onnxruntime then cannot fuse the
+    DequantizeLinear→Conv→QuantizeLinear pattern: such convs run in fp32 on dequantized
+    weights (a 5x5 depthwise conv ~20x slower than its QLinearConv). A trained network's
+    biases differ, so block timings must come from distinct ones too."""
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                c = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=g))
+                if m.affine:
+                    m.weight.copy_(0.5 + torch.rand(c, generator=g))
+                    m.bias.copy_(0.1 * torch.randn(c, generator=g))
+    return module
+
+
 def block_module(info: LayerInfo, seed: int = 0) -> nn.Module:
-    """The standalone module of one layer, seeded random weights, eval mode."""
+    """The standalone module of one layer, seeded trained-like weights, eval mode."""
     torch.manual_seed(seed)
-    return layer_module(info).eval()
+    return trained_like(layer_module(info), seed).eval()
 
 
 def network_module(space: SearchSpace, arch, seed: int = 0) -> nn.Module:
+    """A whole network of ``space``, seeded trained-like weights, eval mode."""
     torch.manual_seed(seed)
-    return build_model(space, arch).eval()
+    return trained_like(build_model(space, arch), seed).eval()
 
 
 def calibration_inputs(shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int = 0
@@ -192,6 +215,7 @@ def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
     return rng.standard_normal(tuple(shape)).astype(dtype)
 
 
-__all__ = ["ModelCache", "Built", "FORMATS", "PRECISIONS", "block_module", "network_module",
+__all__ = ["ModelCache", "Built", "FORMATS", "PRECISIONS", "RECIPE_VERSION", "block_module",
+           "network_module", "trained_like",
            "calibration_inputs", "content_key", "default_cache_dir", "export_model",
            "input_shape", "is_analytic", "random_input"]

@@ -13,7 +13,7 @@ from hwnas.errors import HwnasError
 from hwnas.space import LayerInfo, SearchSpace, get_space
 
 from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
-from .blockmodels import ModelCache, is_analytic
+from .blockmodels import RECIPE_VERSION, ModelCache, is_analytic
 from .presets import Preset, get_preset
 
 
@@ -210,11 +210,15 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                 "profile": {"warmup": cfg.warmup, "runs": cfg.runs, "repeats": cfg.repeats,
                             "seed": cfg.seed, "order": "seeded shuffle", "model_format": fmt,
                             "resolution": space.resolution, "hwnas_version": __version__,
-                            "tools": tool_versions()},
+                            "recipe": RECIPE_VERSION, "tools": tool_versions()},
                 "calibration": old_meta.get("calibration",
                                             {"scale": 1.0, "offset_ms": 0.0, "per_type": {}})}
         if rows and not todo:
             return result
+        old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
+        if old_recipe != RECIPE_VERSION:
+            raise HwnasError(f"{out} holds blocks made with model recipe {old_recipe}, this hwnas "
+                             f"makes recipe {RECIPE_VERSION}; delete it or choose another --out")
         started = old_meta.get("provenance", {}).get("date_started")
         meta["provenance"]["date_started"] = started or _now()
         with progress_bar(f"profiling {space.name} on {backend.name}", len(infos),
