@@ -213,3 +213,19 @@ def test_overhead_calibration_recovers_a_per_layer_overhead_and_matches_the_tabl
     arch = random_arch(space, 3)
     assert _apply(cal, type_sums(table, space, arch)) == pytest.approx(
         table.with_calibration(cal).predict(arch))
+
+
+def test_partial_table_of_an_older_model_recipe_is_not_continued(tmp_path, cache):
+    from hwnas.device_profiler.blockmodels import RECIPE_VERSION
+    from hwnas.latency import sidecar_path
+
+    out = tmp_path / "r.csv"
+    profile(ProfileConfig(space=TINY, out=out, limit=1, **FAST))
+    side = sidecar_path(out)
+    meta = json.loads(side.read_text())
+    assert meta["profile"]["recipe"] == RECIPE_VERSION
+    meta["profile"]["recipe"] = RECIPE_VERSION - 1
+    side.write_text(json.dumps(meta))
+    with pytest.raises(HwnasError, match=rf"^{out} holds blocks made with model recipe "
+                                         rf"{RECIPE_VERSION - 1}, this hwnas makes recipe"):
+        profile(ProfileConfig(space=TINY, out=out, **FAST))
