@@ -163,23 +163,22 @@ class LatencyTable:
         factor = cal["per_type"].get(key[0].split("_")[0], 1.0)
         return cal["scale"] * factor * median + cal["per_layer_ms"]
 
-    def raw_sum(self, arch, space: SearchSpace | None = None) -> float:
-        """Uncalibrated Σ of the arch's layer medians, in ms."""
+    def _keys(self, arch, space: SearchSpace | None) -> list[LatencyKey]:
+        """The arch's layer keys, all present in the table (else one error listing the gaps)."""
         space = space or _arch_space(arch, self)
-        infos = space.layers(arch)
-        missing = [i.key for i in infos if i.key not in self]
+        keys = [i.key for i in space.layers(arch)]
+        missing = [k for k in keys if k not in self]
         if missing:
             raise self._missing(missing, space)
-        return sum(self.lookup(i.key) for i in infos)
+        return keys
+
+    def raw_sum(self, arch, space: SearchSpace | None = None) -> float:
+        """Uncalibrated Σ of the arch's layer medians, in ms."""
+        return sum(self.lookup(k) for k in self._keys(arch, space))
 
     def predict(self, arch, space: SearchSpace | None = None) -> float:
         """Calibrated predicted latency of an architecture, in ms."""
-        space = space or _arch_space(arch, self)
-        infos = space.layers(arch)
-        missing = [i.key for i in infos if i.key not in self]
-        if missing:
-            raise self._missing(missing, space)
-        return self._affine(sum(self.layer_ms(i.key) for i in infos))
+        return self._affine(sum(self.layer_ms(k) for k in self._keys(arch, space)))
 
     def _affine(self, total):
         return total + self.calibration["offset_ms"]
