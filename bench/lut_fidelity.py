@@ -9,13 +9,13 @@ and reports the held-out half.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _results import write_rows
 
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.device_profiler.validate import ValidateConfig, sample_archs, validate
@@ -57,17 +57,6 @@ def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, run
             "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
-def merge_rows(new: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """The stored rows with those of this run's plan items replaced (order: stored first)."""
-    try:
-        old = json.loads(RESULTS.read_text())["rows"]
-    except (OSError, ValueError, KeyError):
-        return new
-    fresh = {tuple(r[k] for k in key): r for r in new}
-    out = [fresh.pop(tuple(r[k] for k in key), r) for r in old]
-    return out + list(fresh.values())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--plan", default="fbnet-small:host-ort:50,mnasnet-small:host-ort:30,"
@@ -97,13 +86,7 @@ def main() -> None:
                   f"MAPE {c['mape_pct']:5.1f}% ±10% {100 * c['within_10pct']:3.0f}% "
                   f"±5% {100 * c['within_5pct']:3.0f}% τ {c['kendall_tau']:.3f} "
                   f"[{r['calibration']['model']}]", flush=True)
-    from hwnas.device_profiler.backends import host_cpu
-
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    if args.merge:
-        rows = merge_rows(rows, ("space", "backend"))
-    RESULTS.write_text(json.dumps({"host_cpu": host_cpu(), "rows": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_rows(RESULTS, rows, ("space", "backend"), args.merge)
 
 
 if __name__ == "__main__":

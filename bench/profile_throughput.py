@@ -7,7 +7,6 @@ space's blocks report the full-table time as an *extrapolation* (labelled as suc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from _results import write_rows
 
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.space import get_space
@@ -55,17 +55,6 @@ def one(space_name: str, resolution: int | None, backend: str, limit: int | None
     }
 
 
-def merge_rows(new: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """The stored rows with those of this run's plan items replaced (order: stored first)."""
-    try:
-        old = json.loads(RESULTS.read_text())["rows"]
-    except (OSError, ValueError, KeyError):
-        return new
-    fresh = {tuple(r[k] for k in key): r for r in new}
-    out = [fresh.pop(tuple(r[k] for k in key), r) for r in old]
-    return out + list(fresh.values())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--plan", default="fbnet-small:32:host-ort:all,"
@@ -92,15 +81,10 @@ def main() -> None:
               f"{r['full_table_min']} min"
               f"{' (extrapolated)' if r['full_table_is_extrapolated'] else ''}"
               f"  CV(repeats) median {r['repeat_cv_median']}", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    from hwnas.device_profiler.backends import host_cpu
     from hwnas.export.convert import tool_versions
 
-    if args.merge:
-        rows = merge_rows(rows, ("space", "resolution", "backend"))
-    RESULTS.write_text(json.dumps({"host_cpu": host_cpu(), "tools": tool_versions(),
-                                   "rows": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_rows(RESULTS, rows, ("space", "resolution", "backend"), args.merge,
+               tools=tool_versions())
 
 
 if __name__ == "__main__":
