@@ -14,12 +14,10 @@ from hwnas.search.fbnet_loss import (fbnet_loss, fbnet_loss_misread, target_term
                                      theta_loss)
 from hwnas.search.supernet import Supernet, gumbel_weights
 from hwnas.space import get_space
-from hwnas.space.space import SearchSpace, Stage
+from spaces import tiny_space
 
-TINY = SearchSpace(
-    name="tiny-fb", family="fbnet", resolution=12, num_classes=10, stem_channels=8,
-    stem_stride=1, stages=(Stage("s1", 8, 2, 1), Stage("s2", 16, 2, 2)), head_channels=32,
-    ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"), params={"tiny": 1})
+TINY = tiny_space("tiny-fb", resolution=12, num_classes=10,
+                  ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"))
 
 
 def test_loss_matches_hand_computed_paper_formula_not_the_misreading():

@@ -10,17 +10,14 @@ import torch
 
 from hwnas.latency import LatencyTable, TableError, synthetic_table
 from hwnas.space import Arch, get_space, random_arch, reference_arch
-from hwnas.space.space import SearchSpace, Stage
+from hwnas.space.space import Stage
+from spaces import tiny_space
 
-TINY_FBNET = SearchSpace(
-    name="tiny", family="fbnet", resolution=8, num_classes=3, stem_channels=8, stem_stride=1,
-    stages=(Stage("s1", 8, 2, 1), Stage("s2", 16, 2, 2)), head_channels=32,
-    ops=("ir_k3_e1", "ir_k3_e3", "skip"), params={"tiny": 1})
-TINY_MNAS = SearchSpace(
-    name="tiny-mnas", family="mnasnet", resolution=8, num_classes=3, stem_channels=8,
-    stem_stride=1, stages=(Stage("b1", 8, 1, 1), Stage("b2", 16, 2, 2)), head_channels=32,
-    width_multipliers=(1.0, 1.5), mnas_ops=("dwconv", "mbconv_e3"), kernels=(3,),
-    se_ratios=(0.0,), params={"tiny": 2})
+TINY_FBNET = tiny_space("tiny")
+TINY_MNAS = tiny_space("tiny-mnas", family="mnasnet",
+                       stages=(Stage("b1", 8, 1, 1), Stage("b2", 16, 2, 2)),
+                       width_multipliers=(1.0, 1.5), ops=(), mnas_ops=("dwconv", "mbconv_e3"),
+                       kernels=(3,), se_ratios=(0.0,), params={"tiny": 2})
 
 
 def all_archs(space):

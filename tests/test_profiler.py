@@ -18,12 +18,11 @@ from hwnas.device_profiler.validate import (ValidateConfig, fit_affine, fit_cali
 from hwnas.errors import HwnasError
 from hwnas.latency import KEY_COLUMNS, LatencyTable, synthetic_table
 from hwnas.space import get_space, random_arch
-from hwnas.space.space import SearchSpace, Stage
+from spaces import tiny_space
 
-TINY = SearchSpace(
-    name="tiny-prof", family="fbnet", resolution=8, num_classes=3, stem_channels=8,
-    stem_stride=1, stages=(Stage("s1", 8, 2, 1), Stage("s2", 16, 1, 2)), head_channels=16,
-    ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,), params={"t": 1})
+TINY = tiny_space("tiny-prof", depths=(2, 1), head_channels=16,
+                  ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
+                  params={"t": 1})
 FAST = dict(warmup=1, runs=5, repeats=2, progress=False)
 
 

@@ -6,14 +6,11 @@ from hwnas.device_profiler import runner as runner_mod
 from hwnas.device_profiler.adb import AdbConnectionLost
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.latency import KEY_COLUMNS, LatencyTable
-from hwnas.space.space import SearchSpace, Stage
+from spaces import tiny_space
 
 pytestmark = [pytest.mark.device, pytest.mark.export]
 
-TINY = SearchSpace(
-    name="tiny-adb", family="fbnet", resolution=8, num_classes=3, stem_channels=8,
-    stem_stride=1, stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 1, 2)), head_channels=16,
-    ops=("ir_k3_e1", "ir_k3_e3", "skip"), width_multipliers=(1.0,), params={"tiny": 1})
+TINY = tiny_space("tiny-adb", depths=(1, 1), head_channels=16, width_multipliers=(1.0,))
 FAST = dict(warmup=1, runs=3, repeats=2, progress=False)
 
 
