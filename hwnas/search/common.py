@@ -1,4 +1,5 @@
-"""Shared by both searchers: find the latency table, check the target, write the results."""
+"""Shared by both searchers: their common config, finding the latency table, checking the
+target, writing the results."""
 
 from __future__ import annotations
 
@@ -19,6 +20,43 @@ RESULT_SCHEMA = 1
 
 class SearchError(HwnasError):
     """A search that cannot start or finish as asked (bad target, config, or resume)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """What every searcher is given: target, output, table, data, space, budget, seed.
+
+    Subclasses add their own fields (all with defaults) and their own `checks()`.
+    """
+
+    target_ms: float
+    out: str
+    table: str | None = None
+    data: str = "fashion-mnist"
+    data_root: str | None = None
+    space: str = "fbnet-small"
+    resolution: int | None = None  # None: the space's default
+    subset: int | None = 2000  # training images used (before the 80/20 split); None: all
+    batch_size: int = 64
+    seed: int = 0
+    resume: bool = False
+    topk: int = 5
+    tables_dir: str = "latency_tables"
+
+    def checks(self) -> list[tuple[bool, str]]:
+        return []
+
+    def __post_init__(self):
+        common = [
+            (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
+            (self.subset is None or self.subset >= 10,
+             f"--subset must be at least 10 images (got {self.subset})"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
+        ]
+        for ok, msg in common + self.checks():
+            if not ok:
+                raise SearchError(msg)
 
 
 def make_space(space_name: str, **overrides) -> SearchSpace:
@@ -149,6 +187,6 @@ def write_summary(out_dir: str | Path, markdown: str) -> None:
     atomic_write_text(Path(out_dir) / "summary.md", markdown.rstrip() + "\n")
 
 
-__all__ = ["SearchError", "TableError", "make_space", "find_table", "resolve_table",
+__all__ = ["SearchError", "SearchConfig", "TableError", "make_space", "find_table", "resolve_table",
            "check_target", "write_result", "write_config", "write_summary", "arch_record",
            "provenance_summary", "config_dict"]

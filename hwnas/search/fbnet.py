@@ -32,8 +32,8 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
 from . import fbnet_report as report
-from .common import (SearchError, check_target, config_dict, resolve_table, write_config,
-                     write_result)
+from .common import (SearchConfig, SearchError, check_target, config_dict, resolve_table,
+                     write_config, write_result)
 from .fbnet_loss import TARGET_TERMS, entropy, temperature, theta_loss
 from .supernet import Supernet, gumbel_weights
 
@@ -42,21 +42,10 @@ SKIP_WARN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
-class FBNetConfig:
-    target_ms: float
-    out: str
-    table: str | None = None
-    data: str = "fashion-mnist"
-    data_root: str | None = None
-    space: str = "fbnet-small"
-    resolution: int | None = None  # None: the space's default
+class FBNetConfig(SearchConfig):
     mode: str = "soft"  # soft (FBNet) | hard (GDAS straight-through)
     epochs: int = 4
     warmup_epochs: int = 1
-    subset: int | None = 2000  # training images used (before the 80/20 split); None: all
-    batch_size: int = 64
-    seed: int = 0
-    resume: bool = False
     alpha: float = 0.2
     beta: float = 0.6
     tau0: float = 5.0
@@ -68,29 +57,19 @@ class FBNetConfig:
     w_wd: float = 1e-4
     theta_lr: float = 0.01
     theta_wd: float = 5e-4
-    topk: int = 5
-    tables_dir: str = "latency_tables"
 
-    def __post_init__(self):
-        checks = [
-            (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
             (self.mode in ("soft", "hard"), f"--mode must be soft or hard (got {self.mode!r})"),
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
             (0 <= self.warmup_epochs < self.epochs,
              f"--warmup-epochs must be in 0..epochs-1 = 0..{self.epochs - 1} "
              f"(got {self.warmup_epochs}); θ is trained only after the warm-up"),
-            (self.subset is None or self.subset >= 10,
-             f"--subset must be at least 10 images (got {self.subset})"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.target_term in TARGET_TERMS,
              f"target_term must be one of {', '.join(TARGET_TERMS)} (got {self.target_term!r})"),
             (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
             (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
-            (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise SearchError(msg)
 
 
 # --------------------------------------------------------------------------- state

@@ -28,8 +28,8 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
 from . import mnasnet_report as report
-from .common import (SearchError, check_target, config_dict, resolve_table, write_config,
-                     write_result)
+from .common import (SearchConfig, SearchError, check_target, config_dict, resolve_table,
+                     write_config, write_result)
 from .controller import Controller, ControllerConfig
 from .evaluators import MeasuredLatency, SharedEvaluator, TrainEvaluator
 from .mnasnet_trials import ChildJob
@@ -42,14 +42,8 @@ INVALID_REWARD = 0.0
 
 
 @dataclass(frozen=True)
-class MnasConfig:
-    target_ms: float
-    out: str
-    table: str | None = None
-    data: str = "fashion-mnist"
-    data_root: str | None = None
+class MnasConfig(SearchConfig):
     space: str = "mnasnet-small"
-    resolution: int | None = None
     reward: str = "soft"  # soft | hard | abs
     trials: int = 32
     batch: int = 4  # architectures per controller update
@@ -64,8 +58,6 @@ class MnasConfig:
     subset: int | None = 3000
     batch_size: int = 32
     child_lr: float = 0.05
-    seed: int = 0
-    resume: bool = False
     retries: int = 2  # extra attempts for a failed trial / dead worker
     ray_timeout_s: float = 10.0
     ctl_lr: float = 5e-3
@@ -74,15 +66,15 @@ class MnasConfig:
     ppo_epochs: int = 4
     entropy: float = 1e-2
     baseline_decay: float = 0.9
-    topk: int = 5
-    tables_dir: str = "latency_tables"
     fail_first: tuple[int, ...] = ()  # test hook: these trials fail on their first attempt
     fail_kind: str = "exit"  # exit (the worker process dies) | raise
 
     def __post_init__(self):
         object.__setattr__(self, "fail_first", tuple(int(i) for i in self.fail_first))
-        checks = [
-            (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
+        super().__post_init__()
+
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
             (self.reward in REWARDS, f"unknown reward {self.reward!r}; choose one of "
                                      f"{', '.join(REWARDS)}"),
             (self.evaluator in EVALUATORS, f"unknown evaluator {self.evaluator!r}; choose one "
@@ -94,19 +86,12 @@ class MnasConfig:
             (self.batch >= 1, f"--batch must be at least 1 (got {self.batch})"),
             (self.child_epochs >= 1, f"--child-epochs must be at least 1 "
                                      f"(got {self.child_epochs})"),
-            (self.subset is None or self.subset >= 10,
-             f"--subset must be at least 10 images (got {self.subset})"),
             (self.supernet_epochs >= 1, f"supernet_epochs must be at least 1 "
                                         f"(got {self.supernet_epochs})"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
             (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
-            (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
             (self.fail_kind in ("exit", "raise"), "fail_kind must be exit or raise"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise SearchError(msg)
 
     def controller(self) -> ControllerConfig:
         return ControllerConfig(hidden=self.ctl_hidden, lr=self.ctl_lr, clip=self.ppo_clip,
