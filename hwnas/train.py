@@ -263,11 +263,16 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
+def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
+    """How ``cfg`` differs from a saved training config (``"field: old -> new"``), ignoring
+    fields that do not change the result; empty when a saved run or model can be reused."""
+    return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(cfg).items()
+            if k not in RESUME_FREE_FIELDS and saved.get(k) != v]
+
+
 def _load_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig) -> tuple[int, list]:
     state = load_checkpoint(path)
-    ours = dataclasses.asdict(cfg)
-    diff = [f"{k}: {state['config'].get(k)!r} -> {v!r}" for k, v in ours.items()
-            if k not in RESUME_FREE_FIELDS and state["config"].get(k) != v]
+    diff = config_changes(state["config"], cfg)
     if diff:
         raise HwnasError(f"{path}: written with different settings ({'; '.join(diff)}); "
                          "resume with the same settings or use a new --out")

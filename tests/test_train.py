@@ -11,7 +11,7 @@ from torch import nn
 from hwnas.data import load_dataset
 from hwnas.data.readers import FASHION_MNIST_DIR
 from hwnas.errors import HwnasError
-from hwnas.train import TrainConfig, evaluate, load_checkpoint, train
+from hwnas.train import TrainConfig, config_changes, evaluate, load_checkpoint, train
 
 pytestmark = pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST missing")
 
@@ -95,3 +95,14 @@ def test_config_validation(kwargs, message):
     with pytest.raises(HwnasError) as e:
         TrainConfig(**kwargs)
     assert str(e.value) == message
+
+
+def test_config_changes_names_what_changed_and_ignores_threads():
+    import dataclasses
+
+    saved = dataclasses.asdict(TrainConfig(epochs=3, lr=0.1, threads=2))
+    assert config_changes(saved, TrainConfig(epochs=3, lr=0.1, threads=1)) == []
+    assert config_changes(saved, TrainConfig(epochs=4, lr=0.05)) == ["epochs: 3 -> 4",
+                                                                    "lr: 0.1 -> 0.05"]
+    # a result written before a field existed counts as different, never as the same
+    assert config_changes({"epochs": 3}, TrainConfig(epochs=3)) != []

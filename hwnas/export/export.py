@@ -239,7 +239,7 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     """The trained model: a finished model.pt in ``train_dir`` with the same settings is
     reused; otherwise the shared trainer runs (continuing a checkpoint with --resume)."""
     from hwnas.space import build_model
-    from hwnas.train import TrainConfig, train
+    from hwnas.train import TrainConfig, config_changes, train
 
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed)
     model = build_model(src.space, src.arch)
@@ -253,19 +253,16 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
             stale.unlink(missing_ok=True)
     if done.is_file() and result_file.is_file():
         meta = json.loads(result_file.read_text())
-        ours = {"epochs": tcfg.epochs, "batch_size": tcfg.batch_size, "seed": tcfg.seed}
-        theirs = {k: meta.get("config", {}).get(k) for k in ours}
-        if theirs == ours and meta.get("data") == _data_id(cfg):
+        if not config_changes(meta.get("config", {}), tcfg) and meta.get("data") == _data_id(cfg):
             model.load_state_dict(torch.load(done, map_location="cpu", weights_only=True))
             _say(cfg, f"reusing the trained model {done}")
             return model.eval(), meta
         if not cfg.resume:
             _say(cfg, f"{train_dir} holds a model trained with other settings; retraining")
     src.arch.save(train_dir / "arch.json")
-    result = train(model, splits, tcfg, train_dir, resume=cfg.resume, progress=cfg.progress)
-    meta = {**result.to_dict(), "config": {"epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
-                                           "seed": tcfg.seed}, "data": _data_id(cfg)}
-    atomic_write_json(result_file, {**json.loads(result_file.read_text()), "data": meta["data"]})
+    train(model, splits, tcfg, train_dir, resume=cfg.resume, progress=cfg.progress)
+    meta = {**json.loads(result_file.read_text()), "data": _data_id(cfg)}
+    atomic_write_json(result_file, meta)
     return model.eval(), meta
 
 
