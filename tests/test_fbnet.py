@@ -116,11 +116,15 @@ def _tiny_target():
 
 
 @pytest.mark.parametrize("mode", ["soft", "hard"])
-def test_end_to_end_tiny_budget(tmp_path, mode):
+def test_end_to_end_tiny_budget(tmp_path, mode, capsys):
     torch.set_num_threads(1)
     table, target = _tiny_target()
     cfg = _cfg(tmp_path, mode, mode, target_ms=target)
     rec = search(cfg, table=table, space=TINY)
+    said = capsys.readouterr().err.splitlines()
+    epochs = [ln for ln in said if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in epochs] == ["epoch 1/2 warmup", "epoch 2/2 search"]
+    assert f"(target {target:g})" in epochs[1] and "E[lat]" in epochs[1]
     out = tmp_path / mode
     for f in ("config.json", "log.csv", "arch.json", "topk.json", "summary.md",
               "theta_heatmap.png", "theta_evolution.png", "latency.png"):

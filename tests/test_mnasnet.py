@@ -105,12 +105,13 @@ def test_search_errors_one_line(tmp_path, table, kw, start):
 # --------------------------------------------------------------------------- in process
 
 
-def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch):
+def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(pool_mod, "run_child_safe", _fake_child(calls))
     cfg = MnasConfig(target_ms=_target(table), out=str(tmp_path / "run"), trials=6, batch=2,
                      subset=300)
     assert search(cfg, table=table, space=SPACE, stop_after_batches=1) is None
+    assert "batch 1: trials 2/6, mean reward" in capsys.readouterr().err
     first = _rows(tmp_path / "run")
     assert len(first) == 2 and len(calls) == 2
     with pytest.raises(SearchError, match="already holds a search; pass --resume"):

@@ -309,9 +309,19 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
                       f"{row['skip_share']:.0%} skip ops (collapse?)", file=sys.stderr)
             epochs_bar.advance(1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, "
                                          f"val acc {row['val_acc']:.3f}")
+            print(_epoch_line(row, cfg.epochs), file=sys.stderr, flush=True)
     if state.epoch < cfg.epochs:
         return None
     return _finish(cfg, space, table, state, out)
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    """One line per epoch (it stays when the transient bars go, and is what a log shows)."""
+    theta = ("" if row["phase"] == "warmup" else
+             f", θ-split acc {row['val_acc']:.3f}, E[lat] {row['expected_lat_ms']:.3f} ms")
+    return (f"epoch {row['epoch']}/{epochs} {row['phase']}: train loss {row['train_loss']:.3f} "
+            f"acc {row['train_acc']:.3f}{theta}, argmax {row['argmax_lat_ms']:.3f} ms "
+            f"(target {row['target_ms']:g}), {row['seconds']:.0f} s")
 
 
 def _finish(cfg, space, table, state, out) -> dict:

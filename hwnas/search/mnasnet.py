@@ -263,6 +263,11 @@ def search(cfg: MnasConfig, table: LatencyTable | None = None, space: SearchSpac
                 best = max(trials, key=lambda t: t["reward"])
                 bar.advance(len(rows), status=f"best reward {best['reward']:.4f} "
                             f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)")
+                b = batches[-1]
+                print(f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
+                      f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
+                      f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
+                      f"{b['seconds']:.0f} s", file=sys.stderr, flush=True)
     finally:
         pool_name = pool.name
         pool.close()
