@@ -1,0 +1,28 @@
+"""Atomic writes: whole files only, with the permissions a plain open() would give."""
+
+import os
+
+import pytest
+
+from hwnas.io import atomic_write_bytes, atomic_write_json
+
+
+def test_atomic_write_respects_umask_not_mkstemp_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "model.tflite", b"x")
+        assert (tmp_path / "model.tflite").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        atomic_write_bytes(tmp_path / "private.bin", b"x")
+        assert (tmp_path / "private.bin").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "model.json"
+    atomic_write_json(target, {"ok": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"bad": object()})
+    assert target.read_text() == '{\n  "ok": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
