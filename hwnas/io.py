@@ -1,9 +1,12 @@
-"""Small file helpers: atomic writes, so an interrupted command never leaves half a file."""
+"""Small I/O helpers: atomic writes, so an interrupted command never leaves half a file, and
+a way to keep native libraries' log lines off the terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -45,3 +48,28 @@ def _default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """Send file descriptor 2 to a scratch file for the block's duration.
+
+    Converters and runtimes (TFLite's flatbuffer exporter, XNNPACK, torchao's extension
+    loader) log from C++ straight to fd 2, past Python's ``warnings`` and ``logging``; their
+    lines would bury the progress bars and the one-line results.  Errors still surface as
+    exceptions.
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.io import native_stderr_quiet
 
 from .blockmodels import random_input
 
@@ -165,8 +166,9 @@ class HostLiteRTBackend(_HostBackend):
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            interp = Interpreter(model_path=str(model_file), num_threads=self.threads)
-            interp.allocate_tensors()
+            with native_stderr_quiet():  # XNNPACK's "INFO: Created ... delegate" line
+                interp = Interpreter(model_path=str(model_file), num_threads=self.threads)
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise HwnasError(f"LiteRT cannot load {model_file.name}: "
                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_bytes
+from hwnas.io import atomic_write_bytes, native_stderr_quiet
 
 _TOOLS = ("torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime")
 
@@ -91,7 +91,8 @@ def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8:
     """Export to TFLite: fp32, or full int8 (int8 input/output tensors) calibrated on
     ``calib`` (NCHW tensors of the sample's shape).  ``sample`` is NCHW; with ``nhwc`` the
     file's input (and any 4-D output) is NHWC."""
-    import litert_torch
+    with _quiet():
+        import litert_torch  # its imports (torchao, torch._pytree) log on first use
 
     path = Path(path)
     model = model.eval()
@@ -127,6 +128,7 @@ def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
     from litert_torch.quantize.pt2e_quantizer import (PT2EQuantizer,
                                                       get_symmetric_quantization_config)
     from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = PT2EQuantizer().set_global(
@@ -139,7 +141,7 @@ def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
     with torch.no_grad():
         for c in calib:
             prepared(c)
-    quantized = convert_pt2e(prepared, fold_quantize=False)
+    quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
     return litert_torch.convert(quantized, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
 
 
@@ -153,15 +155,16 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence converter chatter (warnings, TF/absl logging) that would bury progress bars."""
-    from litert_torch._config import config
-
-    config.show_progress = False  # its rich log of every conversion stage
+    """Silence converter chatter (Python warnings, TF/absl and C++ logging on fd 2) that would
+    bury progress bars; errors still surface as exceptions."""
     old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_stderr_quiet():
             warnings.simplefilter("ignore")
+            from litert_torch._config import config
+
+            config.show_progress = False  # its rich log of every conversion stage
             yield
     finally:
         if old is None:
@@ -177,7 +180,8 @@ def tflite_io(path: str | Path) -> dict:
     """Input/output shape, dtype and (scale, zero_point) of a TFLite file, for apps and tests."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path))
+    with native_stderr_quiet():  # XNNPACK's "INFO: Created ... delegate" line
+        interp = Interpreter(model_path=str(path))
 
     def one(d):
         scale, zp = d.get("quantization", (0.0, 0))
@@ -195,8 +199,9 @@ def run_tflite(path: str | Path, x_nchw: np.ndarray, threads: int = 1, nhwc: boo
     NCHW.  ``nhwc``: the file was written by ``to_tflite(..., nhwc=True)``."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path), num_threads=threads)
-    interp.allocate_tensors()
+    with native_stderr_quiet():
+        interp = Interpreter(model_path=str(path), num_threads=threads)
+        interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     results = []
     for sample in np.asarray(x_nchw, np.float32):
