@@ -51,6 +51,11 @@ def _width_matrix(space, theta) -> tuple[np.ndarray, list[str], int]:
     return m, [space.choices[i].name for i in idx], k
 
 
+def _vmax(*mats: np.ndarray) -> float:
+    """The top of the colour scale: the largest probability shown (at least 0.2)."""
+    return max(0.2, max(float(np.nanmax(m)) for m in mats))
+
+
 def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -69,15 +74,18 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     widths, wnames, k = _width_matrix(space, final)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(names) + 2),
                                  gridspec_kw={"width_ratios": [len(space.ops), k + 1]})
-    im = a1.imshow(ops, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    # the colour scale ends at the largest probability shown: after a short search θ is
+    # near uniform (1/9 per op), and on a fixed 0..1 scale every cell looks the same
+    im = a1.imshow(ops, aspect="auto", cmap="viridis", vmin=0, vmax=_vmax(ops))
     a1.set_xticks(range(len(space.ops)), space.ops, rotation=60, ha="right", fontsize=8)
     a1.set_yticks(range(len(names)), names, fontsize=7)
     a1.set_title("op probabilities softmax(θ)")
-    a2.imshow(widths, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    fig.colorbar(im, ax=a1, label="probability", pad=0.01)
+    im = a2.imshow(widths, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     a2.set_xticks(range(k), [f"w{j}" for j in range(k)], fontsize=8)
     a2.set_yticks(range(len(wnames)), wnames, fontsize=7)
     a2.set_title("stage width (narrow → wide)")
-    fig.colorbar(im, ax=a2)
+    fig.colorbar(im, ax=a2, label="probability")
     _save(fig, out / "theta_heatmap.png")
     plt.close(fig)
 
@@ -87,15 +95,17 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     rws = math.ceil(len(picks) / cols)
     fig, axes = plt.subplots(rws, cols, figsize=(4 * cols, 0.22 * len(names) * rws + 1.5),
                              squeeze=False)
-    for ax, e in zip(axes.flat, picks):
-        m, _ = _op_matrix(space, history[e]["theta"])
-        ax.imshow(m, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    mats = [_op_matrix(space, history[e]["theta"])[0] for e in picks]
+    top = _vmax(*mats)
+    for ax, e, m in zip(axes.flat, picks, mats):
+        im = ax.imshow(m, aspect="auto", cmap="viridis", vmin=0, vmax=top)
         ax.set_title(f"epoch {e + 1}", fontsize=9)
         ax.set_xticks(range(len(space.ops)), [o.replace("ir_", "") for o in space.ops],
                       rotation=90, fontsize=6)
         ax.set_yticks([])
     for ax in list(axes.flat)[len(picks):]:
         ax.axis("off")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label="probability", shrink=0.6)
     fig.suptitle("op probabilities over the search (rows: layers in network order)")
     _save(fig, out / "theta_evolution.png")
     plt.close(fig)
