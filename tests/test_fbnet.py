@@ -200,3 +200,48 @@ def test_cli_runs_fbnet_and_refuses_foreign_flags(tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "predicted" in res.output and (tmp_path / "run" / "arch.json").exists()
+
+
+@pytest.mark.parametrize("cin,cout,stride", [(8, 8, 1), (8, 16, 2)])
+def test_every_supernet_candidate_computes_the_block_that_is_exported(cin, cout, stride):
+    """A candidate's slice of the shared weights, copied into the real block (the one the
+    builder makes for export), gives the same output: k3 is the centre of k5, e1/e3 the first
+    channels, g2 a block-diagonal 1x1 conv with the channel shuffle in the same place."""
+    from hwnas.search.supernet import MixedOp
+    from hwnas.space import build_block, parse_key
+    from hwnas.space.blocks import IRBlock
+
+    ops = get_space("fbnet-small").ops
+    torch.manual_seed(0)
+    mixed = MixedOp(ops, cin, cout, stride).eval()
+    for bn in mixed.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            for t in (bn.weight, bn.bias, bn.running_mean):
+                t.data.normal_()
+            bn.running_var.data.uniform_(0.5, 2.0)
+    x = torch.randn(2, cin, 8, 8)
+    checked = 0
+    for i, key in enumerate(ops):
+        spec = parse_key(key)
+        if not isinstance(spec, IRBlock):
+            continue
+        g, k, mid = spec.groups, spec.kernel, cin * spec.expansion
+        block = build_block(spec, cin, cout, stride).eval()
+        convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+        bns = [m for m in block.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        pw, dw, pwl = mixed.pw, mixed.dw, mixed.pwl
+        off = (dw.shape[-1] - k) // 2
+
+        def diag(w, rows, cols):  # the g diagonal blocks of a dense 1x1 weight
+            return torch.cat([w[r * rows // g:(r + 1) * rows // g, r * cols // g:(r + 1) * cols // g]
+                              for r in range(g)])
+
+        with torch.no_grad():
+            convs[0].weight.copy_(diag(pw[:mid], mid, cin))
+            convs[1].weight.copy_(dw[:mid, :, off:off + k, off:off + k])
+            convs[2].weight.copy_(diag(pwl[:, :mid], cout, mid))
+            for mine, theirs in zip(bns, mixed.bns[i]):
+                mine.load_state_dict(theirs.state_dict())
+            torch.testing.assert_close(mixed.candidate(i, x), block(x), rtol=1e-5, atol=1e-5)
+        checked += 1
+    assert checked == 8
