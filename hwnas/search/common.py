@@ -183,10 +183,28 @@ def write_config(out_dir: str | Path, config) -> None:
     atomic_write_json(Path(out_dir) / "config.json", config_dict(config))
 
 
+def prepare_out(cfg: SearchConfig, out: Path, ckpt: str) -> bool:
+    """Check the output folder against ``--resume``; True when checkpoint ``ckpt`` is to be
+    loaded.  Resuming with settings other than those in ``config.json`` is refused."""
+    have = (out / ckpt).exists()
+    if have and not cfg.resume:
+        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
+                          f"choose another --out")
+    if have:
+        cfg_file = out / "config.json"
+        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        new = json.loads(json.dumps(config_dict(cfg)))  # tuples compare as the JSON lists
+        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
+        if diff:
+            raise SearchError(f"--resume: {out} was started with different settings "
+                              f"({', '.join(diff)}); use the same options or another --out")
+    return have
+
+
 def write_summary(out_dir: str | Path, markdown: str) -> None:
     atomic_write_text(Path(out_dir) / "summary.md", markdown.rstrip() + "\n")
 
 
 __all__ = ["SearchError", "SearchConfig", "TableError", "make_space", "find_table", "resolve_table",
            "check_target", "write_result", "write_config", "write_summary", "arch_record",
-           "provenance_summary", "config_dict"]
+           "provenance_summary", "config_dict", "prepare_out"]

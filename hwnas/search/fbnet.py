@@ -32,8 +32,8 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
 from . import fbnet_report as report
-from .common import (SearchConfig, SearchError, check_target, config_dict, resolve_table,
-                     write_config, write_result)
+from .common import (SearchConfig, SearchError, check_target, prepare_out,
+                     resolve_table, write_config, write_result)
 from .fbnet_loss import TARGET_TERMS, entropy, temperature, theta_loss
 from .supernet import Supernet, gumbel_weights
 
@@ -123,23 +123,6 @@ def _load(state: _State, out: Path) -> None:
     torch.set_rng_state(blob["torch_rng"])
     state.epoch = int(blob["epoch"])
     state.history = json.loads(blob["history"])
-
-
-def _prepare_out(cfg: FBNetConfig, out: Path) -> bool:
-    """Check the output folder against ``--resume``; True when a checkpoint is to be loaded."""
-    have = (out / CKPT).exists()
-    if have and not cfg.resume:
-        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
-                          f"choose another --out")
-    if have:
-        cfg_file = out / "config.json"
-        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        new = config_dict(cfg)
-        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
-        if diff:
-            raise SearchError(f"--resume: {out} was started with different settings "
-                              f"({', '.join(diff)}); use the same options or another --out")
-    return have
 
 
 # --------------------------------------------------------------------------- steps
@@ -281,7 +264,7 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
         table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
                                      resolution=cfg.resolution)
     check_target(table, space, cfg.target_ms)
-    resuming = _prepare_out(cfg, out)
+    resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
     splits = load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,

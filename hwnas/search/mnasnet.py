@@ -28,8 +28,8 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
 from . import mnasnet_report as report
-from .common import (SearchConfig, SearchError, check_target, config_dict, resolve_table,
-                     write_config, write_result)
+from .common import (SearchConfig, SearchError, check_target, prepare_out,
+                     resolve_table, write_config, write_result)
 from .controller import Controller, ControllerConfig
 from .evaluators import MeasuredLatency, SharedEvaluator, TrainEvaluator
 from .mnasnet_trials import ChildJob
@@ -124,23 +124,6 @@ def _load(out: Path, ctl: Controller) -> tuple[list, list]:
                           f"delete it to start over") from None
 
 
-def _prepare_out(cfg: MnasConfig, out: Path) -> bool:
-    """Check the output folder against ``--resume``; True when a checkpoint is to be loaded."""
-    have = (out / CKPT).exists()
-    if have and not cfg.resume:
-        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
-                          f"choose another --out")
-    if have:
-        cfg_file = out / "config.json"
-        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        new = json.loads(json.dumps(config_dict(cfg)))
-        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
-        if diff:
-            raise SearchError(f"--resume: {out} was started with different settings "
-                              f"({', '.join(diff)}); use the same options or another --out")
-    return have
-
-
 def _check_modes(cfg: MnasConfig, space: SearchSpace) -> None:
     if cfg.evaluator == "shared" and space.family != "mnasnet":
         raise SearchError(f"--evaluator shared needs a mnasnet-family space, not {space.name}")
@@ -230,7 +213,7 @@ def search(cfg: MnasConfig, table: LatencyTable | None = None, space: SearchSpac
     _check_modes(cfg, space)
     check_target(table, space, cfg.target_ms)
     reward_fn = get_reward(cfg.reward)
-    resuming = _prepare_out(cfg, out)
+    resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
     ctl = Controller([len(c) for c in space.choices], cfg.controller(), seed=cfg.seed)
