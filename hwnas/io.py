@@ -28,6 +28,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def save_figure(fig, path: str | Path, tight: bool = False) -> None:
+    """Write a matplotlib figure as PNG (110 dpi), atomically, and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, **({"bbox_inches": "tight"} if tight else {}))
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.io import save_figure
 
 from .backends import Backend, get_backend
 from .blockmodels import ModelCache
@@ -313,9 +314,7 @@ def _plot(records: list[dict], report: dict, path: Path) -> Path:
                  f"MAPE {h.get('mape_pct', float('nan')):.1f}%")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

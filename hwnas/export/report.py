@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
-from hwnas.io import atomic_write_bytes, atomic_write_text
+from hwnas.io import atomic_write_text, save_figure
 
 
 def copy_search_plots(run_dir: Path, dest: Path) -> list[str]:
@@ -57,10 +56,7 @@ def write_plot(path: Path, summary: dict) -> None:
     ax2.set_title("predicted vs measured latency")
     ax2.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def _f(v, fmt="{:.4f}") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.io import atomic_write_bytes, atomic_write_text
+from hwnas.io import atomic_write_text, save_figure
 
 from .common import write_summary
 
@@ -56,12 +56,6 @@ def _vmax(*mats: np.ndarray) -> float:
     return max(0.2, max(float(np.nanmax(m)) for m in mats))
 
 
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None:
     """theta_heatmap.png (final), theta_evolution.png (small multiples), latency.png."""
     import matplotlib
@@ -86,8 +80,7 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     a2.set_yticks(range(len(wnames)), wnames, fontsize=7)
     a2.set_title("stage width (narrow → wide)")
     fig.colorbar(im, ax=a2, label="probability")
-    _save(fig, out / "theta_heatmap.png")
-    plt.close(fig)
+    save_figure(fig, out / "theta_heatmap.png", tight=True)
 
     n = len(history)
     picks = sorted({round(j * (n - 1) / 5) for j in range(6)}) if n > 1 else [0]
@@ -107,8 +100,7 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
         ax.axis("off")
     fig.colorbar(im, ax=axes.ravel().tolist(), label="probability", shrink=0.6)
     fig.suptitle("op probabilities over the search (rows: layers in network order)")
-    _save(fig, out / "theta_evolution.png")
-    plt.close(fig)
+    save_figure(fig, out / "theta_evolution.png", tight=True)
 
     ep = [h["row"]["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -120,8 +112,7 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     ax.set_xticks(ep)  # whole epochs only
     ax.set_ylabel("predicted latency (ms)")
     ax.legend(fontsize=8)
-    _save(fig, out / "latency.png")
-    plt.close(fig)
+    save_figure(fig, out / "latency.png", tight=True)
 
 
 def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict], topk) -> None:

@@ -7,7 +7,7 @@ import io
 import math
 from pathlib import Path
 
-from hwnas.io import atomic_write_text
+from hwnas.io import atomic_write_text, save_figure
 
 from .common import write_summary
 
@@ -56,8 +56,7 @@ def write_plots(out: Path, trials: list[dict], batches: list[dict], target_ms: f
     ax.set_ylabel("validation accuracy (proxy)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "pareto.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "pareto.png")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     xs = [b["batch"] for b in batches]
@@ -68,8 +67,7 @@ def write_plots(out: Path, trials: list[dict], batches: list[dict], target_ms: f
     ax.set_ylabel("reward")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "rewards.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "rewards.png")
 
 
 def _fmt(v, spec=".4f") -> str:
