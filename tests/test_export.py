@@ -25,7 +25,7 @@ def _run_dir(root, space, ref, target_ms=50.0):
     arch = reference_arch(get_space(space), ref)
     arch.save(run / "arch.json", predicted_ms=1.0, target_ms=target_ms,
               provenance={"device": "host", "backend": "host-litert", "precision": "int8",
-                          "threads": 1})
+                          "threads": 1}, supernet_note="the supernet stayed near chance")
     (run / "theta_heatmap.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
     return run
 
@@ -142,7 +142,8 @@ def test_closing_loop_report_and_plots(exported):
     assert lat["target_holds"] == (lat["measured_ms"] <= 50.0)
     text = (out / "report.md").read_text()
     for needle in ("model_int8.tflite", "predicted", "Target:", "export.png",
-                   "search/theta_heatmap.png"):
+                   "search/theta_heatmap.png",
+                   "**Warning from the search:** the supernet stayed near chance."):
         assert needle in text
     assert (out / "export.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "search" / "theta_heatmap.png").exists()

@@ -245,3 +245,13 @@ def test_every_supernet_candidate_computes_the_block_that_is_exported(cin, cout,
             torch.testing.assert_close(mixed.candidate(i, x), block(x), rtol=1e-5, atol=1e-5)
         checked += 1
     assert checked == 8
+
+
+def test_supernet_at_chance_is_said_not_hidden():
+    from hwnas.search.fbnet import supernet_note
+
+    space = get_space("fbnet-small")  # 10 classes: chance 0.1
+    row = {"phase": "search", "val_acc": 0.11}
+    assert "near chance (0.100)" in supernet_note(space, [row])
+    assert supernet_note(space, [{**row, "val_acc": 0.4}]) is None
+    assert supernet_note(space, [{"phase": "warmup", "val_acc": float("nan")}]) is None

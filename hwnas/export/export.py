@@ -409,6 +409,8 @@ def export_run(cfg: ExportConfig) -> ExportResult:
         app.write_app_files(tmp, splits, summary)
         if src.run_dir is not None:
             summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
+        if src.record.get("supernet_note"):
+            summary["search_note"] = src.record["supernet_note"]
         report.write_report(tmp, summary)
         atomic_write_json(tmp / "summary.json", summary)
         _finish(tmp, out)

@@ -116,8 +116,11 @@ def report_markdown(s: dict) -> str:
         lines += ["", f"Measured on the table's backend: {lat['measured_ms']:.3f} ms, "
                   f"{err:+.1f}% vs predicted."]
     lines += ["", f"Target: {verdict}.", "", "![accuracy and latency](export.png)"]
-    if s.get("search_plots"):
-        lines += ["", "## Search", ""] + [f"![{p}](search/{p})" for p in s["search_plots"]]
+    if s.get("search_plots") or s.get("search_note"):
+        lines += ["", "## Search", ""]
+        if s.get("search_note"):
+            lines += [f"**Warning from the search:** {s['search_note']}.", ""]
+        lines += [f"![{p}](search/{p})" for p in s.get("search_plots", [])]
     lines += ["", f"Export took {s['seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
 

@@ -39,6 +39,7 @@ from .supernet import Supernet, gumbel_weights
 
 CKPT = "ckpt.pt"
 SKIP_WARN_SHARE = 0.5
+CHANCE_FACTOR = 1.5  # θ-split accuracy under 1.5 × chance: θ followed latency alone
 
 
 @dataclass(frozen=True)
@@ -316,13 +317,30 @@ def _finish(cfg, space, table, state, out) -> dict:
              "repaired": am.choices != winner.choices,
              "log_prob": topk[0][1] if topk[0][0].choices == winner.choices else None,
              "search_seconds": sum(r["seconds"] for r in rows),
-             "skip_share": skip_share(space, winner)}
+             "skip_share": skip_share(space, winner),
+             "supernet_note": supernet_note(space, rows)}
     rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
     report.write_plots(out, space, state.history, cfg.target_ms)
     report.write_fbnet_summary(out, cfg, space, table, rec, rows, topk)
     if rec["skip_share"] > SKIP_WARN_SHARE:
         print(f"warning: the winner is {rec['skip_share']:.0%} skip ops", file=sys.stderr)
+    if rec["supernet_note"]:
+        print(f"warning: {rec['supernet_note']}", file=sys.stderr)
     return rec
 
 
-__all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs"]
+def supernet_note(space: SearchSpace, rows: list[dict]) -> str | None:
+    """A warning when the supernet's θ-split accuracy in the last search epoch stayed near
+    chance: then the CE term carried no signal and θ was steered by latency alone."""
+    acc = rows[-1]["val_acc"] if rows and rows[-1]["phase"] == "search" else math.nan
+    chance = 1.0 / space.num_classes
+    if math.isnan(acc) or acc >= CHANCE_FACTOR * chance:
+        return None
+    return (f"the supernet's θ-split accuracy ended at {acc:.3f}, near chance "
+            f"({chance:.3f}): θ followed the latency terms alone, so the winner is chosen for "
+            f"latency, not accuracy; search longer (--epochs, --subset) or use "
+            f"--strategy mnasnet")
+
+
+__all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs",
+           "supernet_note"]

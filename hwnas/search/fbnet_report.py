@@ -139,6 +139,10 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         f"- skip share in the winner: {rec['skip_share']:.0%}",
         f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
         f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
+    ]
+    if rec.get("supernet_note"):
+        lines += ["", f"**Warning:** {rec['supernet_note']}."]
+    lines += [
         "",
         "| layer | choice |",
         "|---|---|",
