@@ -40,6 +40,14 @@ def save_figure(fig, path: str | Path, tight: bool = False) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def staging_dir(out: Path) -> Path:
+    """A fresh hidden folder beside ``out`` to build it in (then renamed into place), with
+    the permissions ``mkdir`` would give rather than mkdtemp's 0700."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -148,6 +148,9 @@ def test_closing_loop_report_and_plots(exported):
     assert (out / "export.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "search" / "theta_heatmap.png").exists()
     assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temp dirs
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~umask  # not mkdtemp's 0700
 
 
 def test_second_export_reuses_training(exported, capsys):

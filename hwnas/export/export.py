@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_json
+from hwnas.io import atomic_write_json, staging_dir
 
 FORMATS = ("tflite", "onnx")
 PRECISIONS = ("int8", "fp32")
@@ -394,7 +393,7 @@ def export_run(cfg: ExportConfig) -> ExportResult:
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp = staging_dir(out)
     except OSError as e:
         raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
     try:
