@@ -13,7 +13,7 @@ from hwnas.search.fbnet import FBNetConfig, derive, search
 from hwnas.search.fbnet_loss import (fbnet_loss, fbnet_loss_misread, target_term, temperature,
                                      theta_loss)
 from hwnas.search.supernet import Supernet, gumbel_weights
-from hwnas.space import get_space
+from hwnas.space import get_space, reference_arch
 from spaces import tiny_space
 
 TINY = tiny_space("tiny-fb", resolution=12, num_classes=10,
@@ -200,6 +200,19 @@ def test_cli_runs_fbnet_and_refuses_foreign_flags(tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "predicted" in res.output and (tmp_path / "run" / "arch.json").exists()
+
+    # a target relative to the reference: both or neither flag is one line
+    frac = [a for a in args if a not in ("--target-ms", args[args.index("--target-ms") + 1])]
+    frac[frac.index("--out") + 1] = str(tmp_path / "frac")
+    for bad in (frac, args + ["--target-frac", "0.6"]):
+        res = CliRunner().invoke(app, bad)
+        assert "exactly one of --target-ms and --target-frac" in str(res.exception)
+    res = CliRunner().invoke(app, frac + ["--target-frac", "0.6"])
+    assert res.exit_code == 0, res.output
+    ref = table.predict(reference_arch(space, "mobilenetv2"), space)
+    rec = json.loads((tmp_path / "frac" / "arch.json").read_text())
+    assert rec["target_ms"] == round(0.6 * ref, 3) and rec["predicted_ms"] <= rec["target_ms"]
+    assert f"0.6 × mobilenetv2 {ref:.3f} ms" in res.output
 
 
 @pytest.mark.parametrize("cin,cout,stride", [(8, 8, 1), (8, 16, 2)])

@@ -23,8 +23,13 @@ def _given(**kw) -> dict:
 
 
 def search_command(
-    target_ms: float = typer.Option(..., "--target-ms", help="Latency budget (ms) on the "
-                                    "table's device; the result's predicted latency is ≤ it."),
+    target_ms: Optional[float] = typer.Option(None, "--target-ms", help="Latency budget (ms) "
+                                              "on the table's device; the result's predicted "
+                                              "latency is ≤ it."),
+    target_frac: Optional[float] = typer.Option(None, "--target-frac", help="Instead of "
+                                                "--target-ms: this fraction of the table's "
+                                                "prediction for the space's MobileNetV2-like "
+                                                "reference (e.g. 0.6)."),
     out: str = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
     strategy: Strategy = typer.Option(Strategy.fbnet, "--strategy"),
     table: Optional[str] = typer.Option(None, "--table", help="Latency table CSV; default: "
@@ -57,8 +62,15 @@ def search_command(
     evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: train|shared."),
 ) -> None:
     """Search an architecture under a latency target (FBNet by default, or MnasNet)."""
+    space = space or DEFAULT_SPACE[strategy.value]
+    resolved = None
+    if (target_ms is None) == (target_frac is None):
+        raise SearchError("give exactly one of --target-ms and --target-frac")
+    if target_frac is not None:
+        resolved = _resolve(space, table)
+        target_ms = target_from_reference(*resolved, target_frac)
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
-                    space=space or DEFAULT_SPACE[strategy.value], resume=resume, seed=seed,
+                    space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
     own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
@@ -71,14 +83,41 @@ def search_command(
     if strategy is Strategy.fbnet:
         from .fbnet import FBNetConfig, search
 
-        rec = search(FBNetConfig(**common, **own["fbnet"]))
+        rec = search(FBNetConfig(**common, **own["fbnet"]), **_known(resolved))
     else:
         try:
             from .mnasnet import MnasConfig, search as mnas_search
         except ImportError as e:
             raise SearchError(f"--strategy mnasnet is not available in this build ({e})") from None
-        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]))
+        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **_known(resolved))
     _report(rec, out)
+
+
+def _resolve(space: str, table: str | None):
+    from .common import resolve_table
+
+    return resolve_table(space, table)
+
+
+def _known(resolved) -> dict:
+    """The table and space already loaded for --target-frac, so the search reuses them."""
+    return {} if resolved is None else {"table": resolved[0], "space": resolved[1]}
+
+
+def target_from_reference(table, space, frac: float, reference: str = "mobilenetv2") -> float:
+    """``frac`` × the table's prediction for the space's reference (ms, rounded to µs);
+    says the figures on stderr."""
+    import sys
+
+    from hwnas.space import reference_arch
+
+    if not 0 < frac <= 10:
+        raise SearchError(f"--target-frac must be in (0, 10] (got {frac:g})")
+    ref_ms = table.predict(reference_arch(space, reference), space)
+    target = round(frac * ref_ms, 3)
+    print(f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms",
+          file=sys.stderr)
+    return target
 
 
 def _report(rec, out: str) -> None:
