@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -72,24 +73,30 @@ def _default(o):
 
 @contextlib.contextmanager
 def native_stderr_quiet():
-    """Send file descriptor 2 to a scratch file for the block's duration.
+    """Send file descriptor 2 to /dev/null, and Python logging below ERROR nowhere, for the
+    block's duration (``HWNAS_DEBUG=1`` keeps both).
 
     Converters and runtimes (TFLite's flatbuffer exporter, XNNPACK, torchao's extension
     loader) log from C++ straight to fd 2, past Python's ``warnings`` and ``logging``; their
     lines would bury the progress bars and the one-line results.  Errors still surface as
-    exceptions.
+    exceptions.  Nesting is safe: each level restores what it found.
     """
+    if os.environ.get("HWNAS_DEBUG"):
+        yield
+        return
     with contextlib.suppress(Exception):
         sys.stderr.flush()
     saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    was_disabled = logging.root.manager.disable
+    logging.disable(max(was_disabled, logging.WARNING))
     try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                os.dup2(saved, 2)
+        os.dup2(devnull, 2)
+        yield
     finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
         os.close(saved)
+        os.close(devnull)
+        logging.disable(was_disabled)

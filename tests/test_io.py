@@ -26,3 +26,23 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         atomic_write_json(target, {"bad": object()})
     assert target.read_text() == '{\n  "ok": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+
+
+def test_native_stderr_quiet_hides_fd2_nests_and_yields_to_debug(capfd, monkeypatch):
+    import logging
+
+    from hwnas.io import native_stderr_quiet
+
+    monkeypatch.delenv("HWNAS_DEBUG", raising=False)
+    with native_stderr_quiet():
+        with native_stderr_quiet():
+            os.write(2, b"inner C++ log\n")
+        os.write(2, b"outer C++ log\n")
+        assert logging.root.manager.disable >= logging.WARNING
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+    assert logging.root.manager.disable == logging.NOTSET
+    monkeypatch.setenv("HWNAS_DEBUG", "1")
+    with native_stderr_quiet():
+        os.write(2, b"kept for debugging\n")
+    assert capfd.readouterr().err == "kept for debugging\n"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
+from hwnas.io import atomic_write_json, native_stderr_quiet
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
 
 FORMATS = ("tflite", "onnx")
@@ -175,36 +173,12 @@ class ModelCache:
             return Built(path, 0.0, True)
         start = time.perf_counter()
         torch.set_num_threads(1)
-        with native_stderr_silenced():
+        with native_stderr_quiet():
             export_model(make(), shape, fmt, precision, path, seed=self.seed)
         # a readable note beside each file: what it is (the name is only a hash)
-        from hwnas.io import atomic_write_json
-
         atomic_write_json(path.with_suffix(path.suffix + ".json"),
                           {"what": what, "format": fmt, "precision": precision})
         return Built(path, time.perf_counter() - start, False)
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Send fd 2 (absl/TF C++ logs, Python warnings printed by converters) to /dev/null for
-    the duration; errors still arrive as exceptions. HWNAS_DEBUG=1 keeps it."""
-    if os.environ.get("HWNAS_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    logging.disable(logging.WARNING)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-        logging.disable(logging.NOTSET)
 
 
 def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
