@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hwnas.data import DataSplits
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hwnas.progress import progress_bar
 
@@ -61,9 +61,7 @@ class TrainConfig:
             (self.threads is None or self.threads >= 1,
              f"threads must be at least 1, got {self.threads}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise HwnasError(message)
+        check(checks)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, staging_dir
 
 FORMATS = ("tflite", "onnx")
@@ -72,9 +72,7 @@ class ExportConfig:
             (self.threads is None or self.threads >= 1,
              f"--threads must be at least 1 (got {self.threads})"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise HwnasError(message)
+        check(checks)
 
 
 def _names(value, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, atomic_write_text
 from hwnas.latency import LatencyTable, TableError, sidecar_path
 from hwnas.space import Arch, SearchSpace, get_space
@@ -54,9 +54,7 @@ class SearchConfig:
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
         ]
-        for ok, msg in common + self.checks():
-            if not ok:
-                raise SearchError(msg)
+        check(common + self.checks(), SearchError)
 
 
 def make_space(space_name: str, **overrides) -> SearchSpace:
