@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from typing import Optional
 
@@ -63,12 +64,16 @@ def search_command(
 ) -> None:
     """Search an architecture under a latency target (FBNet by default, or MnasNet)."""
     space = space or DEFAULT_SPACE[strategy.value]
-    resolved = None
+    known: dict = {}  # the table and space loaded for --target-frac, reused by the search
     if (target_ms is None) == (target_frac is None):
         raise SearchError("give exactly one of --target-ms and --target-frac")
     if target_frac is not None:
-        resolved = _resolve(space, table)
-        target_ms = target_from_reference(*resolved, target_frac)
+        if not 0 < target_frac <= 10:  # before a missing table would be profiled
+            raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac:g})")
+        from .common import resolve_table
+
+        known["table"], known["space"] = resolve_table(space, table)
+        target_ms = target_from_reference(known["table"], known["space"], target_frac)
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
@@ -83,36 +88,21 @@ def search_command(
     if strategy is Strategy.fbnet:
         from .fbnet import FBNetConfig, search
 
-        rec = search(FBNetConfig(**common, **own["fbnet"]), **_known(resolved))
+        rec = search(FBNetConfig(**common, **own["fbnet"]), **known)
     else:
         try:
             from .mnasnet import MnasConfig, search as mnas_search
         except ImportError as e:
             raise SearchError(f"--strategy mnasnet is not available in this build ({e})") from None
-        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **_known(resolved))
+        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
     _report(rec, out)
-
-
-def _resolve(space: str, table: str | None):
-    from .common import resolve_table
-
-    return resolve_table(space, table)
-
-
-def _known(resolved) -> dict:
-    """The table and space already loaded for --target-frac, so the search reuses them."""
-    return {} if resolved is None else {"table": resolved[0], "space": resolved[1]}
 
 
 def target_from_reference(table, space, frac: float, reference: str = "mobilenetv2") -> float:
     """``frac`` × the table's prediction for the space's reference (ms, rounded to µs);
     says the figures on stderr."""
-    import sys
-
     from hwnas.space import reference_arch
 
-    if not 0 < frac <= 10:
-        raise SearchError(f"--target-frac must be in (0, 10] (got {frac:g})")
     ref_ms = table.predict(reference_arch(space, reference), space)
     target = round(frac * ref_ms, 3)
     print(f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms",
