@@ -1,14 +1,22 @@
-"""FBNet differentiable search: Gumbel-softmax supernet, latency-aware loss, target guarantee.
+"""FBNet differentiable search on a supernet whose single paths are the exported networks.
 
 Schedule (FBNet, Sec. 4.1): the training split (80%) trains the supernet weights, the
-validation split (20%) trains θ.  Warm-up epochs train weights only; afterwards each epoch
-interleaves one pass over both splits (a θ step after every ~4 weight steps).  Weights: SGD
-(lr cosine from ``w_lr``, momentum 0.9, wd 1e-4); θ: Adam (lr 0.01, wd 5e-4).  Gumbel
-temperature τ = τ0 · e^(−0.045 · epoch).  The θ loss is ``fbnet_loss.theta_loss``.
+validation split (20%) trains θ.  Warm-up epochs train weights only, on uniformly sampled
+paths; afterwards each epoch interleaves one pass over both splits (a θ step after every ~4
+weight steps) and the weight steps follow paths sampled from θ.  Weights: SGD (lr cosine from
+``w_lr``, momentum 0.9, wd 1e-4); θ: Adam (lr 0.01, wd 5e-4).  Gumbel temperature
+τ = τ0 · e^(−0.045 · epoch).  The θ loss is ``fbnet_loss.theta_loss``.
+
+Weight steps use ``FBNetSupernet.forward_anchored`` (stage-first layers run the anchor, and
+the sampled candidate learns the anchor's output), so the supernet trains on all 22 layers.
+θ steps run the sampled path itself: ``hard`` (GDAS) straight-through one-hot samples, or
+``soft`` (FBNet) — every candidate of a layer, weighted, at sampled widths.
 
 At the end the architecture is argmax θ per choice point; ``LatencyTable.best_under`` with
 scores log softmax(θ) returns the highest-θ architecture whose predicted latency is ≤ T, so
-the winner always meets the target (it *is* the argmax when that already fits).
+the winner always meets the target (it *is* the argmax when that already fits).  The winner
+and a few random paths are then evaluated on the θ split with BatchNorm re-estimated per
+path, so the run says what the supernet learnt.
 """
 
 from __future__ import annotations
@@ -30,16 +38,18 @@ from hwnas.io import atomic_write_bytes
 from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
+from hwnas.supernet import FBNetSupernet, SupernetError, path_accuracy
 
 from . import fbnet_report as report
 from .common import (SearchConfig, SearchError, check_target, prepare_out,
                      resolve_table, write_config, write_result)
-from .fbnet_loss import TARGET_TERMS, entropy, temperature, theta_loss
-from .supernet import Supernet, gumbel_weights
+from .fbnet_loss import TARGET_TERMS, entropy, gumbel_weights, temperature, theta_loss
 
 CKPT = "ckpt.pt"
 SKIP_WARN_SHARE = 0.5
-CHANCE_FACTOR = 1.5  # θ-split accuracy under 1.5 × chance: θ followed latency alone
+CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: θ followed latency alone
+GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
+EVAL_PATHS = 5  # random paths evaluated (BN re-estimated) beside the winner at the end
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class FBNetConfig(SearchConfig):
     w_wd: float = 1e-4
     theta_lr: float = 0.01
     theta_wd: float = 5e-4
+    distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
+    student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -70,6 +82,8 @@ class FBNetConfig(SearchConfig):
              f"target_term must be one of {', '.join(TARGET_TERMS)} (got {self.target_term!r})"),
             (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
             (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
+            (self.distill_weight >= 0, "distill_weight must be >= 0"),
+            (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
         ]
 
 
@@ -78,7 +92,7 @@ class FBNetConfig(SearchConfig):
 
 @dataclass
 class _State:
-    net: Supernet
+    net: FBNetSupernet
     theta: list[torch.Tensor]
     w_opt: torch.optim.Optimizer
     t_opt: torch.optim.Optimizer
@@ -89,7 +103,10 @@ class _State:
 
 def _new_state(space: SearchSpace, cfg: FBNetConfig) -> _State:
     torch.manual_seed(cfg.seed)
-    net = Supernet(space)
+    try:
+        net = FBNetSupernet(space)
+    except SupernetError as e:
+        raise SearchError(f"{e} (use --strategy mnasnet)") from None
     theta = [torch.zeros(len(c), requires_grad=True) for c in space.choices]
     w_opt = torch.optim.SGD(net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                             weight_decay=cfg.w_wd)
@@ -129,10 +146,26 @@ def _load(state: _State, out: Path) -> None:
 # --------------------------------------------------------------------------- steps
 
 
-def _sample(state: _State, tau: float, hard: bool, detach: bool):
+def _sample(state: _State, space: SearchSpace, tau: float, hard: bool, detach: bool):
+    """Gumbel weights per choice point and the sampled indices.  Width choices are always
+    straight-through one-hot (a path has one width per stage); op choices are one-hot in
+    ``hard`` mode and the soft Gumbel vector otherwise."""
     theta = [t.detach() for t in state.theta] if detach else state.theta
-    pairs = [gumbel_weights(t, tau, state.gen, hard) for t in theta]
-    return [w for w, _ in pairs], ([i for _, i in pairs] if hard else None)
+    pairs = [gumbel_weights(t, tau, state.gen, hard or c.kind == "width")
+             for t, c in zip(theta, space.choices)]
+    return [w for w, _ in pairs], [i for _, i in pairs]
+
+
+def uniform_path(space: SearchSpace, gen: torch.Generator) -> list[int]:
+    """One option per choice point, uniformly (SPOS's sampling), from ``gen``."""
+    return [int(torch.randint(len(c), (), generator=gen)) for c in space.choices]
+
+
+def _student_p(cfg: FBNetConfig, step: int, steps_per_epoch: int) -> float:
+    """How often a stage-first candidate runs in the path: from 0, rising linearly to
+    ``student_share`` at the end of the warm-up (all at once when there is none)."""
+    ramp = cfg.warmup_epochs * steps_per_epoch
+    return cfg.student_share * (min(1.0, step / ramp) if ramp else 1.0)
 
 
 def _lr(cfg: FBNetConfig, step: int, total: int) -> float:
@@ -149,20 +182,26 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
                                   seed=cfg.seed * 1000 + e + 500)) if search_theta else None
     n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
     total_steps = cfg.epochs * n_t
-    acc = {"w_loss": 0.0, "w_correct": 0, "w_n": 0, "t_loss": 0.0, "t_ce": 0.0,
+    acc = {"w_loss": 0.0, "w_mse": 0.0, "w_correct": 0, "w_n": 0, "t_loss": 0.0, "t_ce": 0.0,
            "t_correct": 0, "t_n": 0, "t_steps": 0, "lat_ms": 0.0}
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for i, (x, y) in enumerate(train):
         for g in state.w_opt.param_groups:
             g["lr"] = _lr(cfg, e * n_t + i, total_steps)
-        weights, idx = _sample(state, tau, hard, detach=True)
-        logits = state.net(x, weights, idx)
-        loss = F.cross_entropy(logits, y)
+        if search_theta:
+            _, arch = _sample(state, space, tau, True, detach=True)
+        else:
+            arch = uniform_path(space, state.gen)
+        logits, mse = state.net.forward_anchored(x, arch, _student_p(cfg, e * n_t + i, n_t),
+                                                 state.gen)
+        loss = F.cross_entropy(logits, y) + cfg.distill_weight * mse
         state.w_opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(state.net.parameters(), GRAD_CLIP)
         state.w_opt.step()
         acc["w_loss"] += float(loss.detach()) * len(y)
+        acc["w_mse"] += float(mse.detach()) * len(y)
         acc["w_correct"] += int((logits.argmax(1) == y).sum())
         acc["w_n"] += len(y)
         if search_theta and (i + 1) * n_v // n_t > i * n_v // n_t:
@@ -173,8 +212,14 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
 
 
 def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
-    weights, idx = _sample(state, tau, hard, detach=False)
-    logits = state.net(x, weights, idx)
+    weights, idx = _sample(state, space, tau, hard, detach=False)
+    net = state.net
+    if hard:
+        logits = net(x, idx, gates=[w[i] for w, i in zip(weights, idx)])
+    else:
+        widths = [w[i] if c.kind == "width" else None
+                  for w, i, c in zip(weights, idx, space.choices)]
+        logits = net.forward_mixed(x, idx, weights, widths)
     ce = F.cross_entropy(logits, y)
     lat_ms = table.expected(weights, space)
     loss = theta_loss(ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term,
@@ -212,6 +257,7 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
         "tau": tau, "lr": state.w_opt.param_groups[0]["lr"],
         "train_loss": acc["w_loss"] / max(1, acc["w_n"]),
         "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
+        "distill_mse": acc["w_mse"] / max(1, acc["w_n"]),
         "val_loss": acc["t_loss"] / acc["t_n"] if acc["t_n"] else nan,
         "val_ce": acc["t_ce"] / acc["t_n"] if acc["t_n"] else nan,
         "val_acc": acc["t_correct"] / acc["t_n"] if acc["t_n"] else nan,
@@ -258,8 +304,6 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
            table: LatencyTable | None = None, space: SearchSpace | None = None) -> dict:
     """Run (or resume) an FBNet search; returns the arch.json record (None when stopped early
     by ``stop_after_epochs``, which is for tests and time-boxing)."""
-    from hwnas.data import load_dataset
-
     out = Path(cfg.out)
     if table is None or space is None:
         table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
@@ -268,8 +312,7 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
     resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
-    splits = load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
-                          in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+    splits = _splits(cfg, space)
     if len(splits.val) == 0:
         raise SearchError("the θ split is empty: use a larger --subset")
     state = _new_state(space, cfg)
@@ -296,7 +339,7 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
             print(_epoch_line(row, cfg.epochs), file=sys.stderr, flush=True)
     if state.epoch < cfg.epochs:
         return None
-    return _finish(cfg, space, table, state, out)
+    return _finish(cfg, space, table, state, out, splits)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
@@ -308,20 +351,26 @@ def _epoch_line(row: dict, epochs: int) -> str:
             f"(target {row['target_ms']:g}), {row['seconds']:.0f} s")
 
 
-def _finish(cfg, space, table, state, out) -> dict:
+def _finish(cfg, space, table, state, out, splits) -> dict:
     am = argmax_arch(space, state.theta)
     winner, topk = derive(space, table, state.theta, cfg.target_ms, cfg.topk, cfg.seed)
     rows = [h["row"] for h in state.history]
+    seen = supernet_accuracy(state.net, space, winner, splits, cfg.seed)
     extra = {"strategy": "fbnet", "mode": cfg.mode,
              "argmax": {"choices": list(am.choices), "predicted_ms": table.predict(am, space)},
              "repaired": am.choices != winner.choices,
              "log_prob": topk[0][1] if topk[0][0].choices == winner.choices else None,
              "search_seconds": sum(r["seconds"] for r in rows),
              "skip_share": skip_share(space, winner),
-             "supernet_note": supernet_note(space, rows)}
+             "supernet": seen,
+             "supernet_note": supernet_note(space, seen)}
     rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
     report.write_plots(out, space, state.history, cfg.target_ms)
     report.write_fbnet_summary(out, cfg, space, table, rec, rows, topk)
+    print(f"supernet (BN re-estimated, θ split): winner {seen['winner_acc']:.3f}, "
+          f"{len(seen['random_acc'])} random paths mean {seen['random_mean']:.3f} "
+          f"(min {min(seen['random_acc']):.3f}, max {max(seen['random_acc']):.3f})",
+          file=sys.stderr)
     if rec["skip_share"] > SKIP_WARN_SHARE:
         print(f"warning: the winner is {rec['skip_share']:.0%} skip ops", file=sys.stderr)
     if rec["supernet_note"]:
@@ -329,18 +378,37 @@ def _finish(cfg, space, table, state, out) -> dict:
     return rec
 
 
-def supernet_note(space: SearchSpace, rows: list[dict]) -> str | None:
-    """A warning when the supernet's θ-split accuracy in the last search epoch stayed near
-    chance: then the CE term carried no signal and θ was steered by latency alone."""
-    acc = rows[-1]["val_acc"] if rows and rows[-1]["phase"] == "search" else math.nan
+def _splits(cfg, space):
+    from hwnas.data import load_dataset
+
+    return load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
+                        in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+
+
+def supernet_accuracy(net: FBNetSupernet, space: SearchSpace, winner: Arch, splits,
+                      seed: int = 0, paths: int = EVAL_PATHS) -> dict:
+    """Held-out (θ split) accuracy of the winner and of ``paths`` uniformly random paths as
+    the supernet computes them, each with its BatchNorm statistics re-estimated."""
+    gen = torch.Generator().manual_seed(seed + 777)
+    randoms = [uniform_path(space, gen) for _ in range(paths)]
+    accs = [path_accuracy(net, a, splits, seed=seed) for a in randoms]
+    return {"winner_acc": path_accuracy(net, winner, splits, seed=seed),
+            "random_acc": accs, "random_mean": sum(accs) / len(accs),
+            "random_choices": randoms, "split": "val", "bn": "re-estimated"}
+
+
+def supernet_note(space: SearchSpace, seen: dict) -> str | None:
+    """A warning when the winner, as the supernet computes it, is near chance: then the CE
+    term carried no signal and θ was steered by latency alone."""
+    acc = seen.get("winner_acc", math.nan)
     chance = 1.0 / space.num_classes
     if math.isnan(acc) or acc >= CHANCE_FACTOR * chance:
         return None
-    return (f"the supernet's θ-split accuracy ended at {acc:.3f}, near chance "
-            f"({chance:.3f}): θ followed the latency terms alone, so the winner is chosen for "
-            f"latency, not accuracy; search longer (--epochs, --subset) or use "
+    return (f"the winner's accuracy in the supernet (BN re-estimated) is {acc:.3f}, near "
+            f"chance ({chance:.3f}): θ followed the latency terms alone, so the winner is "
+            f"chosen for latency, not accuracy; search longer (--epochs, --subset) or use "
             f"--strategy mnasnet")
 
 
 __all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs",
-           "supernet_note"]
+           "supernet_accuracy", "supernet_note", "uniform_path"]

@@ -54,6 +54,23 @@ def theta_loss(ce: torch.Tensor, lat_ms: torch.Tensor, target_ms: float, alpha: 
                                                                                kind)
 
 
+def gumbel_weights(theta: torch.Tensor, tau: float, gen: torch.Generator, hard: bool
+                   ) -> tuple[torch.Tensor, int]:
+    """Gumbel-softmax weights over ``theta``'s options and the sampled index (its argmax).
+
+    ``g_i = softmax((θ_i + G_i) / τ)`` with ``G_i = −log(−log U_i)``, ``U ~ Uniform(0, 1)``
+    drawn from ``gen``; with ``hard`` the forward value is one-hot (straight-through, GDAS).
+    """
+    u = torch.rand(theta.shape, generator=gen, dtype=theta.dtype).clamp_(1e-10, 1.0 - 1e-7)
+    soft = ((theta - torch.log(-torch.log(u))) / tau).softmax(-1)
+    idx = int(soft.detach().argmax())
+    if not hard:
+        return soft, idx
+    one_hot = torch.zeros_like(soft)
+    one_hot[idx] = 1.0
+    return one_hot - soft.detach() + soft, idx
+
+
 def temperature(epoch: int, tau0: float = 5.0, decay: float = 0.045) -> float:
     """Gumbel-softmax temperature of an epoch: τ0 · e^(−decay · epoch) (FBNet: 5.0, 0.045)."""
     return tau0 * float(torch.exp(torch.tensor(-decay * epoch, dtype=torch.float64)))
@@ -66,4 +83,4 @@ def entropy(theta: torch.Tensor) -> float:
 
 
 __all__ = ["ALPHA", "BETA", "TARGET_TERMS", "fbnet_loss", "fbnet_loss_misread", "target_term",
-           "theta_loss", "temperature", "entropy"]
+           "theta_loss", "gumbel_weights", "temperature", "entropy"]

@@ -140,6 +140,12 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
         f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
     ]
+    seen = rec.get("supernet")
+    if seen:
+        lines.append(f"- the supernet's own accuracy (θ split, BatchNorm re-estimated per path): "
+                     f"winner **{seen['winner_acc']:.3f}**, {len(seen['random_acc'])} uniformly "
+                     f"random paths {seen['random_mean']:.3f} on average "
+                     f"({min(seen['random_acc']):.3f}–{max(seen['random_acc']):.3f})")
     if rec.get("supernet_note"):
         lines += ["", f"**Warning:** {rec['supernet_note']}."]
     lines += [
