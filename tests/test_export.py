@@ -342,3 +342,24 @@ def test_failed_swap_keeps_the_training(tmp_path, monkeypatch):
         export_run(ExportConfig(source=run, subset=200, calib_images=10, progress=False))
     assert (out / "train" / "model.pt").read_bytes() == b"weights"
     assert not [p for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_reference_trained_with_the_same_recipe_and_compared(tmp_path):
+    """--reference trains the MobileNetV2-like reference scaled to the run's target (in a
+    second process) and states both accuracies in the report."""
+    from hwnas.latency import synthetic_table
+
+    torch.set_num_threads(1)
+    space = get_space("fbnet-small")
+    table = synthetic_table(space)
+    path = table.save(tmp_path / "t.csv")
+    target = 0.8 * table.predict(reference_arch(space, "mobilenetv2"), space)
+    run = _run_dir(tmp_path, "fbnet-small", "fbnet-a", target_ms=target)
+    fast = {**FAST, "subset": 600, "eval_images": 100}
+    s = export_run(ExportConfig(source=run, table=path, formats=("onnx",), precision=("fp32",),
+                                backend="host-ort", reference=True, **fast))
+    ref = s["reference"]
+    assert ref["predicted_ms"] <= target and ref["name"].startswith("mobilenetv2")
+    assert 0.0 <= ref["test_acc"] <= 1.0
+    assert (run / "export" / "reference" / "model.pt").is_file()
+    assert "Against the hand-designed baseline" in (run / "export" / "report.md").read_text()

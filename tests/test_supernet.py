@@ -127,10 +127,12 @@ def _train(anchored: bool, steps=90, seed=0) -> float:
     return sum(path_accuracy(net, a, splits, calib_batches=5) for a in paths) / len(paths)
 
 
-def test_random_paths_learn_where_uniform_sampling_does_not():
+def test_random_paths_of_the_anchored_supernet_learn():
     """The regression guard for the supernet that stayed at chance: on a space with
     stage-first layers, random paths (every layer and width sampled) of the anchored,
-    distilled supernet beat chance (0.25) clearly."""
+    distilled supernet beat chance (0.25) clearly after 90 steps.  (On this easy task uniform
+    sampling learns too; the contrast — 37% for random paths of the anchored supernet vs
+    chance for uniform sampling on fbnet-small — is measured in bench/search_quality.py.)"""
     torch.set_num_threads(1)
     acc = _train(anchored=True)
     assert acc > 0.6, acc

@@ -32,6 +32,9 @@ def export_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="Measurement threads "
                                           "(default: the table's)."),
     seed: int = typer.Option(0, "--seed"),
+    reference: bool = typer.Option(False, "--reference", help="Also train the MobileNetV2-like "
+                                   "reference scaled to the run's target with the same recipe "
+                                   "(in parallel) and compare."),
 ) -> None:
     """Train an architecture, export ONNX/TFLite (fp32, int8) for Android, check parity and
     int8 accuracy, measure latency against the table's prediction, write report.md."""
@@ -40,7 +43,7 @@ def export_command(
     cfg = ExportConfig(source=source, data=data, data_root=data_root, epochs=epochs,
                        subset=subset, formats=formats, precision=precision, out=out,
                        resume=resume, table=table, backend=backend, seed=seed,
-                       eval_images=eval_images, threads=threads)
+                       eval_images=eval_images, threads=threads, reference=reference)
     s = export_run(cfg).summary
     acc, chk, lat = s["accuracy"], s["checks"], s["latency"]
     lines = [f"exported {', '.join(s['files'])} → {s['out']}"]
@@ -54,6 +57,10 @@ def export_command(
                  f"{acc['tflite_int8_drop_points']:.2f} points, agreement "
                  f"{100 * chk['tflite_int8_agreement']:.2f}%)")
     lines.append(line + f" on {chk['eval_images']} test images")
+    if "reference" in s:
+        ref = s["reference"]
+        lines.append(f"scaled reference {ref['name']} ({ref['predicted_ms']:.3f} ms predicted), "
+                     f"same recipe: {100 * ref['test_acc']:.2f}% fp32")
     for m in lat["measured"]:
         lines.append(f"{m['file']} on {m['backend']}: {m['median_ms']:.3f} ms")
     if lat["predicted_ms"] is not None:

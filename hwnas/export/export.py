@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -46,6 +48,7 @@ class ExportConfig:
     repeats: int = 3
     threads: int | None = None  # measurement threads (default: the table's, else 1)
     progress: bool = True
+    reference: bool = False  # also train the scaled MobileNetV2-like reference, same recipe
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
@@ -263,6 +266,53 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     return model.eval(), meta
 
 
+def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Path):
+    """Train the MobileNetV2-like reference scaled to the run's target (``scaled_reference``)
+    with the winner's recipe, in a second process so both trainings share the machine's
+    cores; ``finish_reference`` waits for it.  Resumes and reuses like the winner's."""
+    import multiprocessing
+
+    from hwnas.search.baselines import scaled_reference
+
+    if table is None or target is None:
+        raise HwnasError("--reference needs the run's latency table and target (a search run "
+                         "directory whose arch.json names them)")
+    ref = scaled_reference(src.space, table, float(target))
+    ref_src = Source(ref, src.space, {"predicted_ms": table.predict(ref, src.space)},
+                     train_dir / "arch.json", None)
+    train_dir.mkdir(parents=True, exist_ok=True)
+    ctx = multiprocessing.get_context("spawn")  # a space holds closures: send the arch as JSON
+    proc = ctx.Process(target=_reference_worker, args=(cfg, ref.to_dict(src.space), train_dir),
+                       daemon=True)
+    proc.start()
+    return proc, ref_src
+
+
+def _reference_worker(cfg: ExportConfig, arch_dict: dict, train_dir: Path) -> None:
+    from hwnas.space import Arch
+
+    torch.set_num_threads(1)
+    arch = Arch.from_dict(arch_dict)
+    space = arch.get_space()
+    quiet = dataclasses.replace(cfg, progress=False)
+    src = Source(arch, space, {}, train_dir / "arch.json", None)
+    train_or_reuse(quiet, src, load_data(quiet, space), train_dir)
+
+
+def finish_reference(job, train_meta: dict) -> dict:
+    proc, ref_src = job
+    proc.join()
+    result = ref_src.arch_file.parent / "result.json"
+    if proc.exitcode != 0 or not result.is_file():
+        raise HwnasError(f"training the scaled reference failed (exit code {proc.exitcode}); "
+                         f"see {ref_src.arch_file.parent}")
+    meta = json.loads(result.read_text())
+    return {"name": ref_src.arch.name, "choices": list(ref_src.arch.choices),
+            "predicted_ms": ref_src.record["predicted_ms"], "test_acc": meta["test_acc"],
+            "val_acc": meta["val_acc"], "seconds": meta["seconds"],
+            "winner_test_acc": train_meta.get("test_acc")}
+
+
 def _same_arch(saved: Path, src: Source) -> bool:
     """True when ``saved`` is absent or names the same network as ``src`` (names aside)."""
     if not saved.is_file():
@@ -394,9 +444,16 @@ def export_run(cfg: ExportConfig) -> ExportResult:
         tmp = staging_dir(out)
     except OSError as e:
         raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
+    ref_job = None
+    if cfg.reference:
+        ref_job = start_reference(cfg, src, table, target, out / "reference")
     try:
         model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
+        if ref_job is not None:
+            summary_ref = finish_reference(ref_job, train_meta)
         summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
+        if ref_job is not None:
+            summary["reference"] = summary_ref
         summary["latency"] = _closing_loop(cfg, summary["files"], tmp, backend_name, threads,
                                            predicted, target, provenance)
         summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params,
@@ -412,8 +469,11 @@ def export_run(cfg: ExportConfig) -> ExportResult:
         atomic_write_json(tmp / "summary.json", summary)
         _finish(tmp, out)
     except BaseException:
-        if (tmp / "train").is_dir() and out.is_dir() and not (out / "train").exists():
-            os.replace(tmp / "train", out / "train")  # a failed swap keeps the training
+        if ref_job is not None and ref_job[0].is_alive():
+            ref_job[0].terminate()
+        for name in KEPT:  # a failed swap keeps the trainings
+            if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
+                os.replace(tmp / name, out / name)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary["out"] = str(out)
@@ -513,11 +573,14 @@ def _closing_loop(cfg, files: dict, tmp: Path, backend_name: str, threads: int,
             "target_holds": holds}
 
 
+KEPT = ("train", "reference")  # trainings: carried into every new export of OUT
+
+
 def _finish(tmp: Path, out: Path) -> None:
-    """Move OUT/train into the new folder and swap it in for OUT."""
-    train_dir = out / "train"
-    if train_dir.exists():
-        os.replace(train_dir, tmp / "train")
+    """Move OUT's trainings into the new folder and swap it in for OUT."""
+    for name in KEPT:
+        if (out / name).exists():
+            os.replace(out / name, tmp / name)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -136,6 +136,9 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         f"margin {rec['margin_ms']:.3f} ms",
         f"- argmax θ: {rec['argmax']['predicted_ms']:.3f} ms → "
         + ("repaired under the target by the exact DP" if rec["repaired"] else "already fits"),
+        f"- winner selected by {rec.get('selected_by', 'θ')}; θ alone would give "
+        f"{rec['theta_winner']['predicted_ms']:.3f} ms" if "theta_winner" in rec else
+        "- winner selected by θ",
         f"- skip share in the winner: {rec['skip_share']:.0%}",
         f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
         f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
@@ -154,7 +157,12 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
-    lines += ["", "## Top-k under the target", "", "| # | predicted ms | log p |", "|---|---|---|"]
+    by_net = rec.get("selected_by", "θ") != "θ"
+    label = "supernet acc (BN re-estimated)" if by_net else "log p"
+    lines += ["", "## Top-k under the target", "",
+              ("Candidates drawn from θ, ranked by their accuracy in the supernet; the first is "
+               "the winner." if by_net else "Ranked by log-probability under θ."), "",
+              f"| # | predicted ms | {label} |", "|---|---|---|"]
     lines += [f"| {i + 1} | {table.predict(a, space):.3f} | {s:.3f} |"
               for i, (a, s) in enumerate(topk)]
     lines += ["", "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "

@@ -1,0 +1,219 @@
+"""Benchmark: does the search beat the baseline?  FBNet winners vs random search vs the scaled
+MobileNetV2-like reference, at equal latency, retrained with one identical recipe.
+
+For each target (a fraction of the reference's predicted latency on the host table) and seed:
+
+* the FBNet winner (``--mode``, the search settings below);
+* random search with the same wall-clock budget as that search: architectures drawn under the
+  target, each trained with a 1-epoch proxy on the search's data, the best on val kept;
+* the MobileNetV2-like reference scaled to the target (``search.baselines.scaled_reference``).
+
+All three are trained from scratch with the same final recipe (``--final-epochs`` on
+``--final-subset`` images, SGD nesterov, cosine) and tested on the whole test set; predicted
+latency comes from the table and measured latency from the table's own backend.  Also: the
+supernet's ranking quality, Kendall τ between supernet accuracy (BN re-estimated) and
+stand-alone short-training accuracy on ``--rank-archs`` architectures spread over the
+latency range.
+
+Resumable: every finished entry is kept in bench/results/search_quality.json and skipped on
+the next run.  Prints a table, writes the JSON and search_quality.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hwnas.data import load_dataset
+from hwnas.io import atomic_write_json, save_figure
+from hwnas.latency import LatencyTable
+from hwnas.search.baselines import random_under, scaled_reference
+from hwnas.search.common import find_table
+from hwnas.search.evaluators import MeasuredLatency, kendall_tau
+from hwnas.search.fbnet import FBNetConfig, search
+from hwnas.space import Arch, build_model, get_space, reference_arch
+from hwnas.supernet import FBNetSupernet, path_accuracy
+from hwnas.train import TrainConfig, train
+
+RESULTS = Path(__file__).parent / "results" / "search_quality.json"
+PLOT = Path(__file__).parent / "results" / "search_quality.png"
+
+
+def final_accuracy(space, arch, splits, epochs: int, seed: int) -> float:
+    """The identical final recipe for every contender: test accuracy after training."""
+    model = build_model(space, arch)
+    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
+    return train(model, splits, cfg, progress=False).test_acc
+
+
+def proxy_accuracy(space, arch, splits, seed: int) -> float:
+    """Random search's proxy: 1 epoch on the search data, accuracy on its val split."""
+    model = build_model(space, arch)
+    return train(model, splits, TrainConfig(epochs=1, batch_size=64, seed=seed),
+                 progress=False).val_acc
+
+
+def random_search(space, table, target, splits, budget_s: float, seed: int) -> tuple[Arch, int]:
+    rng = random.Random(seed)
+    scored, t0 = [], time.perf_counter()
+    while len(scored) < 2 or time.perf_counter() - t0 < budget_s:
+        a = random_under(space, table, target, rng)
+        scored.append((proxy_accuracy(space, a, splits, seed), a))
+    best = max(scored, key=lambda s: s[0])[1]
+    return Arch.of(space, best.choices, "best-of-random"), len(scored)
+
+
+def key(frac: float, seed: int) -> str:
+    return f"{frac:g}/{seed}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fracs", type=float, nargs="+", default=[0.5, 0.7, 0.9])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--mode", default="hard")
+    ap.add_argument("--epochs", type=int, default=7, help="search epochs")
+    ap.add_argument("--warmup-epochs", type=int, default=3)
+    ap.add_argument("--subset", type=int, default=8000, help="search images (80/20 w/θ)")
+    ap.add_argument("--final-epochs", type=int, default=2)
+    ap.add_argument("--final-subset", type=int, default=20000)
+    ap.add_argument("--rank-archs", type=int, default=12)
+    ap.add_argument("--no-rank", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    space = get_space("fbnet-small")
+    path = find_table(space, "latency_tables")
+    if path is None:
+        print("no host table for fbnet-small in latency_tables/: run `hwnas profile --device "
+              "host --space fbnet-small` first", file=sys.stderr)
+        return 2
+    table = LatencyTable.load(path)
+    ref_ms = table.predict(reference_arch(space, "mobilenetv2"), space)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.setdefault("runs", {})
+    results.update(table=str(path), backend=table.provenance.get("backend"),
+                   reference_ms=ref_ms, settings=vars(args))
+    search_splits = load_dataset("fashion-mnist", subset=args.subset)
+    final_splits = load_dataset("fashion-mnist", subset=args.final_subset)
+    work = Path(tempfile.mkdtemp(prefix="hwnas-bench-"))
+    measure = MeasuredLatency(table, space, work)
+
+    for frac in args.fracs:
+        target = round(frac * ref_ms, 4)
+        for seed in args.seeds:
+            if key(frac, seed) in results["runs"]:
+                continue
+            t0 = time.perf_counter()
+            cfg = FBNetConfig(target_ms=target, out=str(work / f"fbnet-{frac}-{seed}"),
+                              mode=args.mode, epochs=args.epochs,
+                              warmup_epochs=args.warmup_epochs, subset=args.subset, seed=seed)
+            rec = search(cfg, table=table, space=space)
+            search_s = time.perf_counter() - t0
+            winner = Arch.of(space, rec["choices"], "fbnet")
+            rand, n_rand = random_search(space, table, target, search_splits, search_s, seed)
+            ref = scaled_reference(space, table, target)
+            run = {"target_ms": target, "search_seconds": search_s, "random_trials": n_rand,
+                   "supernet": rec["supernet"]}
+            for name, arch in (("fbnet", winner), ("random", rand), ("reference", ref)):
+                run[name] = {"choices": list(arch.choices), "name": arch.name,
+                             "predicted_ms": table.predict(arch, space),
+                             "measured_ms": measure(arch.choices),
+                             "test_acc": final_accuracy(space, arch, final_splits,
+                                                        args.final_epochs, seed)}
+            results["runs"][key(frac, seed)] = run
+            atomic_write_json(RESULTS, results)
+            print(f"{key(frac, seed)}: " + ", ".join(
+                f"{n} {100 * run[n]['test_acc']:.2f}% @ {run[n]['predicted_ms']:.3f} ms"
+                for n in ("fbnet", "random", "reference")), flush=True)
+
+    if not args.no_rank and "ranking" not in results:
+        results["ranking"] = ranking(space, table, ref_ms, search_splits, args, work)
+        atomic_write_json(RESULTS, results)
+    summarise(results)
+    atomic_write_json(RESULTS, results)
+    plot(results)
+    return 0
+
+
+def ranking(space, table, ref_ms, splits, args, work) -> dict:
+    """Kendall τ between the supernet's accuracy (BN re-estimated) and 1-epoch stand-alone
+    accuracy on the same val split, over architectures spread from 0.3x to 1.2x the
+    reference's latency."""
+    cfg = FBNetConfig(target_ms=ref_ms, out=str(work / "rank"), mode=args.mode,
+                      epochs=args.epochs, warmup_epochs=args.warmup_epochs, subset=args.subset,
+                      seed=0, target_term="none")
+    search(cfg, table=table, space=space)
+    state = torch.load(Path(cfg.out) / "ckpt.pt", weights_only=True)
+    net = FBNetSupernet(space)
+    net.load_state_dict(state["net"])
+    rng = random.Random(1234)
+    lo, hi = table.bounds(space)
+    archs = [random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
+             for f in [0.3 + 0.9 * i / (args.rank_archs - 1) for i in range(args.rank_archs)]]
+    sup = [path_accuracy(net, a, splits) for a in archs]
+    alone = [proxy_accuracy(space, a, splits, 0) for a in archs]
+    return {"n": len(archs), "kendall_tau": kendall_tau(sup, alone), "supernet_acc": sup,
+            "standalone_acc": alone, "predicted_ms": [table.predict(a, space) for a in archs],
+            "choices": [list(a.choices) for a in archs]}
+
+
+def summarise(results: dict) -> None:
+    by_frac: dict[str, dict] = {}
+    for k, run in results["runs"].items():
+        frac = k.split("/")[0]
+        for n in ("fbnet", "random", "reference"):
+            by_frac.setdefault(frac, {}).setdefault(n, []).append(run[n])
+    table = {}
+    print(f"\nsearch quality on {results['table']} (reference {results['reference_ms']:.3f} ms)")
+    print(f"{'target':>8} {'method':>10} {'n':>2} {'test acc %':>14} {'pred ms':>8} "
+          f"{'meas ms':>8}")
+    for frac, methods in sorted(by_frac.items()):
+        table[frac] = {}
+        for n, rows in methods.items():
+            accs = [100 * r["test_acc"] for r in rows]
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            pred = statistics.mean(r["predicted_ms"] for r in rows)
+            meas = statistics.mean(r["measured_ms"] for r in rows)
+            table[frac][n] = {"n": len(accs), "mean": statistics.mean(accs), "std": sd,
+                              "predicted_ms": pred, "measured_ms": meas}
+            print(f"{frac + 'x':>8} {n:>10} {len(accs):>2} {statistics.mean(accs):8.2f} ± "
+                  f"{sd:4.2f} {pred:8.3f} {meas:8.3f}")
+    results["summary"] = table
+    if "ranking" in results:
+        r = results["ranking"]
+        print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures")
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    style = {"fbnet": ("o", "tab:blue"), "random": ("s", "tab:gray"),
+             "reference": ("^", "tab:red")}
+    for n, (m, c) in style.items():
+        pts = [(r[n]["predicted_ms"], 100 * r[n]["test_acc"]) for r in results["runs"].values()]
+        if pts:
+            ax.scatter(*zip(*pts), marker=m, color=c, label=n, alpha=0.8)
+    for run in results["runs"].values():
+        ax.axvline(run["target_ms"], color="k", lw=0.5, ls=":")
+    ax.set_xlabel("predicted latency, ms (host table)")
+    ax.set_ylabel("test accuracy, % (same final recipe)")
+    ax.set_title("accuracy at equal latency (dotted: targets)")
+    ax.legend()
+    save_figure(fig, PLOT, tight=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
