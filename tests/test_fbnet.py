@@ -9,7 +9,7 @@ import torch
 
 from hwnas.latency import synthetic_table
 from hwnas.search.common import SearchError, check_target
-from hwnas.search.fbnet import FBNetConfig, derive, search
+from hwnas.search.fbnet import FBNetConfig, derive, search, theta_forward
 from hwnas.search.fbnet_loss import (fbnet_loss, fbnet_loss_misread, gumbel_weights, target_term,
                                      temperature, theta_loss)
 from hwnas.space import get_space, reference_arch
@@ -59,13 +59,7 @@ def test_gradient_reaches_theta_through_the_supernet_in_both_modes():
         gen = torch.Generator().manual_seed(1)
         pairs = [gumbel_weights(t, 1.0, gen, hard or c.kind == "width")
                  for t, c in zip(theta, TINY.choices)]
-        weights, idx = [w for w, _ in pairs], [i for _, i in pairs]
-        if hard:
-            out = net(x, idx, gates=[w[i] for w, i in zip(weights, idx)])
-        else:
-            widths = [w[i] if c.kind == "width" else None
-                      for w, i, c in zip(weights, idx, TINY.choices)]
-            out = net.forward_mixed(x, idx, weights, widths)
+        out = theta_forward(net, TINY, x, [w for w, _ in pairs], [i for _, i in pairs], hard)
         torch.nn.functional.cross_entropy(out, y).backward()
         assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in theta
                    if len(t) > 1), hard

@@ -215,15 +215,19 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
     return _epoch_row(state, cfg, space, table, tau, acc)
 
 
+def theta_forward(net: FBNetSupernet, space: SearchSpace, x: torch.Tensor, weights, idx,
+                  hard: bool) -> torch.Tensor:
+    """The θ step's logits: the sampled path gated by its straight-through weights (hard), or
+    every candidate of each layer weighted, at the sampled widths (soft)."""
+    if hard:
+        return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)])
+    widths = [w[i] if c.kind == "width" else None for w, i, c in zip(weights, idx, space.choices)]
+    return net.forward_mixed(x, idx, weights, widths)
+
+
 def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
     weights, idx = _sample(state, space, tau, hard, detach=False)
-    net = state.net
-    if hard:
-        logits = net(x, idx, gates=[w[i] for w, i in zip(weights, idx)])
-    else:
-        widths = [w[i] if c.kind == "width" else None
-                  for w, i, c in zip(weights, idx, space.choices)]
-        logits = net.forward_mixed(x, idx, weights, widths)
+    logits = theta_forward(state.net, space, x, weights, idx, hard)
     ce = F.cross_entropy(logits, y)
     lat_ms = table.expected(weights, space)
     loss = theta_loss(ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term,
@@ -447,4 +451,4 @@ def supernet_note(space: SearchSpace, seen: dict) -> str | None:
 
 
 __all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs",
-           "supernet_accuracy", "supernet_note", "uniform_path"]
+           "supernet_accuracy", "supernet_note", "uniform_path", "theta_forward", "select"]
