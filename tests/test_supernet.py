@@ -137,3 +137,24 @@ def test_random_paths_of_the_anchored_supernet_learn():
     acc = _train(anchored=True)
     assert acc > 0.6, acc
     assert math.isfinite(acc)
+
+
+def test_selection_scores_distinct_candidates_under_the_target():
+    """The FBNet winner is the best-scoring of distinct candidates drawn from θ, every one
+    under the target, ranked by their supernet accuracy."""
+    from hwnas.latency import synthetic_table
+    from hwnas.search.fbnet import select
+
+    space = tiny_space("tiny-select", resolution=12, num_classes=4,
+                       ops=("ir_k3_e1", "ir_k3_e3", "skip"))
+    table = synthetic_table(space)
+    lo, hi = table.bounds(space)
+    target = lo + 0.5 * (hi - lo)
+    theta = [torch.zeros(len(c)) for c in space.choices]
+    torch.manual_seed(0)
+    scored = select(FBNetSupernet(space), space, table, theta, target, _toy_splits(256), n=6)
+    assert 2 <= len(scored) <= 6
+    assert len({a.choices for a, _ in scored}) == len(scored)
+    assert all(table.predict(a, space) <= target for a, _ in scored)
+    accs = [acc for _, acc in scored]
+    assert accs == sorted(accs, reverse=True) and all(0 <= v <= 1 for v in accs)
