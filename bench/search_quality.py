@@ -16,7 +16,8 @@ stand-alone short-training accuracy on ``--rank-archs`` architectures spread ove
 latency range.
 
 Resumable: every finished entry is kept in bench/results/search_quality.json and skipped on
-the next run.  Prints a table, writes the JSON and search_quality.png.
+the next run; the ranking goes to supernet_ranking.json (``--rank-only --rank-from RUN`` ranks
+an existing search's supernet).  Prints a table, writes the JSON and search_quality.png.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from hwnas.train import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results" / "search_quality.json"
 PLOT = Path(__file__).parent / "results" / "search_quality.png"
+RANKING = Path(__file__).parent / "results" / "supernet_ranking.json"
 
 
 def final_accuracy(space, arch, splits, epochs: int, seed: int) -> float:
@@ -87,6 +89,9 @@ def main(argv=None) -> int:
     ap.add_argument("--final-subset", type=int, default=20000)
     ap.add_argument("--rank-archs", type=int, default=12)
     ap.add_argument("--no-rank", action="store_true")
+    ap.add_argument("--rank-from", help="an FBNet run folder whose supernet (ckpt.pt) the "
+                    "ranking uses instead of a new search")
+    ap.add_argument("--rank-only", action="store_true", help="only the ranking")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -107,7 +112,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="hwnas-bench-"))
     measure = MeasuredLatency(table, space, work)
 
-    for frac in args.fracs:
+    for frac in ([] if args.rank_only else args.fracs):
         target = round(frac * ref_ms, 4)
         for seed in args.seeds:
             if key(frac, seed) in results["runs"]:
@@ -135,9 +140,12 @@ def main(argv=None) -> int:
                 f"{n} {100 * run[n]['test_acc']:.2f}% @ {run[n]['predicted_ms']:.3f} ms"
                 for n in ("fbnet", "random", "reference")), flush=True)
 
-    if not args.no_rank and "ranking" not in results:
-        results["ranking"] = ranking(space, table, ref_ms, search_splits, args, work)
-        atomic_write_json(RESULTS, results)
+    if not args.no_rank and not RANKING.exists():
+        atomic_write_json(RANKING, ranking(space, table, ref_ms, search_splits, args, work))
+    if args.rank_only:
+        r = json.loads(RANKING.read_text())
+        print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures")
+        return 0
     summarise(results)
     atomic_write_json(RESULTS, results)
     plot(results)
@@ -148,11 +156,12 @@ def ranking(space, table, ref_ms, splits, args, work) -> dict:
     """Kendall τ between the supernet's accuracy (BN re-estimated) and 1-epoch stand-alone
     accuracy on the same val split, over architectures spread from 0.3x to 1.2x the
     reference's latency."""
-    cfg = FBNetConfig(target_ms=ref_ms, out=str(work / "rank"), mode=args.mode,
-                      epochs=args.epochs, warmup_epochs=args.warmup_epochs, subset=args.subset,
-                      seed=0, target_term="none")
-    search(cfg, table=table, space=space)
-    state = torch.load(Path(cfg.out) / "ckpt.pt", weights_only=True)
+    run = Path(args.rank_from) if args.rank_from else work / "rank"
+    if not args.rank_from:
+        search(FBNetConfig(target_ms=ref_ms, out=str(run), mode=args.mode, epochs=args.epochs,
+                           warmup_epochs=args.warmup_epochs, subset=args.subset, seed=0),
+               table=table, space=space)
+    state = torch.load(run / "ckpt.pt", weights_only=True)
     net = FBNetSupernet(space)
     net.load_state_dict(state["net"])
     rng = random.Random(1234)
@@ -161,7 +170,8 @@ def ranking(space, table, ref_ms, splits, args, work) -> dict:
              for f in [0.3 + 0.9 * i / (args.rank_archs - 1) for i in range(args.rank_archs)]]
     sup = [path_accuracy(net, a, splits) for a in archs]
     alone = [proxy_accuracy(space, a, splits, 0) for a in archs]
-    return {"n": len(archs), "kendall_tau": kendall_tau(sup, alone), "supernet_acc": sup,
+    return {"n": len(archs), "kendall_tau": kendall_tau(sup, alone), "supernet": str(run),
+            "supernet_acc": sup,
             "standalone_acc": alone, "predicted_ms": [table.predict(a, space) for a in archs],
             "choices": [list(a.choices) for a in archs]}
 
@@ -188,9 +198,10 @@ def summarise(results: dict) -> None:
             print(f"{frac + 'x':>8} {n:>10} {len(accs):>2} {statistics.mean(accs):8.2f} ± "
                   f"{sd:4.2f} {pred:8.3f} {meas:8.3f}")
     results["summary"] = table
-    if "ranking" in results:
-        r = results["ranking"]
-        print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures")
+    if RANKING.exists():
+        r = json.loads(RANKING.read_text())
+        print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures "
+              f"({RANKING.name})")
 
 
 def plot(results: dict) -> None:
