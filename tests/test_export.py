@@ -363,3 +363,11 @@ def test_reference_trained_with_the_same_recipe_and_compared(tmp_path):
     assert 0.0 <= ref["test_acc"] <= 1.0
     assert (run / "export" / "reference" / "model.pt").is_file()
     assert "Against the hand-designed baseline" in (run / "export" / "report.md").read_text()
+
+
+def test_reference_without_a_table_is_one_line_and_writes_nothing(tmp_path):
+    arch = reference_arch(get_space("fbnet-small"), "mobilenetv2")
+    arch.save(tmp_path / "a.json")
+    with pytest.raises(HwnasError, match="--reference needs the run's latency table and target"):
+        export_run(ExportConfig(source=tmp_path / "a.json", reference=True, **FAST))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

@@ -274,9 +274,6 @@ def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Pa
 
     from hwnas.search.baselines import scaled_reference
 
-    if table is None or target is None:
-        raise HwnasError("--reference needs the run's latency table and target (a search run "
-                         "directory whose arch.json names them)")
     ref = scaled_reference(src.space, table, float(target))
     ref_src = Source(ref, src.space, {"predicted_ms": table.predict(ref, src.space)},
                      train_dir / "arch.json", None)
@@ -439,15 +436,18 @@ def export_run(cfg: ExportConfig) -> ExportResult:
                  else src.record.get("predicted_ms"))
     target = src.record.get("target_ms")
 
+    if cfg.reference and (table is None or target is None):
+        raise HwnasError("--reference needs the run's latency table and target (a search run "
+                         "directory whose arch.json names them)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         tmp = staging_dir(out)
     except OSError as e:
         raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
     ref_job = None
-    if cfg.reference:
-        ref_job = start_reference(cfg, src, table, target, out / "reference")
     try:
+        if cfg.reference:
+            ref_job = start_reference(cfg, src, table, target, out / "reference")
         model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
         if ref_job is not None:
             summary_ref = finish_reference(ref_job, train_meta)
