@@ -158,3 +158,19 @@ def test_selection_scores_distinct_candidates_under_the_target():
     assert all(table.predict(a, space) <= target for a, _ in scored)
     accs = [acc for _, acc in scored]
     assert accs == sorted(accs, reverse=True) and all(0 <= v <= 1 for v in accs)
+
+
+def test_branch_gates_keep_the_forward_value_and_reach_theta():
+    """Gating only the residual branch (x + g·(y − x)) computes the same path at g = 1 and
+    still passes gradients to every gate."""
+    torch.manual_seed(0)
+    net = FBNetSupernet(TINY).train()
+    arch = random_arch(TINY, seed=3).choices
+    x = torch.randn(4, 3, 12, 12)
+    gates = [torch.ones((), requires_grad=True) for _ in TINY.choices]
+    with torch.no_grad():
+        plain = net(x, arch)
+    out = net(x, arch, gates=gates, gate_branch=True)
+    torch.testing.assert_close(out, plain)
+    out.square().mean().backward()
+    assert any(g.grad is not None and g.grad != 0 for g in gates)

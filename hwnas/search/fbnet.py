@@ -70,6 +70,7 @@ class FBNetConfig(SearchConfig):
     w_wd: float = 1e-4
     theta_lr: float = 0.01
     theta_wd: float = 5e-4
+    gate: str = "block"  # hard θ step: gate the whole block output, or only its "branch"
     select: int = 16  # candidates under T scored by the supernet at the end (0: argmax θ)
     distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
@@ -87,6 +88,7 @@ class FBNetConfig(SearchConfig):
             (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
             (self.distill_weight >= 0, "distill_weight must be >= 0"),
             (self.select >= 0, f"select must be >= 0 (got {self.select})"),
+            (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
         ]
 
@@ -216,18 +218,19 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
 
 
 def theta_forward(net: FBNetSupernet, space: SearchSpace, x: torch.Tensor, weights, idx,
-                  hard: bool) -> torch.Tensor:
+                  hard: bool, gate: str = "block") -> torch.Tensor:
     """The θ step's logits: the sampled path gated by its straight-through weights (hard), or
     every candidate of each layer weighted, at the sampled widths (soft)."""
     if hard:
-        return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)])
+        return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)],
+                   gate_branch=gate == "branch")
     widths = [w[i] if c.kind == "width" else None for w, i, c in zip(weights, idx, space.choices)]
     return net.forward_mixed(x, idx, weights, widths)
 
 
 def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
     weights, idx = _sample(state, space, tau, hard, detach=False)
-    logits = theta_forward(state.net, space, x, weights, idx, hard)
+    logits = theta_forward(state.net, space, x, weights, idx, hard, cfg.gate)
     ce = F.cross_entropy(logits, y)
     lat_ms = table.expected(weights, space)
     loss = theta_loss(ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term,

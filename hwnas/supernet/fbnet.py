@@ -151,15 +151,20 @@ class FBNetSupernet(nn.Module):
     def layers(self, arch) -> list[LayerInfo]:
         return self.space.layers(arch)
 
-    def forward(self, x: torch.Tensor, arch, gates: list[torch.Tensor] | None = None
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch, gates: list[torch.Tensor] | None = None,
+                gate_branch: bool = False) -> torch.Tensor:
         """The path ``arch``; with ``gates`` (one scalar per choice point, 1 in the forward
         pass: a straight-through Gumbel sample) each layer's output is multiplied by its op
-        and width gates, so their gradients reach θ."""
+        and width gates, so their gradients reach θ.  ``gate_branch``: where the layer keeps
+        its shape, only the residual branch is gated (``x + g·(y − x)``), so the gradient
+        measures the candidate's own contribution rather than the shared identity."""
         for info in self.layers(arch):
-            x = self.run_layer(info, x)
+            y = self.run_layer(info, x)
             if gates is not None and info.name in self.op_choice:
-                x = x * (gates[self.op_choice[info.name]] * gates[self.width_choice[info.name]])
+                g = gates[self.op_choice[info.name]] * gates[self.width_choice[info.name]]
+                keeps_shape = info.stride == 1 and info.cin == info.cout
+                y = x + g * (y - x) if gate_branch and keeps_shape else y * g
+            x = y
         return x
 
     def forward_mixed(self, x: torch.Tensor, arch, op_weights: list[torch.Tensor],
