@@ -12,11 +12,11 @@ the sampled candidate learns the anchor's output), so the supernet trains on all
 θ steps run the sampled path itself: ``hard`` (GDAS) straight-through one-hot samples, or
 ``soft`` (FBNet) — every candidate of a layer, weighted, at sampled widths.
 
-At the end the architecture is argmax θ per choice point; ``LatencyTable.best_under`` with
-scores log softmax(θ) returns the highest-θ architecture whose predicted latency is ≤ T, so
-the winner always meets the target (it *is* the argmax when that already fits).  The winner
-and a few random paths are then evaluated on the θ split with BatchNorm re-estimated per
-path, so the run says what the supernet learnt.
+At the end ``select`` draws distinct architectures under T from θ (the exact DP
+``LatencyTable.best_under`` on perturbed log softmax(θ)) and keeps the one the supernet scores
+best, BatchNorm re-estimated (``select=0``: the highest-θ architecture under T).  Every
+candidate meets the target.  The winner and a few random paths are then evaluated on the θ
+split, so the run says what the supernet learnt.
 """
 
 from __future__ import annotations
