@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from hwnas.latency import LatencyTable, synthetic_table
+from hwnas.search.baselines import random_under
 from hwnas.search.common import find_table
 from hwnas.search.fbnet import FBNetConfig, search
-from hwnas.space import Arch, build_model, get_space, random_arch, reference_arch
+from hwnas.space import Arch, build_model, get_space, reference_arch
 
 RESULTS = Path(__file__).parent / "results" / "search_fbnet.json"
 WIDTHS = (1.25, 1.1, 1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4)
@@ -82,14 +83,6 @@ def scaled_reference(space, table, target):
             return Arch.of(space, a.choices, f"mobilenetv2 x{w}"), w
     a = table.repair(space, reference_arch(space, "mobilenetv2", width=WIDTHS[-1]), target)
     return Arch.of(space, a.choices, f"mobilenetv2 x{WIDTHS[-1]} repaired"), WIDTHS[-1]
-
-
-def random_under(space, table, target, rng: random.Random) -> Arch:
-    for _ in range(200):  # rejection first; repair keeps most choices if it keeps failing
-        a = random_arch(space, rng=rng)
-        if table.predict(a, space) <= target:
-            return a
-    return table.repair(space, a, target)
 
 
 def best_random(space, table, target, proxy_splits, budget_s: float, seed: int, max_n: int):

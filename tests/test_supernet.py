@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from hwnas.data.splits import DataSplits, ImageDataset
+from hwnas.search.fbnet import uniform_path
 from hwnas.space import build_model, get_space
 from hwnas.space.arch import random_arch
 from hwnas.supernet import FBNetSupernet, calibrate, path_accuracy, slice_like, widest_arch
@@ -107,7 +108,7 @@ def _train(anchored: bool, steps=90, seed=0) -> float:
     step = 0
     while step < steps:
         for x, y in splits.loader("train", 32, augment=False, seed=step):
-            arch = [int(torch.randint(len(c), (), generator=gen)) for c in space.choices]
+            arch = uniform_path(space, gen)
             net.train()
             if anchored:
                 logits, mse = net.forward_anchored(x, arch, min(0.5, step / steps), gen)
@@ -122,8 +123,7 @@ def _train(anchored: bool, steps=90, seed=0) -> float:
             if step >= steps:
                 break
     rng = torch.Generator().manual_seed(99)
-    paths = [[int(torch.randint(len(c), (), generator=rng)) for c in space.choices]
-             for _ in range(6)]
+    paths = [uniform_path(space, rng) for _ in range(6)]
     return sum(path_accuracy(net, a, splits, calib_batches=5) for a in paths) / len(paths)
 
 

@@ -47,7 +47,7 @@ from .fbnet_loss import TARGET_TERMS, entropy, gumbel_weights, temperature, thet
 
 CKPT = "ckpt.pt"
 SKIP_WARN_SHARE = 0.5
-CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: θ followed latency alone
+CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: no accuracy signal
 GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
 EVAL_PATHS = 5  # random paths evaluated (BN re-estimated) beside the winner at the end
 SELECT_CALIBRATION = 10  # batches re-estimating BN for each candidate the supernet scores
