@@ -139,6 +139,24 @@ def test_random_paths_of_the_anchored_supernet_learn():
     assert math.isfinite(acc)
 
 
+def test_residual_blocks_start_as_identity_and_stage_first_candidates_share_a_master():
+    """Zero-initialised last BN scale: at init every sampled ``ir`` block at a residual
+    position returns its input; every ``ir`` candidate of a layer (stage-first too) is a
+    slice of one master."""
+    space = get_space("fbnet-small")
+    net = FBNetSupernet(space).train()
+    arch = random_arch(space, seed=3).choices
+    for info in net.layers(arch):
+        if net.residual.get(info.name) and info.spec.key() != "skip":
+            x = torch.randn(4, info.cin, 8, 8)
+            torch.testing.assert_close(net.run_layer(info, x), x)
+    first = [n for n, r in net.residual.items() if not r]
+    assert first
+    for name in first:
+        keys = {net._master_key(name, op) for op in net.ops if op != "skip"}
+        assert len(keys) == 1, keys
+
+
 def test_selection_scores_distinct_candidates_under_the_target():
     """The FBNet winner is the best-scoring of distinct candidates drawn from θ, every one
     under the target, ranked by their supernet accuracy."""
