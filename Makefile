@@ -51,7 +51,7 @@ run: export OMP_NUM_THREADS ?= 1
 run: setup
 	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
 	$(BIN)/hwnas search --strategy fbnet --space fbnet-small --table $(TABLE) \
-	  $(TARGET) --mode hard --epochs 7 --warmup-epochs 3 --subset 8000 \
+	  $(TARGET) --mode hard --epochs 7 --warmup-epochs 3 --subset 16000 \
 	  --out $(RUN) --resume
 	$(BIN)/hwnas export $(RUN) --epochs 6 --eval-images 2000 --reference --resume
 	@echo "deployable files and report: $(RUN)/export"

@@ -258,6 +258,20 @@ class Residual(nn.Module):
         return y + x if self.add else y
 
 
+def zero_init_residual(model: nn.Module) -> int:
+    """Start every identity-residual block of ``model`` as the identity: the last BatchNorm
+    scale of its body at zero (Goyal et al., 2017; torchvision's ``zero_init_residual``).
+    Returns how many blocks were changed."""
+    n = 0
+    for m in model.modules():
+        if isinstance(m, Residual) and m.add:
+            bns = [b for b in m.body.modules() if isinstance(b, nn.BatchNorm2d)]
+            if bns:
+                nn.init.zeros_(bns[-1].weight)
+                n += 1
+    return n
+
+
 class Flatten(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(x, 1)

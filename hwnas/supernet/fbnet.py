@@ -37,7 +37,7 @@ from torch.func import functional_call
 
 from hwnas.errors import HwnasError
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module, parse_key
-from hwnas.space.blocks import IRBlock, Skip
+from hwnas.space.blocks import IRBlock, Skip, zero_init_residual
 from hwnas.space.builder import Net, module_name
 
 FIXED = ("stem", "head", "pool", "fc")
@@ -66,12 +66,6 @@ def slice_like(master: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         start = (big - small) // 2 if d >= 2 and master.dim() == 4 else 0
         idx.append(slice(start, start + small))
     return master[tuple(idx)]
-
-
-def _zero_last_bn(block: nn.Module) -> None:
-    """Start a residual block as the identity: its last BatchNorm's scale at zero."""
-    bn = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)][-1]
-    nn.init.zeros_(bn.weight)
 
 
 class FBNetSupernet(nn.Module):
@@ -108,8 +102,7 @@ class FBNetSupernet(nn.Module):
                     # shared: an ir block with the largest kernel and expansion of any candidate
                     if self._shared(info.name, op):
                         masters[key] = layer_module(dataclasses.replace(own, spec=self._cover))
-                        if self.residual[info.name]:
-                            _zero_last_bn(masters[key])
+                        zero_init_residual(masters[key])  # residual positions only
                     else:
                         masters[key] = layer_module(own)
         self.masters = nn.ModuleDict(masters)
