@@ -237,8 +237,10 @@ def _register_areas() -> None:
     from hwnas.device_profiler.cli import register as register_profiler
     from hwnas.export.cli import register as register_export
     from hwnas.search.cli import register as register_search
+    from hwnas.supernet.cli import register as register_supernet
 
-    for register in (register_profiler, register_adb, register_search, register_export):
+    for register in (register_profiler, register_adb, register_search, register_supernet,
+                     register_export):
         register(app)
 
 

@@ -10,12 +10,13 @@ import typer
 
 from .common import SearchError
 
-DEFAULT_SPACE = {"fbnet": "fbnet-small", "mnasnet": "mnasnet-small"}
+DEFAULT_SPACE = {"fbnet": "fbnet-small", "mnasnet": "mnasnet-small", "evolution": "fbnet-small"}
 
 
 class Strategy(str, Enum):
     fbnet = "fbnet"
     mnasnet = "mnasnet"
+    evolution = "evolution"
 
 
 def _given(**kw) -> dict:
@@ -61,8 +62,14 @@ def search_command(
                                               help="mnasnet: Ray cluster (default: local)."),
     latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
     evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: train|shared."),
+    supernet: Optional[str] = typer.Option(None, "--supernet", help="evolution: a folder "
+                                           "written by `hwnas supernet train`."),
+    population: Optional[int] = typer.Option(None, "--population",
+                                             help="evolution: architectures per generation."),
+    generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
 ) -> None:
-    """Search an architecture under a latency target (FBNet by default, or MnasNet)."""
+    """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
+    on a trained supernet (`hwnas supernet train`)."""
     space = space or DEFAULT_SPACE[strategy.value]
     known: dict = {}  # the table and space loaded for --target-frac, reused by the search
     if (target_ms is None) == (target_frac is None):
@@ -80,12 +87,18 @@ def search_command(
     own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
                              child_epochs=child_epochs, workers=workers,
-                             ray_address=ray_address, latency=latency, evaluator=evaluator)}
-    other = "mnasnet" if strategy.value == "fbnet" else "fbnet"
-    if own[other]:
-        flags = ", ".join("--" + k.replace("_", "-") for k in own[other])
-        raise SearchError(f"{flags}: only for --strategy {other}")
-    if strategy is Strategy.fbnet:
+                             ray_address=ray_address, latency=latency, evaluator=evaluator),
+           "evolution": _given(supernet=supernet, population=population,
+                               generations=generations)}
+    for other, flags in own.items():
+        if other != strategy.value and flags:
+            names = ", ".join("--" + k.replace("_", "-") for k in flags)
+            raise SearchError(f"{names}: only for --strategy {other}")
+    if strategy is Strategy.evolution:
+        from .evolution import EvolutionConfig, search as evolve
+
+        rec = evolve(EvolutionConfig(**common, **own["evolution"]), **known)
+    elif strategy is Strategy.fbnet:
         from .fbnet import FBNetConfig, search
 
         rec = search(FBNetConfig(**common, **own["fbnet"]), **known)

@@ -39,6 +39,7 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet, SupernetError, path_accuracy
+from hwnas.supernet.train import cosine_lr, student_p, uniform_path, weight_step
 
 from . import fbnet_report as report
 from .common import (SearchConfig, SearchError, check_target, prepare_out,
@@ -48,7 +49,6 @@ from .fbnet_loss import TARGET_TERMS, entropy, gumbel_weights, temperature, thet
 CKPT = "ckpt.pt"
 SKIP_WARN_SHARE = 0.5
 CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: no accuracy signal
-GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
 EVAL_PATHS = 5  # random paths evaluated (BN re-estimated) beside the winner at the end
 SELECT_CALIBRATION = 10  # batches re-estimating BN for each candidate the supernet scores
 SELECT_EVAL_BATCHES = 4  # of 256 θ-split images
@@ -162,22 +162,6 @@ def _sample(state: _State, space: SearchSpace, tau: float, hard: bool, detach: b
     return [w for w, _ in pairs], [i for _, i in pairs]
 
 
-def uniform_path(space: SearchSpace, gen: torch.Generator) -> list[int]:
-    """One option per choice point, uniformly (SPOS's sampling), from ``gen``."""
-    return [int(torch.randint(len(c), (), generator=gen)) for c in space.choices]
-
-
-def _student_p(cfg: FBNetConfig, step: int, steps_per_epoch: int) -> float:
-    """How often a stage-first candidate runs in the path: from 0, rising linearly to
-    ``student_share`` at the end of the warm-up (all at once when there is none)."""
-    ramp = cfg.warmup_epochs * steps_per_epoch
-    return cfg.student_share * (min(1.0, step / ramp) if ramp else 1.0)
-
-
-def _lr(cfg: FBNetConfig, step: int, total: int) -> float:
-    return 0.5 * cfg.w_lr * (1.0 + math.cos(math.pi * step / max(1, total)))
-
-
 def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
     e = state.epoch
     tau = temperature(e, cfg.tau0, cfg.tau_decay)
@@ -193,22 +177,20 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for i, (x, y) in enumerate(train):
+        step = e * n_t + i
         for g in state.w_opt.param_groups:
-            g["lr"] = _lr(cfg, e * n_t + i, total_steps)
+            g["lr"] = cosine_lr(cfg.w_lr, step, total_steps)
         if search_theta:
             _, arch = _sample(state, space, tau, True, detach=True)
         else:
             arch = uniform_path(space, state.gen)
-        logits, mse = state.net.forward_anchored(x, arch, _student_p(cfg, e * n_t + i, n_t),
-                                                 state.gen)
-        loss = F.cross_entropy(logits, y) + cfg.distill_weight * mse
-        state.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(state.net.parameters(), GRAD_CLIP)
-        state.w_opt.step()
-        acc["w_loss"] += float(loss.detach()) * len(y)
-        acc["w_mse"] += float(mse.detach()) * len(y)
-        acc["w_correct"] += int((logits.argmax(1) == y).sum())
+        loss, mse, correct = weight_step(
+            state.net, state.w_opt, x, y, arch,
+            student_p(cfg.student_share, step, cfg.warmup_epochs * n_t), state.gen,
+            cfg.distill_weight)
+        acc["w_loss"] += loss * len(y)
+        acc["w_mse"] += mse * len(y)
+        acc["w_correct"] += correct
         acc["w_n"] += len(y)
         if search_theta and (i + 1) * n_v // n_t > i * n_v // n_t:
             xv, yv = next(val_iter)

@@ -71,8 +71,13 @@ def slice_like(master: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 class FBNetSupernet(nn.Module):
     """Master weights for every layer position and candidate group of an fbnet-family space."""
 
-    def __init__(self, space: SearchSpace):
+    def __init__(self, space: SearchSpace, share_stage_first: bool = True,
+                 identity_init: bool = True):
+        """``share_stage_first=False`` gives each stage-first candidate its own master and
+        ``identity_init=False`` keeps the residual masters' default init: the ablations
+        ``bench/supernet_training.py`` measures, not settings a search needs."""
         super().__init__()
+        self.share_stage_first = share_stage_first
         if space.family != "fbnet":
             raise SupernetError(f"the FBNet supernet needs an fbnet-family space; {space.name} "
                                 f"is {space.family}")
@@ -102,7 +107,8 @@ class FBNetSupernet(nn.Module):
                     # shared: an ir block with the largest kernel and expansion of any candidate
                     if self._shared(info.name, op):
                         masters[key] = layer_module(dataclasses.replace(own, spec=self._cover))
-                        zero_init_residual(masters[key])  # residual positions only
+                        if identity_init:
+                            zero_init_residual(masters[key])  # residual positions only
                     else:
                         masters[key] = layer_module(own)
         self.masters = nn.ModuleDict(masters)
@@ -113,7 +119,8 @@ class FBNetSupernet(nn.Module):
 
     # ------------------------------------------------------------------ structure
     def _shared(self, layer: str, op: str) -> bool:
-        return isinstance(self.specs[op], IRBlock)
+        return isinstance(self.specs[op], IRBlock) and (self.share_stage_first
+                                                        or self.residual[layer])
 
     def _master_key(self, layer: str, op: str) -> str:
         if layer in FIXED:

@@ -1,0 +1,290 @@
+"""Evolutionary search on a trained supernet (Single Path One-Shot, Guo et al., ECCV 2020).
+
+Given a supernet trained once (``hwnas supernet train``) and any latency table of the same
+space, the search keeps a population of architectures under the target:
+
+* the first generation: ``population`` distinct architectures drawn uniformly under the
+  target (rejection sampling, ``search.baselines.random_under``);
+* fitness: the architecture's held-out accuracy *in the supernet*, its BatchNorm statistics
+  re-estimated on ``calib_batches`` training batches (``supernet.path_accuracy``), on the
+  supernet's own held-out split; cached per architecture;
+* each generation keeps the ``parents`` fittest seen so far and makes ``population`` new
+  distinct children, half by mutation (each choice re-drawn with probability ``mutation``)
+  and half by uniform crossover of two parents; a child over the target is redrawn (at most
+  ``REDRAWS`` times, then repaired under it by the table's exact DP).
+
+Every evaluated architecture is under the target, so the winner (the fittest seen) is too.
+The run writes what the other strategies write (``arch.json``, ``topk.json``, ``log.csv``,
+``config.json``, ``summary.md``) plus ``evolution.png``; ``state.json`` after each generation
+lets ``--resume`` finish with the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwnas.io import atomic_write_json, save_figure
+from hwnas.latency import LatencyTable
+from hwnas.progress import progress_bar
+from hwnas.space import Arch, SearchSpace
+from hwnas.supernet import SupernetError, path_accuracy
+from hwnas.supernet.train import load_splits, load_supernet
+
+from .baselines import random_under, scaled_reference
+from .common import (SearchConfig, SearchError, check_target, prepare_out, resolve_table,
+                     write_config, write_result, write_summary)
+from .fbnet_report import write_log
+
+STATE = "state.json"
+REDRAWS = 50
+
+
+@dataclass(frozen=True)
+class EvolutionConfig(SearchConfig):
+    supernet: str = ""
+    population: int = 16
+    generations: int = 6
+    parents: int = 6
+    mutation: float = 0.1
+    calib_batches: int = 10  # of 64 training images, per architecture
+    eval_batches: int = 4  # of 256 held-out images, per architecture
+
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
+            (bool(self.supernet), "--strategy evolution needs --supernet DIR (a folder written "
+                                  "by `hwnas supernet train`)"),
+            (self.population >= 2, f"--population must be at least 2 (got {self.population})"),
+            (self.generations >= 1, f"--generations must be at least 1 (got {self.generations})"),
+            (1 <= self.parents <= self.population,
+             f"--parents must be in 1..population (got {self.parents})"),
+            (0 < self.mutation <= 1, f"mutation must be in (0, 1] (got {self.mutation})"),
+            (self.calib_batches >= 1 and self.eval_batches >= 1,
+             "calib_batches and eval_batches must be at least 1"),
+        ]
+
+
+def mutate(space: SearchSpace, choices: tuple, prob: float, rng: random.Random) -> tuple:
+    """Each choice re-drawn with probability ``prob`` (at least one always changes)."""
+    out = list(choices)
+    movable = [i for i, c in enumerate(space.choices) if len(c) > 1]
+    forced = rng.choice(movable) if movable else None
+    for i in movable:
+        if i == forced or rng.random() < prob:
+            out[i] = rng.choice([k for k in range(len(space.choices[i])) if k != out[i]])
+    return tuple(out)
+
+
+def crossover(a: tuple, b: tuple, rng: random.Random) -> tuple:
+    """Uniform crossover: each choice from either parent."""
+    return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
+
+
+def _child(space, table, target, parents, cfg, rng, seen) -> tuple:
+    """A new child under the target, by mutation or crossover of ``parents``."""
+    for _ in range(REDRAWS):
+        if rng.random() < 0.5 or len(parents) < 2:
+            c = mutate(space, rng.choice(parents), cfg.mutation, rng)
+        else:
+            a, b = rng.sample(parents, 2)
+            c = crossover(a, b, rng)
+        if c not in seen and table.predict(c, space) <= target:
+            return c
+    return tuple(table.repair(space, list(c), target).choices)
+
+
+def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
+           space: SearchSpace | None = None, stop_after_generations: int | None = None
+           ) -> dict | None:
+    """Run (or resume) an evolutionary search; returns the arch.json record (None when
+    stopped early by ``stop_after_generations``)."""
+    out = Path(cfg.out)
+    if table is None or space is None:
+        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
+                                     resolution=cfg.resolution)
+    check_target(table, space, cfg.target_ms)
+    try:
+        net, manifest = load_supernet(cfg.supernet, space)
+    except SupernetError as e:
+        raise SearchError(str(e)) from None
+    data = manifest["data"]
+    if cfg.data != data["name"]:
+        raise SearchError(f"supernet {cfg.supernet} was trained on {data['name']}, not "
+                          f"{cfg.data}; train one on {cfg.data} with `hwnas supernet train`")
+    resuming = prepare_out(cfg, out, STATE)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, cfg)
+    splits = load_splits(data["name"], data["root"], space, data["seed"], data["subset"])
+    rng = random.Random(cfg.seed)
+    fitness: dict[tuple, float] = {}
+    history: list[dict] = []
+    population: list[tuple] = []
+    gen = 0
+    if resuming:
+        gen, population, fitness, history = _load_state(out, rng)
+        print(f"resuming {out} after generation {gen}/{cfg.generations}", file=sys.stderr)
+    else:
+        while len(population) < cfg.population:
+            a = tuple(random_under(space, table, cfg.target_ms, rng).choices)
+            if a not in population:
+                population.append(a)
+
+    def score(a: tuple) -> float:
+        if a not in fitness:
+            fitness[a] = path_accuracy(net, Arch.of(space, a), splits,
+                                       calib_batches=cfg.calib_batches,
+                                       max_eval_batches=cfg.eval_batches, seed=cfg.seed)
+        return fitness[a]
+
+    ran = 0
+    with progress_bar("evolution", cfg.generations) as gens_bar, \
+            progress_bar("generation", None) as bar:
+        gens_bar.update(completed=gen)
+        while gen < cfg.generations and (stop_after_generations is None
+                                         or ran < stop_after_generations):
+            t0 = time.perf_counter()
+            bar.update(total=len(population), completed=0,
+                       description=f"generation {gen + 1}/{cfg.generations}")
+            for a in population:
+                score(a)
+                bar.advance(1)
+            ranked = sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
+            best = ranked[0]
+            gen += 1
+            ran += 1
+            row = {"generation": gen, "best_acc": fitness[best],
+                   "mean_acc": sum(fitness[a] for a in population) / len(population),
+                   "best_ms": table.predict(best, space), "evaluated": len(fitness),
+                   "seconds": time.perf_counter() - t0}
+            history.append(row)
+            parents = ranked[:cfg.parents]
+            if gen < cfg.generations:
+                population = []
+                while len(population) < cfg.population:
+                    c = _child(space, table, cfg.target_ms, parents, cfg, rng,
+                               set(fitness) | set(population))
+                    if c not in population:
+                        population.append(c)
+            _save_state(out, gen, population, fitness, history, rng)
+            write_log(out, history)
+            gens_bar.advance(1, status=f"best {row['best_acc']:.3f}")
+            print(f"generation {gen}/{cfg.generations}: best {row['best_acc']:.3f} at "
+                  f"{row['best_ms']:.3f} ms, population mean {row['mean_acc']:.3f}, "
+                  f"{row['evaluated']} evaluated, {row['seconds']:.0f} s",
+                  file=sys.stderr, flush=True)
+    if gen < cfg.generations:
+        return None
+    return _finish(cfg, space, table, out, fitness, history, manifest, net, splits)
+
+
+def _save_state(out, gen, population, fitness, history, rng) -> None:
+    state = rng.getstate()
+    atomic_write_json(out / STATE, {
+        "generation": gen, "population": [list(a) for a in population],
+        "fitness": [[list(a), v] for a, v in fitness.items()], "history": history,
+        "rng": [state[0], list(state[1]), state[2]]})
+
+
+def _load_state(out: Path, rng: random.Random):
+    try:
+        s = json.loads((out / STATE).read_text())
+        rng.setstate((s["rng"][0], tuple(s["rng"][1]), s["rng"][2]))
+        return (int(s["generation"]), [tuple(a) for a in s["population"]],
+                {tuple(a): float(v) for a, v in s["fitness"]}, s["history"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        raise SearchError(f"{out / STATE}: unreadable search state; delete it to start "
+                          f"over") from None
+
+
+def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> dict:
+    ranked = sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
+    winner = Arch.of(space, ranked[0], "evolution")
+    topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[:max(cfg.topk, 1)]]
+    try:  # the MobileNetV2-like reference, where the space can express it
+        ref = scaled_reference(space, table, cfg.target_ms)
+    except (KeyError, ValueError):
+        ref = None
+    ref_acc = None if ref is None else path_accuracy(
+        net, ref, splits, calib_batches=cfg.calib_batches, max_eval_batches=cfg.eval_batches,
+        seed=cfg.seed)
+    extra = {"strategy": "evolution", "supernet": {
+        "path": str(cfg.supernet), "random_paths_mean": manifest["random_paths"]["mean"],
+        "winner_acc": fitness[ranked[0]], "scaled_reference_acc": ref_acc,
+        "scaled_reference": None if ref is None else {
+            "choices": list(ref.choices), "name": ref.name,
+            "predicted_ms": table.predict(ref, space)}},
+        "evaluations": len(fitness), "search_seconds": sum(r["seconds"] for r in history)}
+    rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
+    _plot(out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc)
+    _summary(out, cfg, space, table, rec, history, topk)
+    print(f"supernet (BN re-estimated, held out): winner {fitness[ranked[0]]:.3f}"
+          + ("" if ref is None else f", scaled reference {ref_acc:.3f}"), file=sys.stderr)
+    return rec
+
+
+def _plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    pts = [(table.predict(a, space), v) for a, v in fitness.items()]
+    a1.scatter([p[0] for p in pts], [p[1] for p in pts], s=12, alpha=0.5, label="evaluated")
+    a1.scatter([table.predict(winner, space)], [fitness[winner.choices]], marker="*", s=160,
+               color="C3", label="winner")
+    if ref is not None:
+        a1.scatter([table.predict(ref, space)], [ref_acc], marker="D", s=60, color="k",
+                   label="MobileNetV2-like, scaled")
+    a1.axvline(target, color="k", ls="--", lw=1, label=f"target {target:g} ms")
+    a1.set_xlabel("predicted latency (ms)")
+    a1.set_ylabel("supernet accuracy (held out, BN re-estimated)")
+    a1.legend(fontsize=8)
+    g = [r["generation"] for r in history]
+    a2.plot(g, [r["best_acc"] for r in history], "o-", label="best so far")
+    a2.plot(g, [r["mean_acc"] for r in history], "s--", label="population mean")
+    a2.set_xlabel("generation")
+    a2.set_ylabel("supernet accuracy")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out / "evolution.png")
+
+
+def _summary(out, cfg, space, table, rec, history, topk) -> None:
+    s = rec["supernet"]
+    lines = [
+        f"# Evolutionary search — {out.name}",
+        "",
+        f"- space **{space.name}** (resolution {space.resolution}); supernet `{s['path']}` "
+        f"(random paths {s['random_paths_mean']:.3f} held out)",
+        f"- table `{rec['table']}` ({rec['provenance'].get('device', '?')}, "
+        f"{rec['provenance'].get('backend', '?')})",
+        f"- population {cfg.population}, {cfg.generations} generations, {cfg.parents} parents, "
+        f"mutation {cfg.mutation}; {rec['evaluations']} architectures evaluated in "
+        f"{rec['search_seconds']:.0f} s",
+        "",
+        "## Result",
+        "",
+        f"- winner: **{rec['predicted_ms']:.3f} ms** predicted, target {rec['target_ms']:g} ms, "
+        f"margin {rec['margin_ms']:.3f} ms; supernet accuracy **{s['winner_acc']:.3f}**",
+        ("- MobileNetV2-like reference scaled to the target: "
+         f"{s['scaled_reference']['predicted_ms']:.3f} ms, supernet accuracy "
+         f"{s['scaled_reference_acc']:.3f}" if s["scaled_reference"] else
+         "- (the space cannot express the MobileNetV2-like reference)"),
+        "",
+        "| layer | choice |", "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
+    lines += ["", "## Top-k under the target", "", "| # | predicted ms | supernet acc |",
+              "|---|---|---|"]
+    lines += [f"| {i + 1} | {table.predict(a, space):.3f} | {v:.3f} |"
+              for i, (a, v) in enumerate(topk)]
+    lines += ["", "Plot: `evolution.png`; per-generation numbers in `log.csv`."]
+    write_summary(out, "\n".join(lines))
+
+
+__all__ = ["EvolutionConfig", "search", "mutate", "crossover"]

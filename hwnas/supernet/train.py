@@ -1,0 +1,296 @@
+"""Train a supernet once per space and dataset; every strategy and target reuses it.
+
+``train_supernet`` trains an ``FBNetSupernet`` on uniformly sampled paths (every op and width,
+the stage-first layers anchored and distilled: ``FBNetSupernet.forward_anchored``), the same
+weight step FBNet's warm-up takes (``weight_step``).  The data split is the searches' split:
+``load_dataset(data, subset, seed)``, 80% trains the weights, the other 20% is held out for
+scoring paths (evolution's fitness, the manifest's accuracy).
+
+The run folder (``supernets/NAME``) holds ``config.json``, ``supernet.pt`` (weights, optimiser,
+RNG and epoch after every epoch: ``--resume`` continues exactly), ``log.csv`` and, at the end,
+``manifest.json``: space, data, seed, budget, and the held-out accuracy of random paths with
+BatchNorm re-estimated.  ``load_supernet`` refuses a supernet of another space or data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from hwnas.errors import HwnasError, check
+from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.progress import progress_bar
+from hwnas.space import SearchSpace, get_space
+
+from .evaluate import path_accuracy
+from .fbnet import FBNetSupernet, SupernetError
+
+CKPT = "supernet.pt"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
+EVAL_PATHS = 5
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    out: str
+    space: str = "fbnet-small"
+    data: str = "fashion-mnist"
+    data_root: str | None = None
+    subset: int | None = 16000  # training images (before the 80/20 weights/held-out split)
+    epochs: int = 7
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    distill_weight: float = 1.0
+    student_share: float = 0.5  # stage-first candidates run in the path this often ...
+    ramp_epochs: int = 3  # ... after rising linearly from 0 over these epochs
+    eval_paths: int = EVAL_PATHS
+    seed: int = 0
+    resume: bool = False
+
+    def __post_init__(self):
+        check([
+            (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (self.subset is None or self.subset >= 10,
+             f"--subset must be at least 10 images (got {self.subset})"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.lr > 0, f"--lr must be positive (got {self.lr})"),
+            (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
+            (self.ramp_epochs >= 0, "ramp_epochs must be >= 0"),
+            (self.eval_paths >= 1, "eval_paths must be at least 1"),
+        ], SupernetError)
+
+
+# --------------------------------------------------------------------------- the step
+
+
+def student_p(share: float, step: int, ramp_steps: int) -> float:
+    """How often a stage-first candidate runs in the path: rising from 0 to ``share`` over
+    ``ramp_steps`` (all at once when there is no ramp)."""
+    return share * (min(1.0, step / ramp_steps) if ramp_steps else 1.0)
+
+
+def weight_step(net: FBNetSupernet, opt: torch.optim.Optimizer, x, y, arch, p_student: float,
+                gen: torch.Generator, distill_weight: float = 1.0) -> tuple[float, float, int]:
+    """One weight update on path ``arch`` (anchored, distilled); returns the loss, the
+    distillation MSE and the number of correct predictions."""
+    logits, mse = net.forward_anchored(x, arch, p_student, gen)
+    loss = F.cross_entropy(logits, y) + distill_weight * mse
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
+    opt.step()
+    return float(loss.detach()), float(mse.detach()), int((logits.detach().argmax(1) == y).sum())
+
+
+def uniform_path(space: SearchSpace, gen: torch.Generator) -> list[int]:
+    """One option per choice point, uniformly (SPOS's sampling), from ``gen``."""
+    return [int(torch.randint(len(c), (), generator=gen)) for c in space.choices]
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    return 0.5 * base * (1.0 + math.cos(math.pi * step / max(1, total)))
+
+
+# --------------------------------------------------------------------------- the artefact
+
+
+def space_identity(space: SearchSpace) -> dict:
+    """What a supernet's weights depend on: the space (name, version, factory arguments),
+    its resolution, classes and input channels."""
+    return {"name": space.name, "version": space.version, "params": dict(space.params),
+            "resolution": space.resolution, "num_classes": space.num_classes,
+            "in_channels": space.in_channels}
+
+
+def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset):
+    from hwnas.data import load_dataset
+
+    return load_dataset(data, data_root, resolution=space.resolution,
+                        in_channels=space.in_channels, seed=seed, subset=subset)
+
+
+def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
+                   stop_after_epochs: int | None = None, progress: bool | None = None) -> dict | None:
+    """Train (or resume) a supernet into ``cfg.out``; returns the manifest (None when stopped
+    early by ``stop_after_epochs``, as an interruption would)."""
+    out = Path(cfg.out)
+    if space is None:
+        try:
+            space = get_space(cfg.space)
+        except KeyError as e:
+            raise SupernetError(e.args[0]) from None
+    _prepare(cfg, out)
+    splits = load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
+    if len(splits.val) == 0:
+        raise SupernetError("no held-out images: use a larger --subset")
+    torch.manual_seed(cfg.seed)
+    net = FBNetSupernet(space)
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay, nesterov=True)
+    gen = torch.Generator().manual_seed(cfg.seed + 12345)
+    epoch, history = 0, []
+    if (out / CKPT).exists():
+        epoch, history = _load(out / CKPT, net, opt, gen)
+        print(f"resuming {out} after epoch {epoch}/{cfg.epochs}", file=sys.stderr)
+    steps = math.ceil(len(splits.train) / cfg.batch_size)
+    total, ramp = cfg.epochs * steps, cfg.ramp_epochs * steps
+    ran = 0
+    with progress_bar("supernet", cfg.epochs, progress) as epochs_bar, \
+            progress_bar("epoch", None, progress) as bar:
+        epochs_bar.update(completed=epoch)
+        while epoch < cfg.epochs and (stop_after_epochs is None or ran < stop_after_epochs):
+            t0 = time.perf_counter()
+            net.train()
+            loss_sum = mse_sum = 0.0
+            correct = seen = 0
+            bar.update(total=steps, completed=0, description=f"epoch {epoch + 1}/{cfg.epochs}")
+            for i, (x, y) in enumerate(splits.loader("train", cfg.batch_size,
+                                                     seed=cfg.seed * 1000 + epoch)):
+                step = epoch * steps + i
+                for g in opt.param_groups:
+                    g["lr"] = cosine_lr(cfg.lr, step, total)
+                loss, mse, c = weight_step(net, opt, x, y, uniform_path(space, gen),
+                                           student_p(cfg.student_share, step, ramp), gen,
+                                           cfg.distill_weight)
+                loss_sum += loss * len(y)
+                mse_sum += mse * len(y)
+                correct += c
+                seen += len(y)
+                bar.advance(1, status=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            epoch += 1
+            ran += 1
+            row = {"epoch": epoch, "train_loss": loss_sum / seen, "distill_mse": mse_sum / seen,
+                   "train_acc": correct / seen, "seconds": time.perf_counter() - t0}
+            history.append(row)
+            _save(out / CKPT, net, opt, gen, epoch, history)
+            _write_log(out, history)
+            epochs_bar.advance(1, status=f"train acc {row['train_acc']:.3f}")
+            print(f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.3f}, train acc "
+                  f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s",
+                  file=sys.stderr, flush=True)
+    if epoch < cfg.epochs:
+        return None
+    if (out / MANIFEST).exists() and cfg.resume:
+        return json.loads((out / MANIFEST).read_text())
+    rng = torch.Generator().manual_seed(cfg.seed + 777)
+    paths = [uniform_path(space, rng) for _ in range(cfg.eval_paths)]
+    accs = [path_accuracy(net, a, splits, seed=cfg.seed) for a in paths]
+    manifest = {"format": MANIFEST_FORMAT, "space": space_identity(space),
+                "data": {"name": cfg.data, "root": cfg.data_root, "subset": cfg.subset,
+                         "seed": cfg.seed, "train_images": len(splits.train),
+                         "held_out_images": len(splits.val)},
+                "budget": {"epochs": cfg.epochs, "steps": total, "batch_size": cfg.batch_size,
+                           "seconds": sum(r["seconds"] for r in history)},
+                "random_paths": {"choices": paths, "held_out_acc": accs,
+                                 "mean": sum(accs) / len(accs)},
+                "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_json(out / MANIFEST, manifest)
+    print(f"supernet {out}: {len(accs)} random paths, held-out accuracy (BN re-estimated) "
+          f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})",
+          file=sys.stderr)
+    return manifest
+
+
+def _prepare(cfg: SupernetConfig, out: Path) -> None:
+    cfg_file = out / "config.json"
+    if (out / CKPT).exists():
+        if not cfg.resume:
+            raise SupernetError(f"{out} already holds a supernet; pass --resume to continue it "
+                                f"or choose another --out")
+        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        new = json.loads(json.dumps(dataclasses.asdict(cfg)))
+        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
+        if diff:
+            raise SupernetError(f"--resume: {out} was started with different settings "
+                                f"({', '.join(diff)}); use the same options or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cfg_file, dataclasses.asdict(cfg))
+
+
+def _save(path: Path, net, opt, gen, epoch: int, history: list) -> None:
+    buf = io.BytesIO()
+    torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                "history": json.dumps(history)}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read(path: Path) -> dict:
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as e:  # truncated or foreign file: say which, overwrite nothing
+        raise SupernetError(f"{path}: unreadable supernet checkpoint ({type(e).__name__}); "
+                            f"delete it to start over") from None
+
+
+def _load(path: Path, net, opt, gen) -> tuple[int, list]:
+    blob = _read(path)
+    try:
+        net.load_state_dict(blob["net"])
+        opt.load_state_dict(blob["opt"])
+        gen.set_state(blob["gen"])
+        torch.set_rng_state(blob["torch_rng"])
+        return int(blob["epoch"]), json.loads(blob["history"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise SupernetError(f"{path}: not a checkpoint of this supernet "
+                            f"({type(e).__name__}); delete it to start over") from None
+
+
+def _write_log(out: Path, history: list) -> None:
+    cols = list(history[0])
+    lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
+                                         for c in cols) for r in history]
+    atomic_write_text(out / "log.csv", "\n".join(lines) + "\n")
+
+
+def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, dict]:
+    """The trained supernet in ``path`` for ``space``, and its manifest.  A supernet of
+    another space (name, version, resolution, classes, channels), an unfinished one or a
+    foreign file is a one-line error."""
+    d = Path(path)
+    if not (d / MANIFEST).exists():
+        what = "an unfinished supernet (resume `hwnas supernet train`)" if (d / CKPT).exists() \
+            else "not a supernet folder"
+        raise SupernetError(f"{d}: {what}; no {MANIFEST}")
+    try:
+        manifest = json.loads((d / MANIFEST).read_text())
+        theirs = manifest["space"]
+    except (ValueError, KeyError, TypeError):
+        raise SupernetError(f"{d / MANIFEST}: not a supernet manifest") from None
+    ours = space_identity(space)
+    if theirs != json.loads(json.dumps(ours)):
+        diff = sorted(k for k in ours if theirs.get(k) != json.loads(json.dumps(ours))[k])
+        raise SupernetError(f"supernet {d} was trained for {_describe(theirs)}, the table is for "
+                            f"{_describe(ours)} (differs in {', '.join(diff)}); train one for "
+                            f"this space with `hwnas supernet train`")
+    net = FBNetSupernet(space)
+    blob = _read(d / CKPT)
+    try:
+        net.load_state_dict(blob["net"])
+    except (KeyError, RuntimeError) as e:
+        raise SupernetError(f"{d / CKPT}: weights do not fit {space.name} "
+                            f"({type(e).__name__})") from None
+    return net.eval(), manifest
+
+
+def _describe(s: dict) -> str:
+    return (f"{s.get('name')} v{s.get('version')} at {s.get('resolution')} px, "
+            f"{s.get('num_classes')} classes, {s.get('in_channels')} channels")
+
+
+__all__ = ["SupernetConfig", "train_supernet", "load_supernet", "weight_step", "student_p",
+           "uniform_path", "cosine_lr", "space_identity", "load_splits", "CKPT", "MANIFEST",
+           "GRAD_CLIP"]

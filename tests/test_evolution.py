@@ -1,0 +1,149 @@
+"""Train once, search any target: the supernet artefact (resume, manifest, refusals) and the
+evolutionary search on it (target guarantee, outputs, resume == uninterrupted)."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from hwnas.latency import synthetic_table
+from hwnas.search.common import SearchError
+from hwnas.search.evolution import EvolutionConfig, crossover, mutate, search
+from hwnas.space.space import Stage
+from hwnas.supernet import SupernetError
+from hwnas.supernet.train import (CKPT, MANIFEST, SupernetConfig, load_supernet,
+                                  train_supernet)
+from spaces import tiny_space
+
+SPACE = tiny_space("tiny-evo", resolution=12, num_classes=10, in_channels=1,
+                   ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
+                   stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)))
+OTHER = tiny_space("tiny-evo-other", resolution=12, num_classes=10, in_channels=1,
+                   ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
+                   stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)))
+
+
+def _cfg(out, **kw):
+    return SupernetConfig(out=str(out), space=SPACE.name, subset=400, epochs=2,
+                          batch_size=32, eval_paths=2, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("supernet")
+    manifest = train_supernet(_cfg(out), space=SPACE, progress=False)
+    return out, manifest
+
+
+def test_supernet_artefact_manifest_and_resume_equals_uninterrupted(trained, tmp_path):
+    out, manifest = trained
+    assert manifest["space"]["name"] == SPACE.name and manifest["space"]["resolution"] == 12
+    assert manifest["budget"]["epochs"] == 2 and manifest["data"]["subset"] == 400
+    accs = manifest["random_paths"]["held_out_acc"]
+    assert len(accs) == 2 and all(0 <= a <= 1 for a in accs)
+    assert (out / "log.csv").read_text().count("\n") == 3
+    # interrupted after one epoch, then resumed: the same weights as the uninterrupted run
+    other = tmp_path / "resumed"
+    assert train_supernet(_cfg(other), space=SPACE, stop_after_epochs=1, progress=False) is None
+    assert not (other / MANIFEST).exists()
+    with pytest.raises(SupernetError, match="--resume"):
+        train_supernet(_cfg(other), space=SPACE, progress=False)
+    train_supernet(_cfg(other, resume=True), space=SPACE, progress=False)
+    a = torch.load(out / CKPT, weights_only=True)["net"]
+    b = torch.load(other / CKPT, weights_only=True)["net"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    net, m = load_supernet(out, SPACE)
+    assert m == manifest and all(torch.equal(v, a[k]) for k, v in net.state_dict().items())
+
+
+def test_supernet_of_another_space_or_a_broken_checkpoint_is_one_line(trained, tmp_path):
+    out, _ = trained
+    with pytest.raises(SupernetError, match="tiny-evo v1.*tiny-evo-other"):
+        load_supernet(out, OTHER)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / MANIFEST).write_text((out / MANIFEST).read_text())
+    (broken / CKPT).write_bytes((out / CKPT).read_bytes()[:1000])
+    with pytest.raises(SupernetError, match="unreadable") as e:
+        load_supernet(broken, SPACE)
+    assert "\n" not in str(e.value)
+    assert (broken / CKPT).stat().st_size == 1000  # nothing overwritten
+    with pytest.raises(SupernetError, match="resume"):
+        (broken / MANIFEST).unlink()
+        load_supernet(broken, SPACE)
+
+
+def test_mutation_and_crossover_stay_in_the_space():
+    rng = random.Random(0)
+    a = tuple([0] * len(SPACE.choices))
+    b = tuple(len(c) - 1 for c in SPACE.choices)
+    for _ in range(20):
+        m = mutate(SPACE, a, 0.2, rng)
+        assert m != a
+        SPACE.check(list(m))
+        c = crossover(a, b, rng)
+        assert all(x in (p, q) for x, p, q in zip(c, a, b))
+
+
+def _evo(out, supernet, target, **kw):
+    return EvolutionConfig(target_ms=target, out=str(out), space=SPACE.name,
+                           supernet=str(supernet), population=6, generations=3, parents=3,
+                           calib_batches=2, eval_batches=1, **kw)
+
+
+def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    target = lo + 0.4 * (hi - lo)
+    rec = search(_evo(tmp_path / "a", out, target), table=table, space=SPACE)
+    assert rec["predicted_ms"] <= target and rec["strategy"] == "evolution"
+    assert rec["evaluations"] >= 6
+    run = tmp_path / "a"
+    for f in ("arch.json", "topk.json", "log.csv", "summary.md", "evolution.png", "config.json"):
+        assert (run / f).exists(), f
+    topk = json.loads((run / "topk.json").read_text())["archs"]
+    assert all(a["predicted_ms"] <= target for a in topk)
+    scores = [a["score"] for a in topk]
+    assert scores == sorted(scores, reverse=True) and scores[0] == rec["supernet"]["winner_acc"]
+    # stopped after one generation, then resumed: the same winner and the same evaluations
+    assert search(_evo(tmp_path / "b", out, target), table=table, space=SPACE,
+                  stop_after_generations=1) is None
+    with pytest.raises(SearchError, match="--resume"):
+        search(_evo(tmp_path / "b", out, target), table=table, space=SPACE)
+    again = search(_evo(tmp_path / "b", out, target, resume=True), table=table, space=SPACE)
+    assert again["choices"] == rec["choices"] and again["evaluations"] == rec["evaluations"]
+
+
+def test_evolution_refuses_a_supernet_of_another_space(trained, tmp_path):
+    out, _ = trained
+    table = synthetic_table(OTHER)
+    lo, hi = table.bounds(OTHER)
+    with pytest.raises(SearchError, match="trained for"):
+        search(EvolutionConfig(target_ms=hi, out=str(tmp_path / "x"), space=OTHER.name,
+                               supernet=str(out)), table=table, space=OTHER)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    """Evolution without a supernet, a folder that is not one, and an evolution flag for
+    another strategy: exit 2, one line, nothing written."""
+    from hwnas.cli import main
+    from hwnas.space import get_space
+
+    monkeypatch.setenv("HWNAS_NO_PROGRESS", "1")
+    table = synthetic_table(get_space("fbnet-small")).save(tmp_path / "t.csv")
+    base = ["search", "--table", str(table), "--target-frac", "0.6", "--out",
+            str(tmp_path / "run")]
+    for extra, said in ((["--strategy", "evolution"], "needs --supernet"),
+                        (["--strategy", "evolution", "--supernet", str(tmp_path)],
+                         "not a supernet folder"),
+                        (["--supernet", str(tmp_path)], "only for --strategy evolution")):
+        with pytest.raises(SystemExit) as e:
+            main(base + extra)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and said in err, err
+        assert err.strip().splitlines()[-1].startswith("error:")
+        assert not (tmp_path / "run").exists()
