@@ -135,15 +135,36 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setenv("HWNAS_NO_PROGRESS", "1")
     table = synthetic_table(get_space("fbnet-small")).save(tmp_path / "t.csv")
-    base = ["search", "--table", str(table), "--target-frac", "0.6", "--out",
-            str(tmp_path / "run")]
+    base = ["search", "--table", str(table), "--out", str(tmp_path / "run")]
     for extra, said in ((["--strategy", "evolution"], "needs --supernet"),
                         (["--strategy", "evolution", "--supernet", str(tmp_path)],
                          "not a supernet folder"),
-                        (["--supernet", str(tmp_path)], "only for --strategy evolution")):
+                        (["--supernet", str(tmp_path)], "only for --strategy evolution"),
+                        (["--target-ms", "inf"], "positive finite numbers"),
+                        (["--target-ms", "0.3,x"], "positive finite numbers"),
+                        (["--target-ms", "0.3,0.4"], "only for --strategy evolution")):
+        target = [] if "--target-ms" in extra else ["--target-frac", "0.6"]
         with pytest.raises(SystemExit) as e:
-            main(base + extra)
+            main(base + target + extra)
         err = capsys.readouterr().err
         assert e.value.code == 2 and said in err, err
         assert err.strip().splitlines()[-1].startswith("error:")
         assert not (tmp_path / "run").exists()
+
+
+def test_several_targets_on_one_supernet_draw_a_front(trained, tmp_path):
+    from hwnas.search.evolution import search_targets
+
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    targets = [lo + f * (hi - lo) for f in (0.3, 0.7)]
+    with pytest.raises(SearchError, match="below the fastest"):
+        search_targets(_evo(tmp_path / "bad", out, 1.0), [targets[0], lo / 2], table, SPACE)
+    assert not (tmp_path / "bad").exists()
+    recs = search_targets(_evo(tmp_path / "f", out, 1.0), targets, table, SPACE)
+    assert [r["target_ms"] for r in recs] == targets
+    assert all(r["predicted_ms"] <= r["target_ms"] for r in recs)
+    front = json.loads((tmp_path / "f" / "front.json").read_text())
+    assert len(front) == 2 and (tmp_path / "f" / "front.png").exists()
+    assert all((tmp_path / "f" / f"t{t:g}ms" / "arch.json").exists() for t in targets)

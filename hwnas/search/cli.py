@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import Enum
 from typing import Optional
@@ -25,13 +26,14 @@ def _given(**kw) -> dict:
 
 
 def search_command(
-    target_ms: Optional[float] = typer.Option(None, "--target-ms", help="Latency budget (ms) "
-                                              "on the table's device; the result's predicted "
-                                              "latency is ≤ it."),
-    target_frac: Optional[float] = typer.Option(None, "--target-frac", help="Instead of "
-                                                "--target-ms: this fraction of the table's "
-                                                "prediction for the space's MobileNetV2-like "
-                                                "reference (e.g. 0.6)."),
+    target_ms: Optional[str] = typer.Option(None, "--target-ms", help="Latency budget (ms) "
+                                            "on the table's device; the result's predicted "
+                                            "latency is ≤ it.  Evolution: several, "
+                                            "comma-separated (0.3,0.4,0.5)."),
+    target_frac: Optional[str] = typer.Option(None, "--target-frac", help="Instead of "
+                                              "--target-ms: this fraction of the table's "
+                                              "prediction for the space's MobileNetV2-like "
+                                              "reference (e.g. 0.6; evolution: 0.5,0.7,0.9)."),
     out: str = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
     strategy: Strategy = typer.Option(Strategy.fbnet, "--strategy"),
     table: Optional[str] = typer.Option(None, "--table", help="Latency table CSV; default: "
@@ -74,13 +76,20 @@ def search_command(
     known: dict = {}  # the table and space loaded for --target-frac, reused by the search
     if (target_ms is None) == (target_frac is None):
         raise SearchError("give exactly one of --target-ms and --target-frac")
+    flag = "--target-ms" if target_ms is not None else "--target-frac"
+    values = numbers(flag, target_ms if target_ms is not None else target_frac)
+    if len(values) > 1 and strategy is not Strategy.evolution:
+        raise SearchError(f"several targets in {flag}: only for --strategy evolution (one "
+                          f"trained supernet serves them all); run --strategy "
+                          f"{strategy.value} once per target")
     if target_frac is not None:
-        if not 0 < target_frac <= 10:  # before a missing table would be profiled
-            raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac:g})")
+        if not all(0 < f <= 10 for f in values):  # before a missing table would be profiled
+            raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac})")
         from .common import resolve_table
 
         known["table"], known["space"] = resolve_table(space, table)
-        target_ms = target_from_reference(known["table"], known["space"], target_frac)
+        values = [target_from_reference(known["table"], known["space"], f) for f in values]
+    target_ms = values[0]
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
@@ -94,6 +103,15 @@ def search_command(
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)
             raise SearchError(f"{names}: only for --strategy {other}")
+    if strategy is Strategy.evolution and len(values) > 1:
+        from .evolution import EvolutionConfig, search_targets
+
+        recs = search_targets(EvolutionConfig(**common, **own["evolution"]), values, **known)
+        for rec in recs:
+            _report(rec, rec["out"])
+        typer.echo(f"accuracy-latency front of {len(recs)} targets → {out}/front.png, "
+                   f"{out}/front.json")
+        return
     if strategy is Strategy.evolution:
         from .evolution import EvolutionConfig, search as evolve
 
@@ -109,6 +127,18 @@ def search_command(
             raise SearchError(f"--strategy mnasnet is not available in this build ({e})") from None
         rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
     _report(rec, out)
+
+
+def numbers(flag: str, text: str) -> list[float]:
+    """``"0.3,0.4"`` → [0.3, 0.4]; anything but positive finite numbers is a one-line error."""
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise SearchError(f"{flag} takes positive finite numbers, comma-separated "
+                          f"(got {text!r})")
+    return values
 
 
 def target_from_reference(table, space, frac: float, reference: str = "mobilenetv2") -> float:

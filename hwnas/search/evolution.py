@@ -97,16 +97,10 @@ def _child(space, table, target, parents, cfg, rng, seen) -> tuple:
     return tuple(table.repair(space, list(c), target).choices)
 
 
-def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
-           space: SearchSpace | None = None, stop_after_generations: int | None = None
-           ) -> dict | None:
-    """Run (or resume) an evolutionary search; returns the arch.json record (None when
-    stopped early by ``stop_after_generations``)."""
-    out = Path(cfg.out)
+def _load(cfg: EvolutionConfig, table, space):
     if table is None or space is None:
         table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
                                      resolution=cfg.resolution)
-    check_target(table, space, cfg.target_ms)
     try:
         net, manifest = load_supernet(cfg.supernet, space)
     except SupernetError as e:
@@ -115,10 +109,73 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
     if cfg.data != data["name"]:
         raise SearchError(f"supernet {cfg.supernet} was trained on {data['name']}, not "
                           f"{cfg.data}; train one on {cfg.data} with `hwnas supernet train`")
+    splits = load_splits(data["name"], data["root"], space, data["seed"], data["subset"])
+    return table, space, (net, manifest, splits)
+
+
+def search_targets(cfg: EvolutionConfig, targets: list[float],
+                   table: LatencyTable | None = None, space: SearchSpace | None = None
+                   ) -> list[dict]:
+    """One search per target on one loaded supernet, each into ``out/t<ms>ms``; then the
+    accuracy–latency front of the winners (supernet accuracy, with the scaled reference at
+    each target) as ``out/front.png`` and ``out/front.json``."""
+    import dataclasses
+
+    table, space, loaded = _load(cfg, table, space)
+    for t in targets:  # every target checked before anything is written
+        check_target(table, space, t)
+    out = Path(cfg.out)
+    recs = []
+    for t in targets:
+        sub = dataclasses.replace(cfg, target_ms=t, out=str(out / f"t{t:g}ms"))
+        rec = search(sub, table, space, loaded=loaded)
+        recs.append({**rec, "out": sub.out})
+    atomic_write_json(out / "front.json", [
+        {"target_ms": r["target_ms"], "predicted_ms": r["predicted_ms"], "out": r["out"],
+         "winner_acc": r["supernet"]["winner_acc"],
+         "reference_ms": (r["supernet"]["scaled_reference"] or {}).get("predicted_ms"),
+         "reference_acc": r["supernet"]["scaled_reference_acc"]} for r in recs])
+    _plot_front(out, recs)
+    return recs
+
+
+def _plot_front(out: Path, recs: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["predicted_ms"] for r in recs], [r["supernet"]["winner_acc"] for r in recs],
+            "o-", color="C3", label="evolution winners")
+    refs = [r for r in recs if r["supernet"]["scaled_reference"]]
+    if refs:
+        ax.plot([r["supernet"]["scaled_reference"]["predicted_ms"] for r in refs],
+                [r["supernet"]["scaled_reference_acc"] for r in refs], "D--", color="k",
+                label="MobileNetV2-like, scaled")
+    for r in recs:
+        ax.axvline(r["target_ms"], color="0.7", ls=":", lw=1)
+    ax.set_xlabel("predicted latency (ms; dotted: targets)")
+    ax.set_ylabel("supernet accuracy (held out, BN re-estimated)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out / "front.png")
+
+
+def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
+           space: SearchSpace | None = None, stop_after_generations: int | None = None,
+           loaded=None) -> dict | None:
+    """Run (or resume) an evolutionary search; returns the arch.json record (None when
+    stopped early by ``stop_after_generations``).  ``loaded``: the (supernet, manifest,
+    splits) another target's search already loaded."""
+    out = Path(cfg.out)
+    if loaded is None:
+        table, space, loaded = _load(cfg, table, space)
+    net, manifest, splits = loaded
+    check_target(table, space, cfg.target_ms)
     resuming = prepare_out(cfg, out, STATE)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
-    splits = load_splits(data["name"], data["root"], space, data["seed"], data["subset"])
     rng = random.Random(cfg.seed)
     fitness: dict[tuple, float] = {}
     history: list[dict] = []
@@ -287,4 +344,4 @@ def _summary(out, cfg, space, table, rec, history, topk) -> None:
     write_summary(out, "\n".join(lines))
 
 
-__all__ = ["EvolutionConfig", "search", "mutate", "crossover"]
+__all__ = ["EvolutionConfig", "search", "search_targets", "mutate", "crossover"]
