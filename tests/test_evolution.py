@@ -139,7 +139,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     for extra, said in ((["--strategy", "evolution"], "needs --supernet"),
                         (["--strategy", "evolution", "--supernet", str(tmp_path)],
                          "not a supernet folder"),
-                        (["--supernet", str(tmp_path)], "only for --strategy evolution"),
+                        (["--supernet", str(tmp_path)], "not a supernet folder"),
+                        (["--strategy", "mnasnet", "--space", "fbnet-small", "--supernet",
+                          str(tmp_path)],
+                         "only for --strategy evolution"),
                         (["--target-ms", "inf"], "positive finite numbers"),
                         (["--target-ms", "0.3,x"], "positive finite numbers"),
                         (["--target-ms", "0.3,0.4"], "only for --strategy evolution")):

@@ -51,8 +51,15 @@ def test_gradient_reaches_every_theta_through_expected_latency():
 
 
 def test_gradient_reaches_theta_through_the_supernet_in_both_modes():
+    """θ steps start after the warm-up.  (At initialisation every residual block is the
+    identity, and a gate scaling an identity in front of BatchNorm gets no gradient, so the
+    residual blocks' zero BN scales are moved first, as the warm-up does.)"""
     torch.manual_seed(0)
     net = FBNetSupernet(TINY)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
     x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
     for hard in (False, True):
         theta = [torch.zeros(len(c), requires_grad=True) for c in TINY.choices]

@@ -64,8 +64,9 @@ def search_command(
                                               help="mnasnet: Ray cluster (default: local)."),
     latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
     evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: train|shared."),
-    supernet: Optional[str] = typer.Option(None, "--supernet", help="evolution: a folder "
-                                           "written by `hwnas supernet train`."),
+    supernet: Optional[str] = typer.Option(None, "--supernet", help="evolution (required) "
+                                           "or fbnet (start from it): a folder written by "
+                                           "`hwnas supernet train`."),
     population: Optional[int] = typer.Option(None, "--population",
                                              help="evolution: architectures per generation."),
     generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
@@ -93,12 +94,13 @@ def search_command(
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
-    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
+    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs,
+                           supernet=supernet if strategy is Strategy.fbnet else None),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
                              child_epochs=child_epochs, workers=workers,
                              ray_address=ray_address, latency=latency, evaluator=evaluator),
-           "evolution": _given(supernet=supernet, population=population,
-                               generations=generations)}
+           "evolution": _given(supernet=supernet if strategy is not Strategy.fbnet else None,
+                               population=population, generations=generations)}
     for other, flags in own.items():
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)

@@ -74,6 +74,7 @@ class FBNetConfig(SearchConfig):
     select: int = 16  # candidates under T scored by the supernet at the end (0: argmax θ)
     distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
+    supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -107,12 +108,14 @@ class _State:
     history: list = dataclasses.field(default_factory=list)  # per epoch: log row + θ
 
 
-def _new_state(space: SearchSpace, cfg: FBNetConfig) -> _State:
+def _new_state(space: SearchSpace, cfg: FBNetConfig, start: dict | None = None) -> _State:
     torch.manual_seed(cfg.seed)
     try:
         net = FBNetSupernet(space)
     except SupernetError as e:
         raise SearchError(f"{e} (use --strategy mnasnet)") from None
+    if start is not None:
+        net.load_state_dict(start)
     theta = [torch.zeros(len(c), requires_grad=True) for c in space.choices]
     w_opt = torch.optim.SGD(net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                             weight_decay=cfg.w_wd)
@@ -326,13 +329,21 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
         table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
                                      resolution=cfg.resolution)
     check_target(table, space, cfg.target_ms)
+    start = None
+    if cfg.supernet:  # checked before anything is written
+        from hwnas.supernet.train import load_supernet
+
+        try:
+            start = load_supernet(cfg.supernet, space)[0].state_dict()
+        except SupernetError as e:
+            raise SearchError(str(e)) from None
     resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
     splits = _splits(cfg, space)
     if len(splits.val) == 0:
         raise SearchError("the θ split is empty: use a larger --subset")
-    state = _new_state(space, cfg)
+    state = _new_state(space, cfg, start)
     if resuming:
         _load(state, out)
         print(f"resuming {out} after epoch {state.epoch}/{cfg.epochs}", file=sys.stderr)
