@@ -99,7 +99,7 @@ def main(argv=None) -> int:
                     help="stand-alone accuracy the supernet is ranked against: the final "
                          "recipe (test set) or random search's 1-epoch proxy (val)")
     ap.add_argument("--no-rank", action="store_true")
-    ap.add_argument("--rank-from", help="an FBNet run folder whose supernet (ckpt.pt) the "
+    ap.add_argument("--rank-from", help="an FBNet run or a supernet folder whose weights the "
                     "ranking uses instead of a new search")
     ap.add_argument("--rank-only", action="store_true", help="only the ranking")
     args = ap.parse_args(argv)
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
                 f"{n} {100 * run[n]['test_acc']:.2f}% @ {run[n]['predicted_ms']:.3f} ms"
                 for n in ("fbnet", "random", "reference")), flush=True)
 
-    if not args.no_rank and not RANKING.exists():
+    if not args.no_rank and (args.rank_from or not RANKING.exists()):
         atomic_write_json(RANKING, ranking(space, table, ref_ms, search_splits, final_splits,
                                            args, work))
     if args.rank_only:
@@ -173,7 +173,8 @@ def ranking(space, table, ref_ms, splits, final_splits, args, work) -> dict:
         search(FBNetConfig(target_ms=ref_ms, out=str(run), mode=args.mode, epochs=args.epochs,
                            warmup_epochs=args.warmup_epochs, subset=args.subset, seed=0),
                table=table, space=space)
-    state = torch.load(run / "ckpt.pt", weights_only=True)
+    ckpt = run / "ckpt.pt" if (run / "ckpt.pt").exists() else run / "supernet.pt"
+    state = torch.load(ckpt, weights_only=True)
     net = FBNetSupernet(space)
     net.load_state_dict(state["net"])
     rng = random.Random(1234)
@@ -181,10 +182,16 @@ def ranking(space, table, ref_ms, splits, final_splits, args, work) -> dict:
     archs = [random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
              for f in [0.3 + 0.9 * i / (args.rank_archs - 1) for i in range(args.rank_archs)]]
     sup = [path_accuracy(net, a, splits) for a in archs]
+    known = {}  # stand-alone accuracies already measured for these architectures and recipe
+    if RANKING.exists():
+        old = json.loads(RANKING.read_text())
+        if old.get("recipe") == args.rank_recipe:
+            known = {tuple(c): v for c, v in zip(old["choices"], old["standalone_acc"])}
     alone = []
     for i, a in enumerate(archs):
-        alone.append(final_accuracy(space, a, final_splits, args.final_epochs, 0)
-                     if args.rank_recipe == "final" else proxy_accuracy(space, a, splits, 0))
+        alone.append(known.get(tuple(a.choices)) or (
+            final_accuracy(space, a, final_splits, args.final_epochs, 0)
+            if args.rank_recipe == "final" else proxy_accuracy(space, a, splits, 0)))
         print(f"rank {i + 1}/{len(archs)}: supernet {sup[i]:.3f}, stand-alone {alone[-1]:.3f}",
               flush=True)
     return {"n": len(archs), "kendall_tau": kendall_tau(sup, alone), "supernet": str(run),

@@ -142,7 +142,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
                         (["--supernet", str(tmp_path)], "not a supernet folder"),
                         (["--strategy", "mnasnet", "--space", "fbnet-small", "--supernet",
                           str(tmp_path)],
-                         "only for --strategy evolution"),
+                         "go together"),
                         (["--target-ms", "inf"], "positive finite numbers"),
                         (["--target-ms", "0.3,x"], "positive finite numbers"),
                         (["--target-ms", "0.3,0.4"], "only for --strategy evolution")):
@@ -171,3 +171,24 @@ def test_several_targets_on_one_supernet_draw_a_front(trained, tmp_path):
     front = json.loads((tmp_path / "f" / "front.json").read_text())
     assert len(front) == 2 and (tmp_path / "f" / "front.png").exists()
     assert all((tmp_path / "f" / f"t{t:g}ms" / "arch.json").exists() for t in targets)
+
+
+def test_mnasnet_controller_scored_by_the_trained_supernet(trained, tmp_path):
+    """MnasNet's controller with ``evaluator="supernet"``: every trial scored by the trained
+    supernet (BN re-estimated), rewards recorded per batch, the winner under the target."""
+    from hwnas.search.mnasnet import MnasConfig, search as mnas_search
+
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    target = lo + 0.5 * (hi - lo)
+    cfg = MnasConfig(target_ms=target, out=str(tmp_path / "m"), space=SPACE.name,
+                     evaluator="supernet", supernet=str(out), trials=8, batch=4)
+    rec = mnas_search(cfg, table=table, space=SPACE)
+    assert rec["predicted_ms"] <= target
+    summary = (tmp_path / "m" / "summary.md").read_text()
+    assert "trained supernet" in summary, summary[:500]
+    with pytest.raises(SearchError, match="go together"):
+        mnas_search(MnasConfig(target_ms=target, out=str(tmp_path / "n"), space=SPACE.name,
+                               evaluator="supernet"), table=table, space=SPACE)
+    assert not (tmp_path / "n").exists()

@@ -63,10 +63,12 @@ def search_command(
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="mnasnet: Ray cluster (default: local)."),
     latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
-    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: train|shared."),
-    supernet: Optional[str] = typer.Option(None, "--supernet", help="evolution (required) "
-                                           "or fbnet (start from it): a folder written by "
-                                           "`hwnas supernet train`."),
+    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: "
+                                            "train|shared|supernet (with --supernet)."),
+    supernet: Optional[str] = typer.Option(None, "--supernet", help="a folder written by "
+                                           "`hwnas supernet train`: evolution searches it, "
+                                           "fbnet starts from it, mnasnet (--evaluator "
+                                           "supernet) scores with it."),
     population: Optional[int] = typer.Option(None, "--population",
                                              help="evolution: architectures per generation."),
     generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
@@ -94,17 +96,18 @@ def search_command(
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
-    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs,
-                           supernet=supernet if strategy is Strategy.fbnet else None),
+    # --supernet: evolution needs it, fbnet starts from it, mnasnet scores with it
+    chosen = {"supernet": supernet}
+    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
                              child_epochs=child_epochs, workers=workers,
                              ray_address=ray_address, latency=latency, evaluator=evaluator),
-           "evolution": _given(supernet=supernet if strategy is not Strategy.fbnet else None,
-                               population=population, generations=generations)}
+           "evolution": _given(population=population, generations=generations)}
     for other, flags in own.items():
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)
             raise SearchError(f"{names}: only for --strategy {other}")
+    own[strategy.value].update(_given(**chosen))
     if strategy is Strategy.evolution and len(values) > 1:
         from .evolution import EvolutionConfig, search_targets
 

@@ -94,6 +94,39 @@ class SharedEvaluator:
         pass
 
 
+class SupernetEvaluator(SharedEvaluator):
+    """Children scored by a supernet trained once for the space (``hwnas supernet train``):
+    held-out accuracy on the supernet's own split, BatchNorm re-estimated per child on
+    ``calib_batches`` batches, ``eval_batches`` × 256 images scored — thousands of trials in
+    minutes, every strategy scoring the same way."""
+
+    def __init__(self, path: str, space: SearchSpace, data: str, calib_batches: int = 10,
+                 eval_batches: int = 4, seed: int = 0):
+        from hwnas.supernet import SupernetError
+        from hwnas.supernet.train import load_splits, load_supernet
+
+        try:
+            self.net, manifest = load_supernet(path, space)
+        except SupernetError as e:
+            raise SearchError(str(e)) from None
+        d = manifest["data"]
+        if d["name"] != data:
+            raise SearchError(f"supernet {path} was trained on {d['name']}, not {data}")
+        self.space, self.seed = space, seed
+        self.calib_batches, self.eval_batches = calib_batches, eval_batches
+        self.splits = load_splits(d["name"], d["root"], space, d["seed"], d["subset"])
+        self.train_seconds = 0.0
+        self.name = (f"trained supernet {path} (random paths "
+                     f"{manifest['random_paths']['mean']:.3f} held out)")
+
+    def score(self, choices) -> float:
+        from hwnas.supernet import path_accuracy as supernet_accuracy
+
+        return supernet_accuracy(self.net, Arch.of(self.space, list(choices)), self.splits,
+                                 calib_batches=self.calib_batches,
+                                 max_eval_batches=self.eval_batches, seed=self.seed)
+
+
 class MeasuredLatency:
     """End-to-end latency of whole sampled models on the table's backend (as MnasNet measured
     on the phone): each model exported once through the profiler's content-addressed model
@@ -168,5 +201,5 @@ def rank_agreement(train_acc: Sequence[float], shared_acc: Sequence[float]) -> d
             "train_acc_of_shared_best": train_acc[best_s], "best_train_acc": train_acc[best_t]}
 
 
-__all__ = ["TrainEvaluator", "SharedEvaluator", "MeasuredLatency", "kendall_tau",
+__all__ = ["TrainEvaluator", "SharedEvaluator", "SupernetEvaluator", "MeasuredLatency", "kendall_tau",
            "rank_agreement", "SUPERNET_FILE", "MEASURED_FILE"]

@@ -31,12 +31,12 @@ from . import mnasnet_report as report
 from .common import (SearchConfig, SearchError, check_target, prepare_out,
                      resolve_table, write_config, write_result)
 from .controller import Controller, ControllerConfig
-from .evaluators import MeasuredLatency, SharedEvaluator, TrainEvaluator
+from .evaluators import MeasuredLatency, SharedEvaluator, SupernetEvaluator, TrainEvaluator
 from .mnasnet_trials import ChildJob
 from .rewards import REWARDS, get_reward
 
 CKPT = "ckpt.pt"
-EVALUATORS = ("train", "shared")
+EVALUATORS = ("train", "shared", "supernet")
 LATENCY_MODES = ("predict", "measured")
 INVALID_REWARD = 0.0
 
@@ -51,7 +51,8 @@ class MnasConfig(SearchConfig):
     workers: int = 1  # 1 without --ray-address: in process, no Ray
     ray_address: str | None = None
     latency: str = "predict"  # predict | measured
-    evaluator: str = "train"  # train | shared
+    evaluator: str = "train"  # train | shared | supernet (a trained one: `hwnas supernet train`)
+    supernet: str = ""  # evaluator supernet: its folder
     supernet_epochs: int = 3  # shared evaluator: epochs of single-path supernet training
     # proxy budget: 1 epoch on 1.2k images at batch 64 / lr 0.1 stays near chance (~0.1 val
     # accuracy); 2.4k images at batch 32 / lr 0.05 gives ~0.54, enough to rank children
@@ -127,6 +128,14 @@ def _load(out: Path, ctl: Controller) -> tuple[list, list]:
 def _check_modes(cfg: MnasConfig, space: SearchSpace) -> None:
     if cfg.evaluator == "shared" and space.family != "mnasnet":
         raise SearchError(f"--evaluator shared needs a mnasnet-family space, not {space.name}")
+    if (cfg.evaluator == "supernet") != bool(cfg.supernet):
+        raise SearchError("--evaluator supernet and --supernet DIR go together (a folder "
+                          "written by `hwnas supernet train`)")
+    if cfg.evaluator == "supernet" and space.family != "fbnet":
+        raise SearchError(f"--evaluator supernet needs an fbnet-family space (the trained "
+                          f"supernets are FBNet's), not {space.name}")
+    if cfg.evaluator == "supernet":  # a bad folder is refused before anything is written
+        SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
 
 
 def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices, fail_kind="") -> ChildJob:
@@ -141,6 +150,8 @@ def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
               f"{out}/supernet.pt exists", file=sys.stderr)
         return SharedEvaluator(space, _job(cfg, space, -1, [0] * len(space.choices)),
                                cfg.supernet_epochs, out)
+    if cfg.evaluator == "supernet":
+        return SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
     return TrainEvaluator(cfg.workers, cfg.ray_address, cfg.ray_timeout_s)
 
 
