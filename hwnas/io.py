@@ -100,3 +100,38 @@ def native_stderr_quiet():
         os.close(saved)
         os.close(devnull)
         logging.disable(was_disabled)
+
+
+def check_resume(out: Path, ckpt: str, config: dict, resume: bool, what: str,
+                 error: type[Exception]) -> bool:
+    """Check an output folder against ``--resume``: True when ``out/ckpt`` is to be loaded.
+    A folder holding a run without ``--resume``, or resuming with settings other than those
+    in its ``config.json``, is refused with ``error`` (one line)."""
+    have = (out / ckpt).exists()
+    if have and not resume:
+        raise error(f"{out} already holds a {what}; pass --resume to continue it or choose "
+                    f"another --out")
+    if have:
+        cfg_file = out / "config.json"
+        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        new = json.loads(json.dumps(config))  # tuples compare as the JSON lists
+        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
+        if diff:
+            raise error(f"--resume: {out} was started with different settings "
+                        f"({', '.join(diff)}); use the same options or another --out")
+    return have
+
+
+def atomic_write_rows(path: str | Path, rows: list[dict]) -> None:
+    """Rows of dicts as a CSV (header from the first row; floats to 6 significant digits)."""
+    import csv
+    import io
+
+    if not rows:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(path, buf.getvalue())

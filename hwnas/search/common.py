@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_json, atomic_write_text
+from hwnas.io import atomic_write_json, atomic_write_text, check_resume
 from hwnas.latency import LatencyTable, TableError, sidecar_path
 from hwnas.space import Arch, SearchSpace, get_space
 
@@ -184,19 +184,7 @@ def write_config(out_dir: str | Path, config) -> None:
 def prepare_out(cfg: SearchConfig, out: Path, ckpt: str) -> bool:
     """Check the output folder against ``--resume``; True when checkpoint ``ckpt`` is to be
     loaded.  Resuming with settings other than those in ``config.json`` is refused."""
-    have = (out / ckpt).exists()
-    if have and not cfg.resume:
-        raise SearchError(f"{out} already holds a search; pass --resume to continue it or "
-                          f"choose another --out")
-    if have:
-        cfg_file = out / "config.json"
-        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        new = json.loads(json.dumps(config_dict(cfg)))  # tuples compare as the JSON lists
-        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
-        if diff:
-            raise SearchError(f"--resume: {out} was started with different settings "
-                              f"({', '.join(diff)}); use the same options or another --out")
-    return have
+    return check_resume(out, ckpt, config_dict(cfg), cfg.resume, "search", SearchError)
 
 
 def write_summary(out_dir: str | Path, markdown: str) -> None:

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from hwnas.io import atomic_write_text, save_figure
+from hwnas.io import atomic_write_rows, save_figure
 
 from .common import write_summary
 
 
 def write_log(out: Path, rows: list[dict]) -> None:
     """All epoch rows so far as ``log.csv`` (rewritten atomically each epoch)."""
-    if not rows:
-        return
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(out / "log.csv", buf.getvalue())
+    atomic_write_rows(out / "log.csv", rows)
 
 
 def _probs(theta: list[list[float]]) -> list[np.ndarray]:

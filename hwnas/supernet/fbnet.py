@@ -37,7 +37,7 @@ from torch.func import functional_call
 
 from hwnas.errors import HwnasError
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module, parse_key
-from hwnas.space.blocks import IRBlock, Skip, zero_init_residual
+from hwnas.space.blocks import IRBlock, zero_init_residual
 from hwnas.space.builder import Net, module_name
 
 FIXED = ("stem", "head", "pool", "fc")

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.errors import check
+from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_rows, check_resume
 from hwnas.progress import progress_bar
 from hwnas.space import SearchSpace, get_space
 
@@ -176,7 +176,7 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
                    "train_acc": correct / seen, "seconds": time.perf_counter() - t0}
             history.append(row)
             _save(out / CKPT, net, opt, gen, epoch, history)
-            _write_log(out, history)
+            atomic_write_rows(out / "log.csv", history)
             epochs_bar.advance(1, status=f"train acc {row['train_acc']:.3f}")
             print(f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.3f}, train acc "
                   f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s",
@@ -205,19 +205,9 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
 
 
 def _prepare(cfg: SupernetConfig, out: Path) -> None:
-    cfg_file = out / "config.json"
-    if (out / CKPT).exists():
-        if not cfg.resume:
-            raise SupernetError(f"{out} already holds a supernet; pass --resume to continue it "
-                                f"or choose another --out")
-        old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        new = json.loads(json.dumps(dataclasses.asdict(cfg)))
-        diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
-        if diff:
-            raise SupernetError(f"--resume: {out} was started with different settings "
-                                f"({', '.join(diff)}); use the same options or another --out")
+    check_resume(out, CKPT, dataclasses.asdict(cfg), cfg.resume, "supernet", SupernetError)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cfg_file, dataclasses.asdict(cfg))
+    atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
 
 
 def _save(path: Path, net, opt, gen, epoch: int, history: list) -> None:
@@ -247,13 +237,6 @@ def _load(path: Path, net, opt, gen) -> tuple[int, list]:
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
         raise SupernetError(f"{path}: not a checkpoint of this supernet "
                             f"({type(e).__name__}); delete it to start over") from None
-
-
-def _write_log(out: Path, history: list) -> None:
-    cols = list(history[0])
-    lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
-                                         for c in cols) for r in history]
-    atomic_write_text(out / "log.csv", "\n".join(lines) + "\n")
 
 
 def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, dict]:
