@@ -80,7 +80,7 @@ def test_controller_state_round_trip():
 @pytest.mark.parametrize("kw, msg", [
     ({"workers": 0}, "--workers must be at least 1 (got 0)"),
     ({"reward": "pareto"}, "unknown reward 'pareto'; choose one of soft, hard, abs"),
-    ({"evaluator": "oracle"}, "unknown evaluator 'oracle'; choose one of train, shared"),
+    ({"evaluator": "oracle"}, "unknown evaluator 'oracle'; choose one of train, shared, supernet"),
     ({"latency": "guess"}, "unknown latency mode 'guess'; choose one of predict, measured"),
 ])
 def test_config_errors_one_line(kw, msg):
