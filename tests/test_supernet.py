@@ -174,7 +174,7 @@ def test_selection_scores_distinct_candidates_under_the_target():
     """The FBNet winner is the best-scoring of distinct candidates drawn from θ, every one
     under the target, ranked by their supernet accuracy."""
     from hwnas.latency import synthetic_table
-    from hwnas.search.fbnet import select
+    from hwnas.search.fbnet import refine, select
 
     space = tiny_space("tiny-select", resolution=12, num_classes=4,
                        ops=("ir_k3_e1", "ir_k3_e3", "skip"))
@@ -183,12 +183,21 @@ def test_selection_scores_distinct_candidates_under_the_target():
     target = lo + 0.5 * (hi - lo)
     theta = [torch.zeros(len(c)) for c in space.choices]
     torch.manual_seed(0)
-    scored = select(FBNetSupernet(space), space, table, theta, target, _toy_splits(256), n=6)
+    net, splits = FBNetSupernet(space), _toy_splits(256)
+    scored = select(net, space, table, theta, target, splits, n=6)
     assert 2 <= len(scored) <= 6
     assert len({a.choices for a, _ in scored}) == len(scored)
     assert all(table.predict(a, space) <= target for a, _ in scored)
     accs = [acc for _, acc in scored]
     assert accs == sorted(accs, reverse=True) and all(0 <= v <= 1 for v in accs)
+    # evolution from θ's candidates: more architectures, all under T, best first, and the
+    # winner at least as good as the selection's
+    refined = refine(net, space, table, target, splits, scored, generations=2)
+    assert len(refined) > len(scored)
+    assert {a.choices for a, _ in scored} <= {a.choices for a, _ in refined}
+    assert all(table.predict(a, space) <= target for a, _ in refined)
+    assert [v for _, v in refined] == sorted((v for _, v in refined), reverse=True)
+    assert refined[0][1] >= scored[0][1]
 
 
 def test_branch_gates_keep_the_forward_value_and_reach_theta():

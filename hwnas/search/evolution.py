@@ -84,11 +84,29 @@ def crossover(a: tuple, b: tuple, rng: random.Random) -> tuple:
     return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
 
 
-def _child(space, table, target, parents, cfg, rng, seen) -> tuple:
+def rank(fitness: dict, table, space) -> list[tuple]:
+    """Architectures by fitness, best first (ties: the faster first)."""
+    return sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
+
+
+def next_generation(space, table, target, fitness: dict, population: list, size: int,
+                    parents: int, mutation: float, rng: random.Random) -> list[tuple]:
+    """``size`` new distinct children under the target from the ``parents`` fittest seen."""
+    best = rank(fitness, table, space)[:parents]
+    seen = set(fitness) | set(population)
+    children: list[tuple] = []
+    while len(children) < size:
+        c = _child(space, table, target, best, mutation, rng, seen | set(children))
+        if c not in children:
+            children.append(c)
+    return children
+
+
+def _child(space, table, target, parents, mutation, rng, seen) -> tuple:
     """A new child under the target, by mutation or crossover of ``parents``."""
     for _ in range(REDRAWS):
         if rng.random() < 0.5 or len(parents) < 2:
-            c = mutate(space, rng.choice(parents), cfg.mutation, rng)
+            c = mutate(space, rng.choice(parents), mutation, rng)
         else:
             a, b = rng.sample(parents, 2)
             c = crossover(a, b, rng)
@@ -209,7 +227,7 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
             for a in population:
                 score(a)
                 bar.advance(1)
-            ranked = sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
+            ranked = rank(fitness, table, space)
             best = ranked[0]
             gen += 1
             ran += 1
@@ -218,14 +236,9 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
                    "best_ms": table.predict(best, space), "evaluated": len(fitness),
                    "seconds": time.perf_counter() - t0}
             history.append(row)
-            parents = ranked[:cfg.parents]
             if gen < cfg.generations:
-                population = []
-                while len(population) < cfg.population:
-                    c = _child(space, table, cfg.target_ms, parents, cfg, rng,
-                               set(fitness) | set(population))
-                    if c not in population:
-                        population.append(c)
+                population = next_generation(space, table, cfg.target_ms, fitness, population,
+                                             cfg.population, cfg.parents, cfg.mutation, rng)
             _save_state(out, gen, population, fitness, history, rng)
             write_log(out, history)
             gens_bar.advance(1, status=f"best {row['best_acc']:.3f}")
@@ -258,7 +271,7 @@ def _load_state(out: Path, rng: random.Random):
 
 
 def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> dict:
-    ranked = sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
+    ranked = rank(fitness, table, space)
     winner = Arch.of(space, ranked[0], "evolution")
     topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[:max(cfg.topk, 1)]]
     try:  # the MobileNetV2-like reference, where the space can express it
@@ -344,4 +357,5 @@ def _summary(out, cfg, space, table, rec, history, topk) -> None:
     write_summary(out, "\n".join(lines))
 
 
-__all__ = ["EvolutionConfig", "search", "search_targets", "mutate", "crossover"]
+__all__ = ["EvolutionConfig", "search", "search_targets", "mutate", "crossover", "rank",
+           "next_generation"]

@@ -75,6 +75,7 @@ class FBNetConfig(SearchConfig):
     distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
     supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
+    refine: int = 0  # generations of evolution on the supernet, seeded with θ's candidates
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -89,6 +90,8 @@ class FBNetConfig(SearchConfig):
             (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
             (self.distill_weight >= 0, "distill_weight must be >= 0"),
             (self.select >= 0, f"select must be >= 0 (got {self.select})"),
+            (self.refine >= 0 and (self.refine == 0 or self.select >= 2),
+             f"refine must be >= 0 and needs select >= 2 (got {self.refine})"),
             (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
         ]
@@ -379,6 +382,28 @@ def _epoch_line(row: dict, epochs: int) -> str:
             f"(target {row['target_ms']:g}), {row['seconds']:.0f} s")
 
 
+def refine(net: FBNetSupernet, space: SearchSpace, table: LatencyTable, target_ms: float,
+           splits, scored: list[tuple[Arch, float]], generations: int, seed: int = 0,
+           parents: int = 6, mutation: float = 0.1) -> list[tuple[Arch, float]]:
+    """Evolution on the supernet (``search.evolution.next_generation``) seeded with θ's
+    scored candidates: ``generations`` more generations of as many children, every one under
+    the target, scored as ``select`` scores; all scored architectures, best first."""
+    import random
+
+    from .evolution import next_generation, rank
+
+    fitness = {a.choices: acc for a, acc in scored}
+    population, rng = list(fitness), random.Random(seed)
+    for _ in range(generations):
+        population = next_generation(space, table, target_ms, fitness, population,
+                                     len(scored), min(parents, len(fitness)), mutation, rng)
+        for a in population:
+            fitness[a] = path_accuracy(net, Arch.of(space, a), splits,
+                                       calib_batches=SELECT_CALIBRATION,
+                                       max_eval_batches=SELECT_EVAL_BATCHES, seed=seed)
+    return [(Arch.of(space, a, "fbnet"), fitness[a]) for a in rank(fitness, table, space)]
+
+
 def _finish(cfg, space, table, state, out, splits) -> dict:
     am = argmax_arch(space, state.theta)
     winner, topk = derive(space, table, state.theta, cfg.target_ms, cfg.topk, cfg.seed)
@@ -386,6 +411,9 @@ def _finish(cfg, space, table, state, out, splits) -> dict:
     if cfg.select:
         topk = select(state.net, space, table, state.theta, cfg.target_ms, splits, cfg.select,
                       cfg.seed)
+        if cfg.refine:
+            topk = refine(state.net, space, table, cfg.target_ms, splits, topk, cfg.refine,
+                          cfg.seed)
         winner = topk[0][0]
         topk = topk[:max(cfg.topk, 1)]
     rows = [h["row"] for h in state.history]
@@ -393,7 +421,9 @@ def _finish(cfg, space, table, state, out, splits) -> dict:
     extra = {"strategy": "fbnet", "mode": cfg.mode,
              "argmax": {"choices": list(am.choices), "predicted_ms": table.predict(am, space)},
              "repaired": am.choices != by_theta.choices,
-             "selected_by": "supernet accuracy" if cfg.select else "θ",
+             "selected_by": ("supernet accuracy" + (f", {cfg.refine} generations of evolution "
+                                                    "from θ's candidates" if cfg.refine else "")
+                             if cfg.select else "θ"),
              "theta_winner": {"choices": list(by_theta.choices),
                               "predicted_ms": table.predict(by_theta, space)},
              "search_seconds": sum(r["seconds"] for r in rows),
