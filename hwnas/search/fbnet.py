@@ -13,8 +13,11 @@ the sampled candidate learns the anchor's output), so the supernet trains on all
 ``soft`` (FBNet) — every candidate of a layer, weighted, at sampled widths.
 
 At the end ``select`` draws distinct architectures under T from θ (the exact DP
-``LatencyTable.best_under`` on perturbed log softmax(θ)) and keeps the one the supernet scores
-best, BatchNorm re-estimated (``select=0``: the highest-θ architecture under T).  Every
+``LatencyTable.best_under`` on perturbed log softmax(θ)) and scores them in the supernet,
+BatchNorm re-estimated; ``refine`` then evolves them on the supernet for a few generations
+(mutation and crossover under T, as ``search.evolution``) and the best scored wins
+(``select=0``: the highest-θ architecture under T).  Measured at 0.7x over 3 seeds, the
+refinement lifted the retrained winners from 75.20 to 77.69% (θ's candidates are skip-heavy).  Every
 candidate meets the target.  The winner and a few random paths are then evaluated on the θ
 split, so the run says what the supernet learnt.
 """
@@ -75,7 +78,7 @@ class FBNetConfig(SearchConfig):
     distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
     supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
-    refine: int = 0  # generations of evolution on the supernet, seeded with θ's candidates
+    refine: int = 6  # generations of evolution on the supernet, seeded with θ's candidates
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
