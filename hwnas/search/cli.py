@@ -96,8 +96,6 @@ def search_command(
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
-    # --supernet: evolution needs it, fbnet starts from it, mnasnet scores with it
-    chosen = {"supernet": supernet}
     own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
                              child_epochs=child_epochs, workers=workers,
@@ -107,7 +105,8 @@ def search_command(
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)
             raise SearchError(f"{names}: only for --strategy {other}")
-    own[strategy.value].update(_given(**chosen))
+    # --supernet: evolution needs it, fbnet starts from it, mnasnet scores with it
+    own[strategy.value].update(_given(supernet=supernet))
     if strategy is Strategy.evolution and len(values) > 1:
         from .evolution import EvolutionConfig, search_targets
 

@@ -103,18 +103,14 @@ class SupernetEvaluator(SharedEvaluator):
     def __init__(self, path: str, space: SearchSpace, data: str, calib_batches: int = 10,
                  eval_batches: int = 4, seed: int = 0):
         from hwnas.supernet import SupernetError
-        from hwnas.supernet.train import load_splits, load_supernet
+        from hwnas.supernet.train import open_supernet
 
         try:
-            self.net, manifest = load_supernet(path, space)
+            self.net, manifest, self.splits = open_supernet(path, space, data)
         except SupernetError as e:
             raise SearchError(str(e)) from None
-        d = manifest["data"]
-        if d["name"] != data:
-            raise SearchError(f"supernet {path} was trained on {d['name']}, not {data}")
         self.space, self.seed = space, seed
         self.calib_batches, self.eval_batches = calib_batches, eval_batches
-        self.splits = load_splits(d["name"], d["root"], space, d["seed"], d["subset"])
         self.train_seconds = 0.0
         self.name = (f"trained supernet {path} (random paths "
                      f"{manifest['random_paths']['mean']:.3f} held out)")
@@ -201,5 +197,5 @@ def rank_agreement(train_acc: Sequence[float], shared_acc: Sequence[float]) -> d
             "train_acc_of_shared_best": train_acc[best_s], "best_train_acc": train_acc[best_t]}
 
 
-__all__ = ["TrainEvaluator", "SharedEvaluator", "SupernetEvaluator", "MeasuredLatency", "kendall_tau",
-           "rank_agreement", "SUPERNET_FILE", "MEASURED_FILE"]
+__all__ = ["TrainEvaluator", "SharedEvaluator", "SupernetEvaluator", "MeasuredLatency",
+           "kendall_tau", "rank_agreement", "SUPERNET_FILE", "MEASURED_FILE"]

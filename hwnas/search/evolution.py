@@ -33,7 +33,7 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import SupernetError, path_accuracy
-from hwnas.supernet.train import load_splits, load_supernet
+from hwnas.supernet.train import open_supernet
 
 from .baselines import random_under, scaled_reference
 from .common import (SearchConfig, SearchError, check_target, prepare_out, resolve_table,
@@ -120,15 +120,9 @@ def _load(cfg: EvolutionConfig, table, space):
         table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
                                      resolution=cfg.resolution)
     try:
-        net, manifest = load_supernet(cfg.supernet, space)
+        return table, space, open_supernet(cfg.supernet, space, cfg.data)
     except SupernetError as e:
         raise SearchError(str(e)) from None
-    data = manifest["data"]
-    if cfg.data != data["name"]:
-        raise SearchError(f"supernet {cfg.supernet} was trained on {data['name']}, not "
-                          f"{cfg.data}; train one on {cfg.data} with `hwnas supernet train`")
-    splits = load_splits(data["name"], data["root"], space, data["seed"], data["subset"])
-    return table, space, (net, manifest, splits)
 
 
 def search_targets(cfg: EvolutionConfig, targets: list[float],

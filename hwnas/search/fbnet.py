@@ -17,9 +17,9 @@ At the end ``select`` draws distinct architectures under T from θ (the exact DP
 BatchNorm re-estimated; ``refine`` then evolves them on the supernet for a few generations
 (mutation and crossover under T, as ``search.evolution``) and the best scored wins
 (``select=0``: the highest-θ architecture under T).  Measured at 0.7x over 3 seeds, the
-refinement lifted the retrained winners from 75.20 to 77.69% (θ's candidates are skip-heavy).  Every
-candidate meets the target.  The winner and a few random paths are then evaluated on the θ
-split, so the run says what the supernet learnt.
+refinement lifted the retrained winners from 75.20 to 77.69% (θ's candidates are
+skip-heavy).  Every candidate meets the target.  The winner and a few random paths are then
+evaluated on the θ split, so the run says what the supernet learnt.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet, SupernetError, path_accuracy
-from hwnas.supernet.train import cosine_lr, student_p, uniform_path, weight_step
+from hwnas.supernet.train import (cosine_lr, load_splits, student_p, uniform_path,
+                                  weight_step)
 
 from . import fbnet_report as report
 from .common import (SearchConfig, SearchError, check_target, prepare_out,
@@ -448,10 +449,7 @@ def _finish(cfg, space, table, state, out, splits) -> dict:
 
 
 def _splits(cfg, space):
-    from hwnas.data import load_dataset
-
-    return load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
-                        in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+    return load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
 
 
 def supernet_accuracy(net: FBNetSupernet, space: SearchSpace, winner: Arch, splits,

@@ -123,7 +123,8 @@ def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset):
 
 
 def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
-                   stop_after_epochs: int | None = None, progress: bool | None = None) -> dict | None:
+                   stop_after_epochs: int | None = None,
+                   progress: bool | None = None) -> dict | None:
     """Train (or resume) a supernet into ``cfg.out``; returns the manifest (None when stopped
     early by ``stop_after_epochs``, as an interruption would)."""
     out = Path(cfg.out)
@@ -269,11 +270,23 @@ def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, 
     return net.eval(), manifest
 
 
+def open_supernet(path: str | Path, space: SearchSpace, data: str):
+    """The trained supernet for ``space`` (``load_supernet``), its manifest and its own data
+    split, the held-out part of which scores paths; a supernet trained on other data than
+    ``data`` is a one-line error."""
+    net, manifest = load_supernet(path, space)
+    d = manifest["data"]
+    if d["name"] != data:
+        raise SupernetError(f"supernet {path} was trained on {d['name']}, not {data}; train "
+                            f"one on {data} with `hwnas supernet train`")
+    return net, manifest, load_splits(d["name"], d["root"], space, d["seed"], d["subset"])
+
+
 def _describe(s: dict) -> str:
     return (f"{s.get('name')} v{s.get('version')} at {s.get('resolution')} px, "
             f"{s.get('num_classes')} classes, {s.get('in_channels')} channels")
 
 
-__all__ = ["SupernetConfig", "train_supernet", "load_supernet", "weight_step", "student_p",
-           "uniform_path", "cosine_lr", "space_identity", "load_splits", "CKPT", "MANIFEST",
-           "GRAD_CLIP"]
+__all__ = ["SupernetConfig", "train_supernet", "load_supernet", "open_supernet", "weight_step",
+           "student_p", "uniform_path", "cosine_lr", "space_identity", "load_splits", "CKPT",
+           "MANIFEST", "GRAD_CLIP"]
