@@ -21,14 +21,12 @@ import torch
 
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
-from hwnas.latency import LatencyTable
-from hwnas.search.common import find_table
 from hwnas.search.fbnet import refine, select
 from hwnas.space import get_space
 from hwnas.supernet import FBNetSupernet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import final_accuracy  # noqa: E402  (the one final recipe)
+from search_quality import final_accuracy, host_table  # noqa: E402  (one recipe, one table)
 
 RESULTS = Path(__file__).parent / "results" / "fbnet_refine.json"
 
@@ -42,7 +40,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     space = get_space("fbnet-small")
-    table = LatencyTable.load(find_table(space, "latency_tables"))
+    found = host_table(space)
+    if found is None:
+        return 2
+    table = found[1]
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for run in map(Path, args.runs):
         cfg = json.loads((run / "config.json").read_text())
@@ -72,8 +73,8 @@ def main(argv=None) -> int:
             results = {**json.loads(RESULTS.read_text()), **results}
         atomic_write_json(RESULTS, results)
     for key, r in sorted(results.items()):
-        print(f"{key}: supernet {100 * r['select_best_acc']:.1f}% → {100 * r['refine_best_acc']:.1f}%"
-              f" ({r['evaluated']} scored, {r['seconds']:.0f} s), retrained "
+        print(f"{key}: supernet {100 * r['select_best_acc']:.1f}% → "
+              f"{100 * r['refine_best_acc']:.1f}% ({r['evaluated']} scored, {r['seconds']:.0f} s), retrained "
               f"{100 * r['test_acc']:.2f}% @ {r['predicted_ms']:.3f} ms")
     return 0
 

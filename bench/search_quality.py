@@ -56,6 +56,18 @@ def final_accuracy(space, arch, splits, epochs: int, seed: int) -> float:
     return train(model, splits, cfg, progress=False).test_acc
 
 
+def host_table(space):
+    """(path, table, the reference's predicted ms) of the newest host table for ``space`` in
+    latency_tables/, or None after saying how to make one."""
+    path = find_table(space, "latency_tables")
+    if path is None:
+        print(f"no host table for {space.name} in latency_tables/: run `hwnas profile "
+              f"--device host --space {space.name}` first", file=sys.stderr)
+        return None
+    table = LatencyTable.load(path)
+    return path, table, table.predict(reference_arch(space, "mobilenetv2"), space)
+
+
 def proxy_accuracy(space, arch, splits, seed: int) -> float:
     """Random search's proxy: 1 epoch on the search data, accuracy on its val split."""
     model = build_model(space, arch)
@@ -106,13 +118,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     space = get_space("fbnet-small")
-    path = find_table(space, "latency_tables")
-    if path is None:
-        print("no host table for fbnet-small in latency_tables/: run `hwnas profile --device "
-              "host --space fbnet-small` first", file=sys.stderr)
+    found = host_table(space)
+    if found is None:
         return 2
-    table = LatencyTable.load(path)
-    ref_ms = table.predict(reference_arch(space, "mobilenetv2"), space)
+    path, table, ref_ms = found
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("runs", {})
     results.update(table=str(path), backend=table.provenance.get("backend"),

@@ -25,22 +25,15 @@ import torch
 
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
-from hwnas.latency import LatencyTable
-from hwnas.search.common import find_table
 from hwnas.search.evolution import EvolutionConfig, search
-from hwnas.space import Arch, build_model, get_space, reference_arch
+from hwnas.space import Arch, get_space
 from hwnas.supernet.train import MANIFEST, SupernetConfig, train_supernet
-from hwnas.train import TrainConfig, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from search_quality import final_accuracy, host_table  # noqa: E402  (one recipe, one table)
 
 RESULTS = Path(__file__).parent / "results" / "train_once.json"
 QUALITY = Path(__file__).parent / "results" / "search_quality.json"
-
-
-def final_accuracy(space, choices, splits, epochs: int, seed: int) -> float:
-    """The search-quality benchmark's recipe (the same as its ``final_accuracy``)."""
-    model = build_model(space, Arch.of(space, choices))
-    return train(model, splits, TrainConfig(epochs=epochs, batch_size=128, seed=seed),
-                 progress=False).test_acc
 
 
 def main(argv=None) -> int:
@@ -57,13 +50,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     space = get_space("fbnet-small")
-    path = find_table(space, "latency_tables")
-    if path is None:
-        print("no host table for fbnet-small in latency_tables/: run `hwnas profile --device "
-              "host --space fbnet-small` first", file=sys.stderr)
+    found = host_table(space)
+    if found is None:
         return 2
-    table = LatencyTable.load(path)
-    ref_ms = table.predict(reference_arch(space, "mobilenetv2"), space)
+    path, table, ref_ms = found
     res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     res.update(table=str(path), reference_ms=ref_ms, settings=vars(args))
     work = Path(args.work)
@@ -109,8 +99,8 @@ def main(argv=None) -> int:
                 continue
             final_splits = final_splits or load_dataset("fashion-mnist",
                                                         subset=args.final_subset)
-            entry = {"evolution": final_accuracy(space, t["choices"], final_splits,
-                                                 args.final_epochs, seed)}
+            entry = {"evolution": final_accuracy(space, Arch.of(space, t["choices"]),
+                                                 final_splits, args.final_epochs, seed)}
             t["retrained"][str(seed)] = entry
             atomic_write_json(RESULTS, res)
 
