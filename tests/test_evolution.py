@@ -192,3 +192,11 @@ def test_mnasnet_controller_scored_by_the_trained_supernet(trained, tmp_path):
         mnas_search(MnasConfig(target_ms=target, out=str(tmp_path / "n"), space=SPACE.name,
                                evaluator="supernet"), table=table, space=SPACE)
     assert not (tmp_path / "n").exists()
+
+
+def test_parents_default_to_at_most_the_population():
+    small = EvolutionConfig(target_ms=1.0, out="x", supernet="s", population=4)
+    assert small.parents == 4
+    assert EvolutionConfig(target_ms=1.0, out="x", supernet="s").parents == 6
+    with pytest.raises(SearchError, match="--parents must be in 1..population"):
+        EvolutionConfig(target_ms=1.0, out="x", supernet="s", population=4, parents=7)

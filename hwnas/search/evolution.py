@@ -42,6 +42,7 @@ from .fbnet_report import write_log
 
 STATE = "state.json"
 REDRAWS = 50
+PARENTS = 6  # parents kept per generation by default (fewer when the population is smaller)
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,15 @@ class EvolutionConfig(SearchConfig):
     supernet: str = ""
     population: int = 16
     generations: int = 6
-    parents: int = 6
+    parents: int | None = None  # None: min(6, population)
     mutation: float = 0.1
     calib_batches: int = 10  # of 64 training images, per architecture
     eval_batches: int = 4  # of 256 held-out images, per architecture
+
+    def __post_init__(self):
+        if self.parents is None:
+            object.__setattr__(self, "parents", min(PARENTS, self.population))
+        super().__post_init__()
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
