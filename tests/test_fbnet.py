@@ -180,7 +180,8 @@ def test_fbnet_small_end_to_end(tmp_path, mode):
     table = synthetic_table(space)
     lo, hi = table.bounds(space)
     target = lo + 0.2 * (hi - lo)
-    rec = search(_cfg(tmp_path, mode, mode, target_ms=target), table=table, space=space)
+    rec = search(_cfg(tmp_path, mode, mode, target_ms=target, refine=1), table=table,
+                 space=space)
     assert rec["predicted_ms"] <= target
     arch = Arch.load(tmp_path / mode / "arch.json")
     assert build_model(space, arch)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
@@ -201,7 +202,7 @@ def test_cli_runs_fbnet_and_refuses_foreign_flags(tmp_path):
     lo, hi = table.bounds(space)
     args = ["search", "--table", str(path), "--target-ms", f"{lo + 0.2 * (hi - lo):.4f}",
             "--out", str(tmp_path / "run"), "--mode", "hard", "--epochs", "2",
-            "--warmup-epochs", "1", "--subset", "128"]
+            "--warmup-epochs", "1", "--subset", "128", "--refine", "1"]
     res = CliRunner().invoke(app, args + ["--trials", "5"])
     assert isinstance(res.exception, SearchError) and "--trials: only for --strategy mnasnet" \
         in str(res.exception)

@@ -53,6 +53,9 @@ def search_command(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="fbnet: search epochs."),
     warmup_epochs: Optional[int] = typer.Option(None, "--warmup-epochs",
                                                 help="fbnet: weights-only epochs first."),
+    refine: Optional[int] = typer.Option(None, "--refine", help="fbnet: generations of "
+                                         "evolution on the supernet from θ's candidates "
+                                         "(default 6; 0: the best of θ's candidates)."),
     reward: Optional[str] = typer.Option(None, "--reward", help="mnasnet: soft|hard|abs."),
     trials: Optional[int] = typer.Option(None, "--trials", help="mnasnet: sampled models."),
     batch: Optional[int] = typer.Option(None, "--batch", help="mnasnet: models per "
@@ -96,7 +99,8 @@ def search_command(
     common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
                     space=space, resume=resume, seed=seed,
                     subset=subset, batch_size=batch_size)
-    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs),
+    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs,
+                           refine=refine),
            "mnasnet": _given(reward=reward, trials=trials, batch=batch,
                              child_epochs=child_epochs, workers=workers,
                              ray_address=ray_address, latency=latency, evaluator=evaluator),
