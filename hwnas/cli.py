@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.main
+from typer import TyperException
 
 from hwnas.errors import HwnasError
+
+try:  # typer >= 0.29 carries its own click
+    from typer._click.exceptions import NoArgsIsHelpError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError
 
 app = typer.Typer(help="Hardware-aware NAS for mobile CNNs: spaces, architectures, training, "
                   "profiling, search, export.", no_args_is_help=True, add_completion=False,
@@ -155,6 +164,7 @@ def arch_show(path: Path = typer.Argument(..., help="Architecture JSON (or a run
         from hwnas.latency import LatencyTable
 
         lut = LatencyTable.load(table)
+        lut.check_space(space)
         lat = ([lut.lookup(info.key) for info, _ in rows], lut.predict(arch, space))
     layers = [{"name": info.name, "block": info.spec.key(), "in_shape": list(info.in_shape),
                "cout": info.cout, "stride": info.stride, "macs": c.macs, "params": c.params}
@@ -209,11 +219,13 @@ def train_command(
 ) -> None:
     """Train an architecture; writes checkpoint.pt, log.csv, model.pt, result.json in --out."""
     from hwnas.data import load_dataset
+    from hwnas.io import check_out_dir, make_dirs, output_lock
     from hwnas.space import Arch, build_model
     from hwnas.train import TrainConfig, train
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
                       label_smoothing=label_smoothing, seed=seed, threads=threads)
+    check_out_dir(out)
     arch = Arch.load(arch_path)
     space = arch.get_space()
     splits = load_dataset(data, data_root, resolution=space.resolution,
@@ -222,9 +234,10 @@ def train_command(
         raise HwnasError(f"{arch_path}: the architecture has {space.num_classes} classes, "
                          f"{data} has {len(splits.classes)}; make it with --classes "
                          f"{len(splits.classes)}")
-    out.mkdir(parents=True, exist_ok=True)
-    arch.save(out / "arch.json")
-    result = train(build_model(space, arch), splits, cfg, out, resume=resume)
+    with output_lock(check_out_dir(out)):
+        make_dirs(out)
+        arch.save(out / "arch.json")
+        result = train(build_model(space, arch), splits, cfg, out, resume=resume)
     typer.echo(f"test accuracy {result.test_acc:.4f} (val {result.val_acc:.4f}) after "
                f"{len(result.history)} epochs, {result.seconds:.0f} s training → {out}")
 
@@ -247,16 +260,81 @@ def _register_areas() -> None:
 _register_areas()
 
 
+def _finite(ctx, param, value):
+    """Every float option: a finite number (``inf``, ``nan`` and ``1e308`` are refused)."""
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= 1e15):
+        raise typer.BadParameter(f"{value!r} is not a finite number of sensible size",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def _chain(inner):
+    if inner is None:
+        return _finite
+    return lambda ctx, param, value: inner(ctx, param, _finite(ctx, param, value))
+
+
+def _finite_floats(cmd) -> object:
+    """Check every float option of ``cmd`` and its subcommands with :func:`_finite`."""
+    for param in cmd.params:
+        desc = getattr(param, "type_descriptor", None)
+        ann = getattr(desc, "annotation", None)
+        if ann is float or float in getattr(ann, "__args__", ()):
+            param.callback = _chain(param.callback)
+    for sub in getattr(cmd, "commands", {}).values():
+        _finite_floats(sub)
+    return cmd
+
+
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST, errno.ENOTDIR,
+                 errno.EISDIR, errno.EACCES, errno.EPERM}
+
+
+def _one_line(message) -> str:
+    return f"error: {' '.join(str(message).split())}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input → ``error: <message>`` on stderr, exit status 2."""
+    """Entry point: bad input → ``error: <message>`` on stderr, exit status 2.
+
+    The one place that turns failures into that line: hwnas's own errors, usage errors
+    (unknown option values, missing arguments), and an ``OSError`` on an output (read-only,
+    no space, a file where a folder must be) — as ``cannot write PATH: reason``.  Folders
+    created for the outputs of a failed command are removed again when still empty."""
+    from hwnas.io import OutputError, remove_created_dirs
+
+    command = _finite_floats(typer.main.get_command(app))
+    code = 0
     try:
-        app(args=argv, prog_name="hwnas")
-    except (HwnasError, KeyError, ValueError) as e:
+        code = command.main(args=argv, prog_name="hwnas", standalone_mode=False) or 0
+        if not isinstance(code, int):
+            code = 0
+    except NoArgsIsHelpError as e:
+        e.show()
+        code = 2
+    except (HwnasError, KeyError, ValueError, OSError, TyperException) as e:
+        remove_created_dirs()
         if os.environ.get("HWNAS_DEBUG"):
             raise
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
-        sys.exit(2)
+        if isinstance(e, TyperException):
+            message = e.format_message() if hasattr(e, "format_message") else e
+        elif isinstance(e, KeyError) and e.args:
+            message = e.args[0]
+        elif isinstance(e, OSError) and not isinstance(e, OutputError):
+            what = e.filename if e.filename is not None else "an output"
+            if e.errno in _WRITE_ERRNOS:
+                message = OutputError(what, e)
+            else:
+                message = f"{what}: {e.strerror or e}"
+        else:
+            message = e
+        print(_one_line(message), file=sys.stderr)
+        code = 2
+    except typer.Abort:
+        remove_created_dirs()
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

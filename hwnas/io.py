@@ -1,5 +1,6 @@
-"""Small I/O helpers: atomic writes, so an interrupted command never leaves half a file, and
-a way to keep native libraries' log lines off the terminal."""
+"""Small I/O helpers: atomic writes, so an interrupted command never leaves half a file;
+one error for outputs that cannot be written; per-output locks; removal of what a killed run
+left behind; and a way to keep native libraries' log lines off the terminal."""
 
 from __future__ import annotations
 
@@ -7,16 +8,139 @@ import contextlib
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from hwnas.errors import HwnasError
+
+LEGACY_TEMP_AGE_S = 600  # temporaries without a pid (older hwnas) are stale after this long
+
+
+class OutputError(HwnasError):
+    """An output that cannot be written: ``cannot write PATH: reason`` (one line)."""
+
+    def __init__(self, path, reason):
+        if isinstance(reason, OSError):
+            reason = reason.strerror or str(reason)
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = Path(path)
+
+
+# Folders this process created for its outputs, newest last; the CLI removes the ones still
+# empty when a command fails, so a refused or failed write leaves no new folder behind.
+_created_dirs: list[Path] = []
+
+
+def make_dirs(folder: str | Path, target: str | Path | None = None) -> Path:
+    """``mkdir -p folder``, remembering what it created; an ancestor that is a file, or a
+    folder that cannot be made, is an :class:`OutputError` about ``target`` (or ``folder``)."""
+    folder = Path(folder)
+    target = folder if target is None else target
+    missing, p = [], folder
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if os.path.lexists(p) and not p.is_dir():
+        raise OutputError(target, f"{p} exists and is not a directory")
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            if d.is_dir():
+                continue
+            raise OutputError(target, f"{d} exists and is not a directory") from None
+        except OSError as e:
+            raise OutputError(target, e) from None
+        _created_dirs.append(d)
+    return folder
+
+
+def remove_created_dirs() -> None:
+    """Remove the folders :func:`make_dirs` created that are still empty (after a failure)."""
+    while _created_dirs:
+        with contextlib.suppress(OSError):
+            _created_dirs.pop().rmdir()
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """An output folder must be a folder when it exists (else one :class:`OutputError`)."""
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise OutputError(out, "it exists and is not a directory")
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return pid > 0
+
+
+def _stale(entry: Path, pid: str | None) -> bool:
+    """A temporary of a run that is gone: its pid (in the name) is dead, or it has no pid
+    (written by an older hwnas) and is older than ``LEGACY_TEMP_AGE_S``."""
+    if pid is not None:
+        return int(pid) != os.getpid() and not pid_alive(int(pid))
+    try:
+        return time.time() - entry.lstat().st_mtime > LEGACY_TEMP_AGE_S
+    except OSError:
+        return False
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove what killed runs left beside ``path``: ``.NAME.<pid>-*.tmp`` files of
+    :func:`atomic_write_bytes`, ``.NAME.tmp-<pid>-*`` staging folders of
+    :func:`staging_dir` and ``.NAME.old-<pid>`` folders of a replaced export, whose process
+    is gone.  Returns what was removed."""
+    path = Path(path)
+    name = re.escape(path.name)
+    patterns = [re.compile(rf"^\.{name}\.(?:(\d+)-)?[A-Za-z0-9_]{{8}}\.tmp$"),
+                re.compile(rf"^\.{name}\.tmp-(?:(\d+)-)?[A-Za-z0-9_]{{8}}$"),
+                re.compile(rf"^\.{name}\.old-(\d+)$")]
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(f".{path.name}."):
+            continue
+        for pat in patterns:
+            m = pat.match(e.name)
+            if m and _stale(Path(e.path), m.group(1)):
+                p = Path(e.path)
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                removed.append(p)
+                break
+    return removed
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+    Any OSError (read-only, no space, a file where a folder should be) is an
+    :class:`OutputError` and leaves neither the temporary nor a changed ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dirs(path.parent, target=path)
+    if path.is_dir():
+        raise OutputError(path, "it is a directory")
+    remove_stale_temporaries(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as e:
+        raise OutputError(path, e) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
@@ -24,6 +148,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -43,9 +170,14 @@ def save_figure(fig, path: str | Path, tight: bool = False) -> None:
 
 def staging_dir(out: Path) -> Path:
     """A fresh hidden folder beside ``out`` to build it in (then renamed into place), with
-    the permissions ``mkdir`` would give rather than mkdtemp's 0700."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    the permissions ``mkdir`` would give rather than mkdtemp's 0700.  Staging folders of
+    killed runs on the same ``out`` are removed first."""
+    remove_stale_temporaries(out)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+    except OSError as e:
+        raise OutputError(out, e) from None
     return tmp
 
 
@@ -135,3 +267,73 @@ def atomic_write_rows(path: str | Path, rows: list[dict]) -> None:
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     atomic_write_text(path, buf.getvalue())
+
+
+class OutputLock:
+    """An exclusive ``fcntl`` lock on one output (a file or a folder), held in the lock file
+    ``.NAME.lock`` beside it, which records the holder's pid.  A second writer gets one line
+    naming that pid.  The kernel drops the lock when its process dies, so a lock file left
+    by a killed run is simply taken over; the holder removes the file on release.  Taking
+    the lock also removes temporaries that killed runs left beside the output."""
+
+    def __init__(self, out: str | Path, also: tuple = ()):
+        self.out = Path(out)
+        self.also = tuple(Path(p) for p in also)  # files written with it (a table's sidecar)
+        self.path = self.out.parent / f".{self.out.name}.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        import fcntl
+
+        make_dirs(self.path.parent, target=self.out)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise OutputError(self.out, e) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise HwnasError(f"{self.out} is being written by another hwnas run (pid "
+                                 f"{holder}, lock {self.path}); wait for it to finish or "
+                                 f"choose another output") from None
+            try:  # the previous holder may have removed the file between our open and lock
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(fd)
+            raise OutputError(self.out, e) from None
+        self.fd = fd
+        for p in (self.out, *self.also):
+            remove_stale_temporaries(p)
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def output_lock(out: str | Path) -> OutputLock:
+    """``with output_lock(out): ...`` — see :class:`OutputLock`."""
+    return OutputLock(out)
