@@ -11,15 +11,18 @@ latencies in microseconds as measured) and ``NAME.json`` beside it::
 
 The API speaks **milliseconds**: ``lookup``, ``predict``, ``expected``, ``bounds``.
 Prediction is calibrated: ``predict = Σ_layers (scale · per_type[prefix] · median +
-per_layer) + offset`` where ``per_layer`` is added for every measured (non-identity) layer —
-the per-block invoke overhead that standalone block timings carry and a whole network pays
-once.  Identity by default; ``hwnas tables validate`` fits it on whole networks.  Every
-term is per layer, so bounds and the budget DP stay exact under calibration.
+per_layer + per_element · elements) + offset`` where the last two terms are added for every
+measured (non-identity) layer — the cost of a standalone block model's edges (the invoke, the
+quantize of its input and dequantize of its output, layout changes: ``elements`` is the
+layer's input plus output tensor size) that a whole network pays once.  ``hwnas profile``
+measures the edge terms (``edge_calibration``), ``hwnas tables validate`` fits on whole
+networks.  Every term is per layer, so bounds and the budget DP stay exact under calibration.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -31,12 +34,14 @@ from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, atomic_write_text
 from hwnas.space import Arch, LatencyKey, SearchSpace, get_space
 from hwnas.space.dp import best_under_budget, extreme
+from hwnas.space.space import conv_out
 
 SCHEMA_VERSION = 1
 KEY_COLUMNS = ["block", "H", "W", "Cin", "Cout", "stride"]
 STAT_COLUMNS = ["median_us", "p10_us", "p90_us", "mean_us", "std_us", "runs", "repeats"]
 TABLE_COLUMNS = KEY_COLUMNS + STAT_COLUMNS + ["analytic"]
-IDENTITY_CALIBRATION = {"scale": 1.0, "offset_ms": 0.0, "per_type": {}, "per_layer_ms": 0.0}
+IDENTITY_CALIBRATION = {"scale": 1.0, "offset_ms": 0.0, "per_type": {}, "per_layer_ms": 0.0,
+                        "per_element_ms": 0.0}
 
 
 class TableError(HwnasError):
@@ -61,8 +66,29 @@ def write_table_atomic(csv_path: str | Path, rows: pd.DataFrame | Sequence[dict]
     """Write CSV and JSON sidecar, each atomically (the profiler calls this after each block)."""
     df = rows if isinstance(rows, pd.DataFrame) else rows_frame(rows)
     meta = {"schema": SCHEMA_VERSION, "calibration": IDENTITY_CALIBRATION, **meta}
+    check_sidecar_ours(csv_path)
     atomic_write_json(sidecar_path(csv_path), meta)
     atomic_write_text(csv_path, df[TABLE_COLUMNS].to_csv(index=False))
+
+
+def check_sidecar_ours(csv_path: str | Path) -> None:
+    """Refuse to write a table whose sidecar name holds a file hwnas did not write: the
+    sidecar is only ever replaced when it carries a table sidecar's schema marker."""
+    csv_path = Path(csv_path)
+    side = sidecar_path(csv_path)
+    if side == csv_path:
+        raise TableError(f"{csv_path}: a latency table needs a .csv name (its sidecar is the "
+                         f".json beside it)")
+    if not os.path.lexists(side):
+        return
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError):
+        meta = None
+    if not (isinstance(meta, dict) and meta.get("schema") == SCHEMA_VERSION
+            and isinstance(meta.get("space"), dict)):
+        raise TableError(f"{side} exists and is not a latency table sidecar written by hwnas; "
+                         f"not overwriting it (move it away or choose another --out)")
 
 
 @dataclass
@@ -83,26 +109,24 @@ class LatencyTable:
     # ------------------------------------------------------------------ files
     @classmethod
     def load(cls, csv_path: str | Path) -> "LatencyTable":
+        """Read a table and its sidecar, checking every field: a bad one is one
+        :class:`TableError` naming the file, line and column."""
         p = Path(csv_path)
+        if p.is_dir():
+            raise TableError(f"{p} is a directory, not a latency table CSV")
         if not p.exists():
             raise TableError(f"{p}: no such latency table (make one with `hwnas profile`)")
         side = sidecar_path(p)
+        if side == p:
+            raise TableError(f"{p}: a latency table is a .csv file (with a .json sidecar)")
         if not side.exists():
             raise TableError(f"{p}: its JSON sidecar {side.name} is missing")
         try:
             meta = json.loads(side.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise TableError(f"{side}: not valid JSON ({e})") from None
-        if meta.get("schema") != SCHEMA_VERSION:
-            raise TableError(f"{side}: unknown schema version {meta.get('schema')!r} "
-                             f"(this hwnas reads version {SCHEMA_VERSION})")
-        if "space" not in meta or "name" not in meta["space"]:
-            raise TableError(f"{side}: no 'space' entry: which space was profiled is unknown")
-        try:
-            frame = pd.read_csv(p)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise TableError(f"{p}: not a readable CSV ({str(e).strip()})") from None
-        return cls(frame, meta, p)
+        _validate_meta(meta, side)
+        return cls(_read_csv(p), meta, p)
 
     def save(self, csv_path: str | Path | None = None) -> Path:
         p = Path(csv_path or self.path)
@@ -161,7 +185,8 @@ class LatencyTable:
         if median == 0.0:
             return 0.0
         factor = cal["per_type"].get(key[0].split("_")[0], 1.0)
-        return cal["scale"] * factor * median + cal["per_layer_ms"]
+        return (cal["scale"] * factor * median + cal["per_layer_ms"]
+                + cal["per_element_ms"] * key_elements(key))
 
     def _keys(self, arch, space: SearchSpace | None) -> list[LatencyKey]:
         """The arch's layer keys, all present in the table (else one error listing the gaps)."""
@@ -279,6 +304,13 @@ class LatencyTable:
                           f"fill it with `hwnas profile --space {sp}{res} --out {self.path} --resume`")
 
 
+def key_elements(key: LatencyKey) -> int:
+    """Input plus output tensor elements of a layer key (global pooling outputs 1x1)."""
+    block, h, w, cin, cout, stride = key[:6]
+    ho, wo = (1, 1) if block == "pool" else (conv_out(h, stride), conv_out(w, stride))
+    return int(h) * int(w) * int(cin) + ho * wo * int(cout)
+
+
 def _arch_space(arch, table: LatencyTable) -> SearchSpace:
     return arch.get_space() if isinstance(arch, Arch) else table.space()
 
@@ -286,6 +318,92 @@ def _arch_space(arch, table: LatencyTable) -> SearchSpace:
 def _describe(name, version, params) -> str:
     extra = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
     return f"{name} v{version} ({extra})"
+
+
+INT_COLUMNS = ["H", "W", "Cin", "Cout", "stride", "runs", "repeats"]
+FLOAT_COLUMNS = STAT_COLUMNS[:5]
+BOOL_VALUES = {"True": True, "False": False, "true": True, "false": False, "1": True,
+               "0": False}
+
+
+def _read_csv(p: Path) -> pd.DataFrame:
+    """The table CSV with every value checked (a torn or edited field is caught here)."""
+    try:
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise TableError(f"{p}: not a readable CSV ({' '.join(str(e).split())})") from None
+    missing = [c for c in TABLE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise TableError(f"{p}: missing column(s) {', '.join(missing)}")
+    df = raw[TABLE_COLUMNS].copy()
+
+    def bad(col: str, mask, why: str):
+        i = int(np.flatnonzero(np.asarray(mask))[0])
+        value = raw[col].iloc[i]
+        raise TableError(f"{p}: line {i + 2}, column {col}: {value!r} {why}")
+
+    empty = df["block"].str.strip() == ""
+    if empty.any():
+        bad("block", empty, "is not a block name")
+    for col in INT_COLUMNS + FLOAT_COLUMNS:
+        num = pd.to_numeric(df[col].str.strip().replace("", "nan"), errors="coerce")
+        if num.isna().any():
+            bad(col, num.isna(), "is not a number")
+        if not np.isfinite(num).all():
+            bad(col, ~np.isfinite(num), "is not a finite number")
+        if (num < 0).any():
+            bad(col, num < 0, "is negative")
+        if col in INT_COLUMNS:
+            if (num != np.round(num)).any():
+                bad(col, num != np.round(num), "is not an integer")
+            num = num.astype(np.int64)
+        df[col] = num
+    flags = df["analytic"].str.strip().map(BOOL_VALUES)
+    if flags.isna().any():
+        bad("analytic", flags.isna(), "is not True or False")
+    df["analytic"] = flags.astype(bool)
+    return df
+
+
+def _validate_meta(meta, side: Path) -> None:
+    """Every sidecar field hwnas reads has the right type (one line naming the field)."""
+    if not isinstance(meta, dict):
+        raise TableError(f"{side}: not a latency table sidecar (expected a JSON object)")
+    if meta.get("schema") != SCHEMA_VERSION:
+        raise TableError(f"{side}: unknown schema version {meta.get('schema')!r} "
+                         f"(this hwnas reads version {SCHEMA_VERSION})")
+    space = meta.get("space")
+    if not isinstance(space, dict) or not isinstance(space.get("name"), str):
+        raise TableError(f"{side}: no 'space' entry: which space was profiled is unknown")
+
+    def field_error(name: str, value, want: str):
+        raise TableError(f"{side}: field {name} is {json.dumps(value)[:60]}, not {want}")
+
+    if not isinstance(space.get("params", {}), dict):
+        field_error("space.params", space.get("params"), "an object")
+    for k, v in space.get("params", {}).items():
+        if not _is_number(v):
+            field_error(f"space.params.{k}", v, "a number")
+    if "version" in space and not (isinstance(space["version"], int)
+                                   and not isinstance(space["version"], bool)):
+        field_error("space.version", space["version"], "an integer")
+    for key in ("provenance", "calibration", "profile"):
+        if key in meta and not isinstance(meta[key], dict):
+            field_error(key, meta[key], "an object")
+    cal = meta.get("calibration", {})
+    for k in ("scale", "offset_ms", "per_layer_ms"):
+        if k in cal and not _is_number(cal[k]):
+            field_error(f"calibration.{k}", cal[k], "a finite number")
+    if not isinstance(cal.get("per_type", {}), dict):
+        field_error("calibration.per_type", cal.get("per_type"), "an object")
+    for k, v in cal.get("per_type", {}).items():
+        if not _is_number(v):
+            field_error(f"calibration.per_type.{k}", v, "a finite number")
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and bool(np.isfinite(v)))
 
 
 def _validate_frame(df: pd.DataFrame, path) -> None:
@@ -324,6 +442,7 @@ def synthetic_table(space: SearchSpace, per_mac_us: float = 0.001, per_layer_us:
     return LatencyTable(rows_frame(rows), meta)
 
 
-__all__ = ["LatencyTable", "TableError", "TABLE_COLUMNS", "KEY_COLUMNS", "STAT_COLUMNS",
+__all__ = ["LatencyTable", "TableError", "check_sidecar_ours",
+           "TABLE_COLUMNS", "KEY_COLUMNS", "STAT_COLUMNS",
            "SCHEMA_VERSION", "write_table_atomic", "rows_frame", "sidecar_path", "space_meta",
-           "synthetic_table"]
+           "synthetic_table", "key_elements"]

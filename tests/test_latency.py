@@ -132,8 +132,9 @@ def _saved(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda df, meta: df.drop(columns=["p90_us"]), "missing column(s) p90_us"),
-    (lambda df, meta: df.assign(median_us=float("nan")), "NaN latency in row of block"),
-    (lambda df, meta: df.assign(mean_us=-1.0), "negative latency in row of block"),
+    (lambda df, meta: df.assign(median_us=float("nan")),
+     "t.csv: line 2, column median_us: '' is not a number"),
+    (lambda df, meta: df.assign(mean_us=-1.0), "t.csv: line 2, column mean_us: '-1.0' is negative"),
     (lambda df, meta: pd.concat([df, df.iloc[:1]]), "duplicate rows for the same key"),
 ])
 def test_bad_tables_fail_with_one_line(tmp_path, mutate, message):
