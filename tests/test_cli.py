@@ -110,7 +110,8 @@ def test_arch_bad_files(capsys, tmp_path):
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"space": "fbnet-small", "choices": [0, 1]}))
     assert run(capsys, "arch", "show", wrong) == (
-        2, "", "error: architecture does not fit space fbnet-small: architecture has 2 choices; "
+        2, "", f"error: {wrong}: architecture does not fit space fbnet-small: architecture "
+               "has 2 choices; "
                "space fbnet-small has 29\n")
 
 

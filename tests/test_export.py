@@ -184,8 +184,8 @@ def test_bad_input_one_line_nothing_written(tmp_path, case):
     elif case == "unknown_space":
         (tmp_path / "bad.json").write_text('{"space": "nope", "choices": [0]}')
         kwargs["source"] = tmp_path / "bad.json"
-        message = ("architecture of unknown space 'nope': unknown space 'nope'; choose one of "
-                   "fbnet, fbnet-small, mnasnet, mnasnet-small")
+        message = (f"{tmp_path / 'bad.json'}: architecture of unknown space 'nope': unknown "
+                   "space 'nope'; choose one of fbnet, fbnet-small, mnasnet, mnasnet-small")
     elif case == "no_data":
         kwargs["data_root"] = tmp_path / "nodata"
         message = (f"no data for training and int8 calibration (fashion-mnist): fashion-mnist: "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hwnas.errors import HwnasError
 
-from .catalog import get_space, reference_values
+from .catalog import SPACES, get_space, reference_values
 from .space import SearchSpace
 
 ARCH_SCHEMA = 1
@@ -35,7 +35,8 @@ class Arch:
         try:
             space = get_space(self.space, **self.space_args)
         except (KeyError, TypeError) as e:
-            raise ArchError(f"architecture of unknown space {self.space!r}: {_msg(e)}") from None
+            what = "unknown space" if self.space not in SPACES else "bad space"
+            raise ArchError(f"architecture of {what} {self.space!r}: {_msg(e)}") from None
         if space.version != self.version:
             raise ArchError(f"architecture is for {self.space} version {self.version}; "
                             f"this hwnas has version {space.version}")
@@ -68,11 +69,29 @@ class Arch:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Arch":
-        try:
-            return cls(d["space"], tuple(d["choices"]), int(d.get("version", 1)),
-                       dict(d.get("space_args", {})), d.get("name", ""))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ArchError(f"not an architecture: missing or bad field {_msg(e)}") from None
+        """Strict: integer choices, a known schema, plain fields of the right types."""
+        if not isinstance(d, dict):
+            raise ArchError("not an architecture (expected a JSON object)")
+        if d.get("schema", ARCH_SCHEMA) != ARCH_SCHEMA:
+            raise ArchError(f"unknown architecture schema {d.get('schema')!r} (this hwnas "
+                            f"reads schema {ARCH_SCHEMA})")
+        for key in ("space", "choices"):
+            if key not in d:
+                raise ArchError(f"not an architecture: missing field {key!r}")
+        choices, version = d["choices"], d.get("version", 1)
+        rules = [
+            (isinstance(d["space"], str), "'space' must be a space name"),
+            (isinstance(choices, list) and all(_is_int(c) for c in choices),
+             f"'choices' must be a list of integer option indices (got {choices!r:.80})"),
+            (_is_int(version), f"'version' must be an integer (got {version!r})"),
+            (isinstance(d.get("space_args", {}), dict), "'space_args' must be an object"),
+            (isinstance(d.get("name", ""), str), "'name' must be a string"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise ArchError(f"not an architecture: {message}")
+        return cls(d["space"], tuple(choices), version, dict(d.get("space_args", {})),
+                   d.get("name", ""))
 
     def save(self, path: str | Path, **extra) -> None:
         from hwnas.io import atomic_write_text
@@ -92,8 +111,23 @@ class Arch:
             raise ArchError(f"{p}: not valid JSON ({e})") from None
         if not isinstance(d, dict):
             raise ArchError(f"{p}: not an architecture (expected a JSON object)")
-        arch = cls.from_dict(d.get("arch", d))
-        arch.get_space()  # validates
+        doc = d.get("arch", d)
+        try:
+            arch = cls.from_dict(doc)
+            space = arch.get_space()  # validates
+        except ArchError as e:
+            raise ArchError(f"{p}: {e}") from None
+        values = doc.get("values") if isinstance(doc, dict) else None
+        if values is not None:
+            ours = {c.name: v for c, v in zip(space.choices, space.values(arch.choices))}
+            if not isinstance(values, dict):
+                raise ArchError(f"{p}: 'values' must be an object of choice name -> value")
+            wrong = [k for k, v in values.items() if k not in ours or not _same(v, ours[k])]
+            if wrong:
+                k = wrong[0]
+                raise ArchError(f"{p}: 'values' contradict 'choices' at {k!r} ({values[k]!r} "
+                                f"vs {ours.get(k, 'no such choice point')!r}); fix or remove "
+                                f"'values'")
         return arch
 
 
@@ -104,6 +138,15 @@ def reference_arch(space: SearchSpace, name: str, width: float = 1.0) -> Arch:
 def random_arch(space: SearchSpace, seed: int | None = None, rng: random.Random | None = None) -> Arch:
     rng = rng or random.Random(seed)
     return Arch.of(space, [rng.randrange(len(c)) for c in space.choices], f"random-{seed}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _same(saved, ours) -> bool:
+    """A saved value equals the space's (JSON turns tuples into lists)."""
+    return saved == json.loads(json.dumps(ours))
 
 
 def _msg(e: Exception) -> str:

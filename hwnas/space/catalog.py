@@ -14,6 +14,8 @@ stage 6's stride (32 px → 4x4 before the head instead of 224 → 7x7) and halv
 
 from __future__ import annotations
 
+import math
+
 from .blocks import FBNET_OPS
 from .space import SearchSpace, Stage
 
@@ -80,7 +82,20 @@ def get_space(name: str, **overrides) -> SearchSpace:
         factory = SPACES[name]
     except KeyError:
         raise KeyError(f"unknown space {name!r}; choose one of {', '.join(SPACES)}") from None
-    return factory(**{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - {"resolution", "num_classes", "width_mult"})
+    if unknown:
+        raise KeyError(f"space {name}: unknown parameter(s) {', '.join(unknown)}")
+    for key, low in (("resolution", 8), ("num_classes", 2)):
+        v = given.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise KeyError(f"space {name}: {key} must be an integer of at least {low} "
+                           f"(got {v!r})")
+    w = given.get("width_mult")
+    if w is not None and not (isinstance(w, (int, float)) and not isinstance(w, bool)
+                              and math.isfinite(w) and 0 < w <= 10):
+        raise KeyError(f"space {name}: width_mult must be a number in (0, 10] (got {w!r})")
+    return factory(**given)
 
 
 # --------------------------------------------------------------------------- references
