@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwnas.errors import HwnasError
+from hwnas.io import OutputLock
 from hwnas.space import LayerInfo, SearchSpace, get_space
 
 from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
@@ -191,7 +192,10 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
     out = cfg.out or default_out(preset, backend.name, space, precision)
     cache = ModelCache.at(cfg.cache_dir, cfg.seed)
     result = ProfileResult(out, 0, backend=backend.name)
+    lock = OutputLock(out, also=[out.with_suffix(".json")])  # the table and its sidecar
     try:
+        check_table_out(out)
+        lock.acquire()  # one writer per table; removes a killed run's temporaries
         prov = _provenance(backend, preset, note)
         rows, old_meta = _existing(out, space, prov)
         done = {(r["block"], int(r["H"]), int(r["W"]), int(r["Cin"]), int(r["Cout"]),
@@ -234,10 +238,25 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                 write_table_atomic(out, rows, meta)
                 bar.advance(1, status=label)
     finally:
+        lock.release()
         close = getattr(backend, "close", None)
         if close is not None:
             close()
     return result
+
+
+def check_table_out(out: Path) -> None:
+    """``--out`` is a table CSV whose sidecar name is free or a table sidecar (never a file
+    hwnas did not write)."""
+    from hwnas.io import OutputError
+    from hwnas.latency import check_sidecar_ours
+
+    if out.is_dir():
+        raise OutputError(out, "it is a directory; --out takes a table CSV path")
+    if out.suffix != ".csv":
+        raise OutputError(out, "a latency table needs a .csv name (its sidecar is the .json "
+                               "beside it)")
+    check_sidecar_ours(out)
 
 
 def _measure_one(info: LayerInfo, backend: Backend, cache: ModelCache, fmt: str,
