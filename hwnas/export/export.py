@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 
 import json
 import os
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_json, staging_dir
+from hwnas.io import atomic_write_json, output_lock, staging_dir
 
 FORMATS = ("tflite", "onnx")
 PRECISIONS = ("int8", "fp32")
@@ -177,7 +178,9 @@ def check_writable(out: Path, arch_file: Path | None = None) -> None:
     if not probe.is_dir():
         raise HwnasError(f"cannot write the export to {out}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise HwnasError(f"cannot write the export to {out}: {probe} is not writable")
+        read_only = os.statvfs(probe).f_flag & os.ST_RDONLY
+        why = os.strerror(errno.EROFS) if read_only else "permission denied"
+        raise HwnasError(f"cannot write the export to {out}: {probe} is not writable ({why})")
 
 
 def load_table(cfg: ExportConfig, src: Source):
@@ -421,63 +424,64 @@ def export_run(cfg: ExportConfig) -> ExportResult:
     src = load_source(cfg.source)
     out = (cfg.out or default_out(src)).resolve()
     check_writable(out, src.arch_file)
-    table = load_table(cfg, src)
-    provenance = table.provenance if table is not None else dict(src.record.get("provenance")
-                                                                  or {})
-    backend_name = choose_backend(cfg, provenance)
-    splits = load_data(cfg, src.space)
-    if cfg.calib_images > len(splits.train):
-        raise HwnasError(f"{cfg.calib_images} calibration images asked, the training split "
-                         f"has {len(splits.train)}")
-    threads = cfg.threads or int(provenance.get("threads") or 1)
-    check_backend(backend_name, threads, provenance)
-    total, _ = arch_complexity(src.space, src.arch)
-    predicted = (table.predict(src.arch, src.space) if table is not None
-                 else src.record.get("predicted_ms"))
-    target = src.record.get("target_ms")
+    with output_lock(out):  # one export per folder; removes a killed run's staging
+        table = load_table(cfg, src)
+        provenance = table.provenance if table is not None else dict(src.record.get("provenance")
+                                                                      or {})
+        backend_name = choose_backend(cfg, provenance)
+        splits = load_data(cfg, src.space)
+        if cfg.calib_images > len(splits.train):
+            raise HwnasError(f"{cfg.calib_images} calibration images asked, the training split "
+                             f"has {len(splits.train)}")
+        threads = cfg.threads or int(provenance.get("threads") or 1)
+        check_backend(backend_name, threads, provenance)
+        total, _ = arch_complexity(src.space, src.arch)
+        predicted = (table.predict(src.arch, src.space) if table is not None
+                     else src.record.get("predicted_ms"))
+        target = src.record.get("target_ms")
 
-    if cfg.reference and (table is None or target is None):
-        raise HwnasError("--reference needs the run's latency table and target (a search run "
-                         "directory whose arch.json names them)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = staging_dir(out)
-    except OSError as e:
-        raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
-    ref_job = None
-    try:
-        if cfg.reference:
-            ref_job = start_reference(cfg, src, table, target, out / "reference")
-        model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
-        if ref_job is not None:
-            summary_ref = finish_reference(ref_job, train_meta)
-        summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
-        if ref_job is not None:
-            summary["reference"] = summary_ref
-        summary["latency"] = _closing_loop(cfg, summary["files"], tmp, backend_name, threads,
-                                           predicted, target, provenance)
-        summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params,
-                       source=str(src.arch_file), table=str(table.path) if table else
-                       src.record.get("table"), table_provenance=provenance,
-                       seconds=time.perf_counter() - t_start)
-        app.write_app_files(tmp, splits, summary)
-        if src.run_dir is not None:
-            summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
-        if src.record.get("supernet_note"):
-            summary["search_note"] = src.record["supernet_note"]
-        report.write_report(tmp, summary)
-        atomic_write_json(tmp / "summary.json", summary)
-        _finish(tmp, out)
-    except BaseException:
-        if ref_job is not None and ref_job[0].is_alive():
-            ref_job[0].terminate()
-        for name in KEPT:  # a failed swap keeps the trainings
-            if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
-                os.replace(tmp / name, out / name)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    summary["out"] = str(out)
-    return ExportResult(out, summary)
+        if cfg.reference and (table is None or target is None):
+            raise HwnasError("--reference needs the run's latency table and target (a search run "
+                             "directory whose arch.json names them)")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = staging_dir(out)
+        except OSError as e:
+            raise HwnasError(f"cannot write the export to {out}: {e.strerror or e}") from None
+        ref_job = None
+        try:
+            if cfg.reference:
+                ref_job = start_reference(cfg, src, table, target, out / "reference")
+            model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
+            if ref_job is not None:
+                summary_ref = finish_reference(ref_job, train_meta)
+            summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
+            if ref_job is not None:
+                summary["reference"] = summary_ref
+            summary["latency"] = _closing_loop(cfg, summary["files"], tmp, backend_name, threads,
+                                               predicted, target, provenance)
+            summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params,
+                           source=str(src.arch_file), table=str(table.path) if table else
+                           src.record.get("table"), table_provenance=provenance,
+                           seconds=time.perf_counter() - t_start)
+            app.write_app_files(tmp, splits, summary)
+            if src.run_dir is not None:
+                summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
+            if src.record.get("supernet_note"):
+                summary["search_note"] = src.record["supernet_note"]
+            report.write_report(tmp, summary)
+            atomic_write_json(tmp / "summary.json", summary)
+            _finish(tmp, out)
+        except BaseException:
+            if ref_job is not None and ref_job[0].is_alive():
+                ref_job[0].terminate()
+            for name in KEPT:  # a failed swap keeps the trainings
+                if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
+                    os.replace(tmp / name, out / name)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        summary["out"] = str(out)
+        return ExportResult(out, summary)
 
 
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:

@@ -111,40 +111,45 @@ def search_command(
             raise SearchError(f"{names}: only for --strategy {other}")
     # --supernet: evolution needs it, fbnet starts from it, mnasnet scores with it
     own[strategy.value].update(_given(supernet=supernet))
-    if strategy is Strategy.evolution and len(values) > 1:
-        from .evolution import EvolutionConfig, search_targets
+    from hwnas.io import check_out_dir, output_lock
 
-        recs = search_targets(EvolutionConfig(**common, **own["evolution"]), values, **known)
-        for rec in recs:
-            _report(rec, rec["out"])
-        typer.echo(f"accuracy-latency front of {len(recs)} targets → {out}/front.png, "
-                   f"{out}/front.json")
-        return
-    if strategy is Strategy.evolution:
-        from .evolution import EvolutionConfig, search as evolve
+    with output_lock(check_out_dir(out)):  # one search per run folder at a time
+        if strategy is Strategy.evolution and len(values) > 1:
+            from .evolution import EvolutionConfig, search_targets
 
-        rec = evolve(EvolutionConfig(**common, **own["evolution"]), **known)
-    elif strategy is Strategy.fbnet:
-        from .fbnet import FBNetConfig, search
+            recs = search_targets(EvolutionConfig(**common, **own["evolution"]), values, **known)
+            for rec in recs:
+                _report(rec, rec["out"])
+            typer.echo(f"accuracy-latency front of {len(recs)} targets → {out}/front.png, "
+                       f"{out}/front.json")
+            return
+        if strategy is Strategy.evolution:
+            from .evolution import EvolutionConfig, search as evolve
 
-        rec = search(FBNetConfig(**common, **own["fbnet"]), **known)
-    else:
-        try:
-            from .mnasnet import MnasConfig, search as mnas_search
-        except ImportError as e:
-            raise SearchError(f"--strategy mnasnet is not available in this build ({e})") from None
-        rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
-    _report(rec, out)
+            rec = evolve(EvolutionConfig(**common, **own["evolution"]), **known)
+        elif strategy is Strategy.fbnet:
+            from .fbnet import FBNetConfig, search
+
+            rec = search(FBNetConfig(**common, **own["fbnet"]), **known)
+        else:
+            try:
+                from .mnasnet import MnasConfig, search as mnas_search
+            except ImportError as e:
+                raise SearchError(f"--strategy mnasnet is not available in this build "
+                                  f"({e})") from None
+            rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
+        _report(rec, out)
 
 
 def numbers(flag: str, text: str) -> list[float]:
-    """``"0.3,0.4"`` → [0.3, 0.4]; anything but positive finite numbers is a one-line error."""
+    """``"0.3,0.4"`` → [0.3, 0.4]; anything but positive finite numbers (up to 1e6: a
+    budget of 1000 s, or a fraction) is a one-line error."""
     try:
         values = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         values = []
-    if not values or not all(math.isfinite(v) and v > 0 for v in values):
-        raise SearchError(f"{flag} takes positive finite numbers, comma-separated "
+    if not values or not all(math.isfinite(v) and 0 < v <= 1e6 for v in values):
+        raise SearchError(f"{flag} takes positive finite numbers up to 1e6, comma-separated "
                           f"(got {text!r})")
     return values
 

@@ -27,11 +27,14 @@ def train_command(
     """Train an FBNet-family supernet on uniformly sampled paths (stage-first layers anchored
     and distilled); writes supernet.pt, log.csv and manifest.json (held-out accuracy of
     random paths, BN re-estimated)."""
+    from hwnas.io import check_out_dir, output_lock
+
     from .train import SupernetConfig, train_supernet
 
-    m = train_supernet(SupernetConfig(out=out, space=space, data=data, data_root=data_root,
-                                      subset=subset, epochs=epochs, batch_size=batch_size,
-                                      seed=seed, resume=resume))
+    with output_lock(check_out_dir(out)):  # one trainer per supernet folder at a time
+        m = train_supernet(SupernetConfig(out=out, space=space, data=data,
+                                          data_root=data_root, subset=subset, epochs=epochs,
+                                          batch_size=batch_size, seed=seed, resume=resume))
     typer.echo(f"supernet → {out} (random paths {m['random_paths']['mean']:.3f} held out); "
                f"search it with `hwnas search --strategy evolution --supernet {out} ...`")
 
