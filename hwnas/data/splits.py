@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import torch
@@ -167,6 +168,9 @@ def load_dataset(name: str, root: str | Path | None = None, *, resolution: int =
     test_x = _prepare(test.images, resolution, in_channels)
     perm = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(seed))
     if subset is not None:
+        if subset > len(perm):
+            print(f"note: --subset {subset} is more than the {len(perm)} training images of "
+                  f"{name}; using all {len(perm)}", file=sys.stderr)
         perm = perm[:subset]
     n_val = round(val_fraction * len(perm))
     val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values

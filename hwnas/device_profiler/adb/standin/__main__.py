@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import time
 
 from . import AdbStandin, PhoneConfig
@@ -16,6 +18,8 @@ def main() -> None:
     ap.add_argument("--variant", choices=VARIANTS, default="modern")
     ap.add_argument("--auth", action="store_true", help="demand ADB RSA authentication")
     a = ap.parse_args()
+    # SIGTERM ends like Ctrl-C: the phone's temporary file tree is removed on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with AdbStandin(PhoneConfig(variant=a.variant), require_auth=a.auth, idle_s=a.idle,
                     lifetime_s=a.seconds) as s:
         print(f"stand-in phone listening: --serial {s.serial}", flush=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import re
 import shutil
 import stat
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,12 +53,39 @@ class PhoneConfig:
             raise ValueError(f"variant must be one of {bench.VARIANTS}")
 
 
+def remove_stale_roots(base: str | None = None) -> list[Path]:
+    """Remove the file trees of stand-in phones whose process is gone (killed before it
+    could clean up): ``hwnas-standin-<pid>-*`` with a dead pid, or older unnamed ones."""
+    from hwnas.io import LEGACY_TEMP_AGE_S, pid_alive
+
+    removed = []
+    base = Path(base or tempfile.gettempdir())
+    pat = re.compile(r"^hwnas-standin-(?:(\d+)-)?[A-Za-z0-9_]{8}$")
+    for entry in base.glob("hwnas-standin-*"):
+        m = pat.match(entry.name)
+        if not m or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = m.group(1)
+        if pid is not None:
+            stale = int(pid) != os.getpid() and not pid_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > LEGACY_TEMP_AGE_S
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 class FakePhone:
     """Executes shell lines against a private file tree; records what ran."""
 
     def __init__(self, config: PhoneConfig):
         self.config = config
-        self.root = Path(tempfile.mkdtemp(prefix="hwnas-standin-"))
+        remove_stale_roots()
+        self.root = Path(tempfile.mkdtemp(prefix=f"hwnas-standin-{os.getpid()}-"))
         self.executed: list[list[str]] = []
         self.shell_lines: list[str] = []
         self.syntax: list[str] = []
