@@ -494,3 +494,55 @@ def test_adb_key_is_private_from_creation_and_fixed_when_loose(tmp_path, monkeyp
     keys.signers()
     assert key.stat().st_mode & 0o777 == 0o600
     assert "was readable by others (mode 644); made it 0600" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ a real SIGKILL, then resume
+
+KILLED_PROFILE = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from spaces import tiny_space
+from hwnas.device_profiler.runner import ProfileConfig, profile
+space = tiny_space("tiny-faults", depths=(2, 1), head_channels=16,
+                   ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
+                   params={"f": 1})
+keys = tuple(i.key for i in space.all_layer_infos())  # every key, named: no extra passes
+profile(ProfileConfig(space=space, out=sys.argv[1], backend="host-ort", device="host",
+                      warmup=1, runs=int(sys.argv[3]), repeats=2, progress=False, keys=keys))
+"""
+
+
+def test_profile_killed_with_sigkill_resumes_without_loss(tmp_path, monkeypatch):
+    from hwnas.latency import LatencyTable
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "tables" / "t.csv"
+    tests = str(Path(__file__).parent)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_PROFILE, str(out), tests, "400"])
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and len(out.read_text().splitlines()) >= 3:  # header + 2 rows
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the profile ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = LatencyTable.load(out).frame  # whole rows only: every value checks
+    assert not before.duplicated(["block", "H", "W", "Cin", "Cout", "stride"]).any()
+    assert (out.parent / ".t.csv.lock").exists()  # the killed run's lock file is left
+    from hwnas.device_profiler.runner import ProfileConfig, profile
+    from spaces import tiny_space
+
+    space = tiny_space("tiny-faults", depths=(2, 1), head_channels=16,
+                       ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
+                       params={"f": 1})
+    keys = tuple(i.key for i in space.all_layer_infos())
+    profile(ProfileConfig(space=space, out=out, backend="host-ort", device="host", warmup=1,
+                          runs=5, repeats=2, progress=False, keys=keys))
+    after = LatencyTable.load(out).frame
+    key = ["block", "H", "W", "Cin", "Cout", "stride"]
+    assert not after.duplicated(key).any() and len(after) > len(before)
+    kept = before.merge(after, on=key, suffixes=("", "_after"))
+    assert len(kept) == len(before)  # nothing measured before the kill was lost or redone
+    assert (kept["median_us"] == kept["median_us_after"]).all()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["t.csv", "t.json"]
