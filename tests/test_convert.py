@@ -58,6 +58,26 @@ def test_onnx_int8_is_qdq(tmp_path):
     assert np.corrcoef(y.ravel(), ref.ravel())[0, 1] > 0.98
 
 
+def test_onnx_int8_runs_int8_end_to_end(tmp_path):
+    """onnxruntime fuses the whole residual block into QLinear ops: one Quantize in, one
+    Dequantize out, no float conv or add left (int8 activations left fp32 convs, float adds
+    and dequantize-per-run weights in the graph, 2.2x slower)."""
+    from hwnas.device_profiler.blockmodels import trained_like
+
+    m, x = _block("ir_k5_e6")
+    m = trained_like(m)  # distinct conv biases, as a trained network has
+    fp32 = to_onnx(m, x, tmp_path / "m.onnx")
+    q = to_onnx_int8(fp32, [torch.randn_like(x).numpy() for _ in range(4)], tmp_path / "q.onnx")
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    opts.log_severity_level = 3
+    ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
+    assert ops.count("QuantizeLinear") == 1 and ops.count("DequantizeLinear") == 1, ops
+    assert "QLinearAdd" in ops and ops.count("QLinearConv") == 3, ops
+    assert not {"Conv", "Add"} & set(ops), ops
+
+
 def test_conversion_failure_is_one_line(tmp_path):
     class Bad(torch.nn.Module):
         def forward(self, x):
