@@ -45,8 +45,8 @@ def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, run
     t_val = time.perf_counter() - t0
     pick = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in rep[k].items()
                 if m in KEEP}
-            for k in ("all_raw", "held_out_raw", "held_out_calibrated",
-                      "all_calibrated_in_sample")}
+            for k in ("all_raw", "held_out_raw", "held_out_edges", "held_out_calibrated",
+                      "all_calibrated_in_sample") if k in rep}
     nets = sorted(x["measured_ms"] for x in rep["records"])
     return {"space": space_name, "backend": backend, "networks": rep["networks"],
             "random": samples, "fit": rep["fit_networks"], "held_out": rep["held_out_networks"],
@@ -78,14 +78,17 @@ def main() -> None:
             rows.append(one(space, backend, int(n), args.seed, cache, args.runs, args.repeats,
                             Path(tmp)))
             r = rows[-1]
-            b, c = r["held_out_raw"], r["held_out_calibrated"]
             print(f"{space:>14} {backend:<12} nets {r['networks']:>3} "
-                  f"(held out {r['held_out']:>2}) "
-                  f"raw: MAPE {b['mape_pct']:5.1f}% ±10% {100 * b['within_10pct']:3.0f}% "
-                  f"±5% {100 * b['within_5pct']:3.0f}% τ {b['kendall_tau']:.3f} | calibrated: "
-                  f"MAPE {c['mape_pct']:5.1f}% ±10% {100 * c['within_10pct']:3.0f}% "
-                  f"±5% {100 * c['within_5pct']:3.0f}% τ {c['kendall_tau']:.3f} "
-                  f"[{r['calibration']['model']}]", flush=True)
+                  f"(held out {r['held_out']:>2}), load {r['load_avg_1m']}", flush=True)
+            for label, k in (("raw Σ blocks", "held_out_raw"),
+                             ("measured edges", "held_out_edges"),
+                             (f"calibrated [{r['calibration']['model']}]",
+                              "held_out_calibrated")):
+                if k in r:
+                    m = r[k]
+                    print(f"    {label:<32} MAPE {m['mape_pct']:5.1f}%  ±10% "
+                          f"{100 * m['within_10pct']:3.0f}%  ±5% {100 * m['within_5pct']:3.0f}%"
+                          f"  τ {m['kendall_tau']:.3f}", flush=True)
     write_rows(RESULTS, rows, ("space", "backend"), args.merge)
 
 

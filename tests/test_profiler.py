@@ -228,3 +228,65 @@ def test_partial_table_of_an_older_model_recipe_is_not_continued(tmp_path, cache
     with pytest.raises(HwnasError, match=rf"^{out} holds blocks made with model recipe "
                                          rf"{RECIPE_VERSION - 1}, this hwnas makes recipe"):
         profile(ProfileConfig(space=TINY, out=out, **FAST))
+
+
+def test_edge_calibration_turns_standalone_blocks_into_the_network_they_make():
+    """Standalone block = in-network cost + edges (a + b·elements); a network pays its own
+    edges once.  The calibration built from the measured edges predicts exactly that, and
+    the validator's sums agree with the table."""
+    from hwnas.device_profiler.edges import edge_calibration
+    from hwnas.device_profiler.validate import _apply, type_sums
+    from hwnas.latency import key_elements
+
+    space = get_space("fbnet-small")
+    inner = synthetic_table(space)  # the in-network costs
+    a_us, b_us = 6.0, 0.002
+    frame = inner.frame.copy()
+    measured = frame["median_us"] > 0
+    frame.loc[measured, "median_us"] += a_us + b_us * np.array(
+        [key_elements(tuple(r)) for r in frame.loc[measured, KEY_COLUMNS].itertuples(
+            index=False)])
+    cal = edge_calibration({"a_us": a_us, "b_us_per_element": b_us}, space)
+    table = LatencyTable(frame, inner.meta).with_calibration(cal)
+    net_edges_ms = (a_us + b_us * (3 * 32 * 32 + 10)) / 1000
+    for seed in range(5):
+        arch = random_arch(space, seed)
+        assert table.predict(arch) == pytest.approx(inner.predict(arch) + net_edges_ms)
+        assert _apply(table.calibration, type_sums(table, space, arch)) == pytest.approx(
+            table.predict(arch))
+
+
+def test_stacked_block_models_run_two_copies(tmp_path, cache):
+    import onnx
+
+    from hwnas.device_profiler.blockmodels import stackable
+
+    infos = TINY.all_layer_infos()
+    res = next(i for i in infos if stackable(i))
+    first = next(i for i in infos if not stackable(i) and i.key[0].startswith("ir"))
+    c = ModelCache.at(cache)
+    convs = [sum(n.op_type == "Conv" for n in onnx.load(str(
+        c.block(res, "onnx", "fp32", repeat=r).path)).graph.node) for r in (1, 2)]
+    assert convs[1] == 2 * convs[0] > 0
+    with pytest.raises(HwnasError, match="changes shape: it cannot be stacked"):
+        c.block(first, "onnx", "fp32", repeat=2)
+
+
+def test_a_complete_profile_measures_its_edges_and_calibrates_with_them(tmp_path, cache):
+    space = tiny_space("tiny-edges", depths=(2, 1), head_channels=16,
+                       ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0, 2.0),
+                       params={"e": 1})  # 4 stackable keys: 2 ops x 2 widths of stage 1
+    out = tmp_path / "e.csv"
+    lines = []
+    profile_run(ProfileConfig(space=space, out=out, **FAST), log=lines.append)
+    table = LatencyTable.load(out)
+    edges = table.meta["edges"]
+    assert len(edges["points"]) >= 3 and {"a_us", "b_us_per_element"} <= set(edges)
+    assert table.calibration["model"].startswith("edges")
+    assert table.calibration["per_layer_ms"] == pytest.approx(-edges["a_us"] / 1000)
+    assert any("block-model edges" in line for line in lines)
+    # measured once per table: a re-run leaves them alone, --no-edges skips them
+    profile_run(ProfileConfig(space=space, out=out, **FAST), log=lines.append)
+    assert LatencyTable.load(out).meta["edges"] == edges
+    profile(ProfileConfig(space=space, out=tmp_path / "n.csv", edges=False, **FAST))
+    assert "edges" not in LatencyTable.load(tmp_path / "n.csv").meta

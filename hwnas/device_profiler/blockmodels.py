@@ -24,7 +24,9 @@ PRECISIONS = ("int8", "fp32")
 CALIB_SAMPLES = 8
 # Bump when the way a model file is produced changes (wrappers, calibration, options).
 # 2: BatchNorm statistics/affine drawn per channel (trained-like), see ``trained_like``.
-RECIPE_VERSION = 2
+# 3: int8 ONNX with uint8 activations (U8S8, fully fused by onnxruntime), see to_onnx_int8.
+RECIPE_VERSION = 3
+CONSTANT_BLOCKS = ("stem", "head", "pool", "fc")  # once per network, whatever the choices
 
 
 def default_cache_dir() -> Path:
@@ -66,10 +68,25 @@ def trained_like(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def block_module(info: LayerInfo, seed: int = 0) -> nn.Module:
-    """The standalone module of one layer, seeded trained-like weights, eval mode."""
+def block_module(info: LayerInfo, seed: int = 0, repeat: int = 1) -> nn.Module:
+    """The standalone module of one layer, seeded trained-like weights, eval mode; with
+    ``repeat`` > 1, that many copies (each its own weights) one after the other — only for a
+    layer whose output has its input's shape (``stackable``)."""
     torch.manual_seed(seed)
-    return trained_like(layer_module(info), seed).eval()
+    if repeat == 1:
+        return trained_like(layer_module(info), seed).eval()
+    if not stackable(info):
+        raise HwnasError(f"block {info.key} changes shape: it cannot be stacked")
+    return nn.Sequential(*[trained_like(layer_module(info), seed + i)
+                           for i in range(repeat)]).eval()
+
+
+def stackable(info: LayerInfo) -> bool:
+    """A measured layer whose output has its input's shape (stride 1, Cin == Cout), so
+    copies of it can run one after the other in one model."""
+    block, _, _, cin, cout, stride = info.key[:6]
+    return (stride == 1 and cin == cout and block.split("_")[0] not in CONSTANT_BLOCKS
+            and not is_analytic(info))
 
 
 def network_module(space: SearchSpace, arch, seed: int = 0) -> nn.Module:
@@ -139,8 +156,9 @@ class ModelCache:
     def at(cls, directory: str | Path | None = None, seed: int = 0) -> "ModelCache":
         return cls(Path(directory) if directory else default_cache_dir(), seed)
 
-    def block_what(self, info: LayerInfo) -> dict:
-        return {"kind": "block", "key": list(info.key), "seed": self.seed}
+    def block_what(self, info: LayerInfo, repeat: int = 1) -> dict:
+        what = {"kind": "block", "key": list(info.key), "seed": self.seed}
+        return what if repeat == 1 else {**what, "repeat": repeat}
 
     def network_what(self, space: SearchSpace, arch) -> dict:
         choices = list(getattr(arch, "choices", arch))
@@ -152,13 +170,15 @@ class ModelCache:
         check_format(fmt, precision)
         return self.directory / f"{content_key(what, fmt, precision)}.{fmt}"
 
-    def block(self, info: LayerInfo, fmt: str, precision: str) -> Built:
-        """The model file of one layer (converted on first use)."""
+    def block(self, info: LayerInfo, fmt: str, precision: str, repeat: int = 1) -> Built:
+        """The model file of one layer, or of ``repeat`` stacked copies of it (converted on
+        first use)."""
         if is_analytic(info):
             raise HwnasError(f"block {info.key} is an identity: it has no model file")
-        path = self.path_for(self.block_what(info), fmt, precision)
-        return self._get(path, lambda: block_module(info, self.seed), input_shape(info),
-                         fmt, precision, what=self.block_what(info))
+        what = self.block_what(info, repeat)
+        return self._get(self.path_for(what, fmt, precision),
+                         lambda: block_module(info, self.seed, repeat), input_shape(info),
+                         fmt, precision, what=what)
 
     def network(self, space: SearchSpace, arch, fmt: str, precision: str) -> Built:
         """The model file of a whole architecture (for validation), same cache."""
@@ -192,4 +212,4 @@ def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
 __all__ = ["ModelCache", "Built", "FORMATS", "PRECISIONS", "RECIPE_VERSION", "block_module",
            "network_module", "trained_like",
            "calibration_inputs", "content_key", "default_cache_dir", "export_model",
-           "input_shape", "is_analytic", "random_input"]
+           "input_shape", "is_analytic", "random_input", "stackable"]

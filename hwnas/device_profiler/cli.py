@@ -47,6 +47,9 @@ def profile_command(
     cores: Optional[str] = typer.Option(None, "--cores", help="Phone cores to pin, e.g. 2,3 "
                                         "(default: the big cores)."),
     seed: int = typer.Option(0, "--seed", help="Block order shuffle and weights."),
+    edges: bool = typer.Option(True, "--edges/--no-edges", help="Once the table is complete, "
+                               "measure what a standalone block model costs beyond the block "
+                               "(2 stacked copies vs 1) and calibrate the table with it."),
 ) -> None:
     """Measure every distinct block of a space on a device into a latency table."""
     from .runner import ProfileConfig, profile_run
@@ -55,7 +58,7 @@ def profile_command(
                         precision=precision, threads=threads, warmup=warmup, runs=runs,
                         repeats=repeats, out=out, resume=resume, serial=serial,
                         benchmark_binary=benchmark_binary, cores=cores, seed=seed,
-                        num_classes=classes, width_mult=width_mult)
+                        num_classes=classes, width_mult=width_mult, edges=edges)
     r = profile_run(cfg)
     typer.echo(f"{r.path}: {r.total - r.skipped - r.measured - r.analytic} of {r.total} blocks "
                f"left; this run measured {r.measured} on {r.backend} ({r.analytic} identity, "
@@ -180,8 +183,9 @@ def _print_report(r: dict) -> None:
 
     t = Table("networks", "n", "MAPE %", "RMSE ms", "±5%", "±10%", "Kendall τ")
     for label, key in (("all, Σ blocks", "all_raw"), ("held out, Σ blocks", "held_out_raw"),
+                       ("held out, measured edges", "held_out_edges"),
                        ("held out, calibrated", "held_out_calibrated")):
-        m = r[key]
+        m = r.get(key, {})
         if not m.get("n"):
             continue
         t.add_row(label, str(m["n"]), f"{m['mape_pct']:.1f}", f"{m['rmse_ms']:.3f}",

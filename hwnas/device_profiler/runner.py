@@ -43,6 +43,7 @@ class ProfileConfig:
     limit: int | None = None  # measure at most this many new blocks in this call
     keys: tuple | None = None  # only these table keys (e.g. what some networks need)
     progress: bool | None = None
+    edges: bool = True  # measure the block models' edges once the table is complete
 
     def __post_init__(self):
         if self.warmup < 0 or self.runs < 1 or self.repeats < 1:
@@ -207,6 +208,7 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
             infos = [i for i in infos if i.key in wanted]
         todo = [i for i in infos if i.key not in done]
         result.total, result.skipped = len(infos), len(infos) - len(todo)
+        complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
         if cfg.limit is not None:
             todo = todo[: cfg.limit]
         meta = {"space": space_meta(space),
@@ -217,7 +219,10 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                             "recipe": RECIPE_VERSION, "tools": tool_versions()},
                 "calibration": old_meta.get("calibration",
                                             {"scale": 1.0, "offset_ms": 0.0, "per_type": {}})}
+        if "edges" in old_meta:
+            meta["edges"] = old_meta["edges"]
         if rows and not todo:
+            _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
             return result
         old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
         if old_recipe != RECIPE_VERSION:
@@ -237,12 +242,39 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                                       "date": _now()}
                 write_table_atomic(out, rows, meta)
                 bar.advance(1, status=label)
+        if complete:
+            _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
     finally:
         lock.release()
         close = getattr(backend, "close", None)
         if close is not None:
             close()
     return result
+
+
+def _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log) -> None:
+    """Once the table has every block asked for: measure the standalone models' edges
+    (``edges.py``, once per table) and make them the table's calibration, unless it already
+    has one fitted on whole networks (``hwnas tables validate``)."""
+    from hwnas.latency import write_table_atomic
+    from hwnas.progress import progress_bar
+
+    from .edges import EDGE_KEYS, edge_calibration, measure_edges
+
+    if not cfg.edges or "edges" in meta:
+        return
+    with progress_bar("measuring block-model edges", EDGE_KEYS, cfg.progress) as bar:
+        edges = measure_edges(space, backend, cache, fmt, precision, warmup=cfg.warmup,
+                              runs=cfg.runs, progress=lambda: bar.advance(1))
+    if edges is None:
+        return
+    meta["edges"] = edges
+    if "fitted_on" not in meta.get("calibration", {}):
+        meta["calibration"] = edge_calibration(edges, space)
+    log(f"block-model edges: {edges['a_us']:.2f} µs + {1000 * edges['b_us_per_element']:.3f} "
+        f"ns/element per standalone block ({len(edges['points'])} stacked pairs); stored "
+        f"as {out.with_suffix('.json').name}'s calibration")
+    write_table_atomic(out, rows, meta)
 
 
 def check_table_out(out: Path) -> None:

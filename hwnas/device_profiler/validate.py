@@ -11,6 +11,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.io import save_figure
+from hwnas.stats import kendall_tau
 
 from .backends import Backend, get_backend
 from .blockmodels import ModelCache
@@ -43,18 +44,6 @@ class ValidateConfig:
 # --------------------------------------------------------------------------- metrics
 
 
-def kendall_tau(a, b) -> float:
-    """Kendall's τ-b between two sequences (ties counted as neither concordant nor not)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n = len(a)
-    if n < 2:
-        return float("nan")
-    da = np.sign(a[:, None] - a[None, :])[np.triu_indices(n, 1)]
-    db = np.sign(b[:, None] - b[None, :])[np.triu_indices(n, 1)]
-    denom = np.sqrt(np.count_nonzero(da) * np.count_nonzero(db))
-    return float((da * db).sum() / denom) if denom else float("nan")
-
-
 def metrics(pred, meas) -> dict:
     """MAPE (%), RMSE (ms), share within ±5% / ±10%, Kendall τ, n."""
     pred, meas = np.asarray(pred, float), np.asarray(meas, float)
@@ -73,22 +62,28 @@ def metrics(pred, meas) -> dict:
 
 
 COUNT = "#layers"  # in a sums dict: how many measured (non-identity) layers the network has
+ELEMENTS = "#elements"  # ... and their input + output tensor elements, summed
 
 
 def type_sums(table, space, arch) -> dict[str, float]:
     """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network, and
-    under ``COUNT`` its number of measured layers (the per-layer overhead's multiplier)."""
-    out: dict[str, float] = {COUNT: 0.0}
+    under ``COUNT`` its number of measured layers and under ``ELEMENTS`` their tensor
+    elements (the multipliers of the per-layer and per-element edge terms)."""
+    from hwnas.latency import key_elements
+
+    out: dict[str, float] = {COUNT: 0.0, ELEMENTS: 0.0}
     for info in space.layers(arch):
         t = info.key[0].split("_")[0]
         ms = table.lookup(info.key)
         out[t] = out.get(t, 0.0) + ms
-        out[COUNT] += 1.0 if ms > 0 else 0.0
+        if ms > 0:
+            out[COUNT] += 1.0
+            out[ELEMENTS] += key_elements(info.key)
     return out
 
 
 def _types(sums: dict[str, float]) -> dict[str, float]:
-    return {t: v for t, v in sums.items() if t != COUNT}
+    return {t: v for t, v in sums.items() if t not in (COUNT, ELEMENTS)}
 
 
 def raw_total(sums: dict[str, float]) -> float:
@@ -99,7 +94,8 @@ def _apply(cal: dict, sums: dict[str, float]) -> float:
     """The same prediction as ``LatencyTable.predict`` under ``cal``."""
     per = cal.get("per_type", {})
     return (cal["scale"] * sum(per.get(t, 1.0) * v for t, v in _types(sums).items())
-            + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0) + cal["offset_ms"])
+            + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0)
+            + cal.get("per_element_ms", 0.0) * sums.get(ELEMENTS, 0.0) + cal["offset_ms"])
 
 
 def fit_affine(sums: list[dict], meas) -> dict:
@@ -155,6 +151,30 @@ def fit_overhead(sums: list[dict], meas) -> dict | None:
     return {"scale": float(a), "offset_ms": float(b), "per_type": {}, "per_layer_ms": float(c)}
 
 
+def fit_edges(edges: dict, space):
+    """Fits on top of the edges ``hwnas profile`` measured (``edges.py``): the measured
+    per-layer and per-element edge terms stay, scale and offset are fitted on whole networks
+    (least squares on the edge-corrected sums)."""
+    from .edges import edge_calibration
+
+    base = edge_calibration(edges, space)
+
+    def fit(sums: list[dict], meas) -> dict | None:
+        meas = np.asarray(meas, float)
+        x = np.array([raw_total(s) + base["per_layer_ms"] * s.get(COUNT, 0.0)
+                      + base["per_element_ms"] * s.get(ELEMENTS, 0.0) for s in sums])
+        if len(meas) < 3 or np.ptp(x) <= 0:
+            return None
+        (a, b), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), meas, rcond=None)
+        if a <= 0:
+            return None
+        return {"scale": float(a), "offset_ms": float(b), "per_type": {},
+                "per_layer_ms": float(a * base["per_layer_ms"]),
+                "per_element_ms": float(a * base["per_element_ms"])}
+
+    return fit
+
+
 def _loo_mape(fit, sums, meas) -> float:
     errs = []
     for i in range(len(meas)):
@@ -166,11 +186,14 @@ def _loo_mape(fit, sums, meas) -> float:
     return float(100 * np.mean(errs)) if errs else float("inf")
 
 
-def fit_calibration(sums: list[dict], meas) -> dict:
-    """The affine, per-op-type or per-layer-overhead calibration, whichever has the lowest
-    leave-one-out MAPE."""
+def fit_calibration(sums: list[dict], meas, edges_fit=None) -> dict:
+    """The affine, per-op-type, per-layer-overhead or (with ``edges_fit``, ``fit_edges``)
+    measured-edges calibration, whichever has the lowest leave-one-out MAPE."""
     best, kind, err = fit_affine(sums, meas), "affine", _loo_mape(fit_affine, sums, meas)
-    for name, fit in (("per_type", fit_per_type), ("overhead", fit_overhead)):
+    fits = [("per_type", fit_per_type), ("overhead", fit_overhead)]
+    if edges_fit is not None:
+        fits.append(("edges", edges_fit))
+    for name, fit in fits:
         cal = fit(sums, meas)
         if cal is not None:
             loo = _loo_mape(fit, sums, meas)
@@ -247,14 +270,14 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     finally:
         if own and hasattr(backend, "close"):
             backend.close()
-    report = _report(records, cfg, table)
+    report = _report(records, cfg, table, space)
     if cfg.save:
         table.with_calibration(report["calibration"]).save(table.path)
     report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
     return report
 
 
-def _report(records: list[dict], cfg: ValidateConfig, table) -> dict:
+def _report(records: list[dict], cfg: ValidateConfig, table, space) -> dict:
     n = len(records)
     order = list(range(n))
     random.Random(cfg.seed + 1).shuffle(order)
@@ -263,11 +286,20 @@ def _report(records: list[dict], cfg: ValidateConfig, table) -> dict:
     sums = [r["sums_ms"] for r in records]
     meas = np.array([r["measured_ms"] for r in records])
     raw = np.array([r["raw_ms"] for r in records])
-    split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx])
+    edges = table.meta.get("edges")
+    edges_fit = fit_edges(edges, space) if edges else None
+    split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx], edges_fit)
     for i, r in enumerate(records):
         r["held_out"] = i in hold_idx
         r["calibrated_ms"] = _apply(split_cal, sums[i])
-    final = fit_calibration(sums, meas)
+    final = fit_calibration(sums, meas, edges_fit)
+    extra = {}
+    if edges:  # what the profile's own measurement predicts, before any network is fitted
+        from .edges import edge_calibration
+
+        edge_pred = np.array([_apply(edge_calibration(edges, space), s) for s in sums])
+        extra = {"held_out_edges": metrics(edge_pred[hold_idx], meas[hold_idx]),
+                 "all_edges": metrics(edge_pred, meas)}
     final_pred = np.array([_apply(final, s) for s in sums])
     return {
         "table": str(table.path), "space": table.meta["space"],
@@ -275,6 +307,7 @@ def _report(records: list[dict], cfg: ValidateConfig, table) -> dict:
         "networks": n, "fit_networks": len(fit_idx), "held_out_networks": len(hold_idx),
         "all_raw": metrics(raw, meas),
         "held_out_raw": metrics(raw[hold_idx], meas[hold_idx]),
+        **extra,
         "held_out_calibrated": metrics([records[i]["calibrated_ms"] for i in hold_idx],
                                        meas[hold_idx]),
         "split_calibration": split_cal,
@@ -319,4 +352,5 @@ def _plot(records: list[dict], report: dict, path: Path) -> Path:
 
 
 __all__ = ["ValidateConfig", "validate", "metrics", "kendall_tau", "fit_calibration",
-           "fit_affine", "fit_per_type", "fit_overhead", "type_sums", "sample_archs"]
+           "fit_affine", "fit_per_type", "fit_overhead", "fit_edges", "type_sums",
+           "sample_archs"]
