@@ -38,7 +38,8 @@ from hwnas.io import atomic_write_json, save_figure
 from hwnas.latency import LatencyTable
 from hwnas.search.baselines import random_under, scaled_reference
 from hwnas.search.common import find_table
-from hwnas.search.evaluators import MeasuredLatency, kendall_tau
+from hwnas.search.evaluators import MeasuredLatency
+from hwnas.stats import kendall_tau
 from hwnas.search.fbnet import FBNetConfig, search
 from hwnas.space import Arch, build_model, get_space, reference_arch
 from hwnas.supernet import FBNetSupernet, path_accuracy

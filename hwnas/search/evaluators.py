@@ -9,7 +9,6 @@ trial pools.  ``TrainEvaluator`` trains each child (in process or as Ray tasks);
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +17,7 @@ import torch
 
 from hwnas.io import atomic_write_bytes, atomic_write_text
 from hwnas.space import Arch, SearchSpace
+from hwnas.stats import kendall_tau
 
 from .common import SearchError
 from .mnasnet_pool import open_pool
@@ -162,29 +162,6 @@ class MeasuredLatency:
             self.known[key] = stats["median_us"] / 1000.0
             atomic_write_text(self.file, json.dumps(self.known, indent=1, sort_keys=True))
         return self.known[key]
-
-
-def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
-    """Kendall's τ-b of two score lists over the same items (ties counted as neither):
-    (concordant − discordant) / √((n0 − ties_a)(n0 − ties_b)), n0 = n(n−1)/2."""
-    if len(a) != len(b):
-        raise ValueError("kendall_tau needs two lists of the same length")
-    conc = disc = ties_a = ties_b = 0
-    n = len(a)
-    for i in range(n):
-        for j in range(i + 1, n):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0:
-                ties_a += 1
-            if db == 0:
-                ties_b += 1
-            if da * db > 0:
-                conc += 1
-            elif da * db < 0:
-                disc += 1
-    n0 = n * (n - 1) // 2
-    denom = math.sqrt((n0 - ties_a) * (n0 - ties_b))
-    return (conc - disc) / denom if denom else float("nan")
 
 
 def rank_agreement(train_acc: Sequence[float], shared_acc: Sequence[float]) -> dict:
