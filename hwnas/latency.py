@@ -37,6 +37,7 @@ from hwnas.space.dp import best_under_budget, extreme
 from hwnas.space.space import conv_out
 
 SCHEMA_VERSION = 1
+FIDELITY_GOAL = 0.9  # share of held-out networks within ±10% below which a table warns
 KEY_COLUMNS = ["block", "H", "W", "Cin", "Cout", "stride"]
 STAT_COLUMNS = ["median_us", "p10_us", "p90_us", "mean_us", "std_us", "runs", "repeats"]
 TABLE_COLUMNS = KEY_COLUMNS + STAT_COLUMNS + ["analytic"]
@@ -146,6 +147,24 @@ class LatencyTable:
     @property
     def provenance(self) -> dict:
         return self.meta.get("provenance", {})
+
+    @property
+    def fidelity(self) -> dict | None:
+        """Held-out figures of the last ``hwnas tables validate`` (None: never validated)."""
+        return self.meta.get("validation")
+
+    def fidelity_note(self) -> str | None:
+        """One line for a table that predicts whole networks badly or was never checked."""
+        v = self.fidelity
+        name = self.path.name if self.path else "this table"
+        if v is None:
+            return (f"note: {name} has not been checked against whole networks; `hwnas tables "
+                    f"validate {self.path or 'TABLE'}` measures how well it predicts them")
+        if v.get("within_10pct", 0.0) < FIDELITY_GOAL:
+            return (f"warning: {name} predicts only {100 * v['within_10pct']:.0f}% of "
+                    f"{v['held_out']} held-out networks within ±10% (MAPE "
+                    f"{v['mape_pct']:.1f}%): its latencies are rough")
+        return None
 
     def space(self, **overrides) -> SearchSpace:
         """The space this table was profiled for."""
@@ -387,11 +406,11 @@ def _validate_meta(meta, side: Path) -> None:
     if "version" in space and not (isinstance(space["version"], int)
                                    and not isinstance(space["version"], bool)):
         field_error("space.version", space["version"], "an integer")
-    for key in ("provenance", "calibration", "profile"):
+    for key in ("provenance", "calibration", "profile", "edges", "validation"):
         if key in meta and not isinstance(meta[key], dict):
             field_error(key, meta[key], "an object")
     cal = meta.get("calibration", {})
-    for k in ("scale", "offset_ms", "per_layer_ms"):
+    for k in ("scale", "offset_ms", "per_layer_ms", "per_element_ms"):
         if k in cal and not _is_number(cal[k]):
             field_error(f"calibration.{k}", cal[k], "a finite number")
     if not isinstance(cal.get("per_type", {}), dict):

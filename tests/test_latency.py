@@ -166,3 +166,20 @@ def test_missing_keys_name_the_fix(tmp_path):
                                         "s3.l1.op": "ir_k5_e6"}))
     with pytest.raises(TableError, match=r"lacks 1 key\(s\): ir_k5_e6/.*hwnas profile --space fbnet-small"):
         table.predict(arch)
+
+
+def test_a_table_says_when_it_predicts_networks_badly_or_was_never_checked(tmp_path, capsys):
+    from hwnas.search.common import resolve_table
+
+    space = get_space("fbnet-small")
+    table = synthetic_table(space)
+    table.save(tmp_path / "t.csv")
+    assert "has not been checked against whole networks" in table.fidelity_note()
+    table.meta["validation"] = {"held_out": 30, "within_10pct": 0.5, "within_5pct": 0.2,
+                                "mape_pct": 14.0, "kendall_tau": 0.6}
+    table.save()
+    resolve_table("fbnet-small", tmp_path / "t.csv")
+    assert ("predicts only 50% of 30 held-out networks within ±10%"
+            in capsys.readouterr().err)
+    table.meta["validation"]["within_10pct"] = 0.97
+    assert table.fidelity_note() is None

@@ -155,6 +155,9 @@ def test_validate_stores_calibration_and_plot(tmp_path, cache):
     assert (tmp_path / "v.validate.png").stat().st_size > 0
     cal = LatencyTable.load(out).calibration
     assert cal["fitted_on"] == 6 and cal == {**cal, **rep["calibration"]}
+    fid = LatencyTable.load(out).fidelity  # what `tables list` and every search report
+    assert fid["held_out"] == 3 and fid["within_10pct"] == rep["held_out_calibrated"][
+        "within_10pct"]
     json.dumps(rep)  # serialisable
 
 

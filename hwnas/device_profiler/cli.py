@@ -85,19 +85,28 @@ def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Fold
         typer.echo(f"no latency tables in {folder}/ (make one with `hwnas profile`)")
         return
     t = Table("table", "space", "res", "device", "backend", "precision", "threads", "rows",
-              "complete", "calibrated", "date")
+              "complete", "calibrated", "±10% held out", "date")
     for p in files:
         try:
             tab = LatencyTable.load(p)
         except HwnasError as e:
-            t.add_row(p.name, f"[red]unreadable: {e}[/red]", *[""] * 9)
+            t.add_row(p.name, f"[red]unreadable: {e}[/red]", *[""] * 10)
             continue
         prov, s = tab.provenance, tab.meta["space"]
         t.add_row(p.name, s["name"], str(s.get("params", {}).get("resolution", "")),
                   _device(prov), str(prov.get("backend", "")), str(prov.get("precision", "")),
                   str(prov.get("threads", "")), str(len(tab.frame)), _complete(tab),
-                  "yes" if _calibrated(tab) else "no", str(prov.get("date", ""))[:19])
+                  "yes" if _calibrated(tab) else "no", _fidelity(tab),
+                  str(prov.get("date", ""))[:19])
     _console().print(t)
+
+
+def _fidelity(tab) -> str:
+    v = tab.fidelity
+    if v is None:
+        return "not validated"
+    text = f"{100 * v['within_10pct']:.0f}% of {v['held_out']}"
+    return text if tab.fidelity_note() is None else f"[red]{text}[/red]"
 
 
 def _device(prov: dict) -> str:

@@ -272,7 +272,14 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
             backend.close()
     report = _report(records, cfg, table, space)
     if cfg.save:
-        table.with_calibration(report["calibration"]).save(table.path)
+        saved = table.with_calibration(report["calibration"])
+        h = report["held_out_calibrated"]
+        if h.get("n"):
+            saved.meta["validation"] = {
+                "held_out": h["n"], "within_10pct": h["within_10pct"],
+                "within_5pct": h["within_5pct"], "mape_pct": h["mape_pct"],
+                "kendall_tau": h["kendall_tau"], "fit_networks": report["fit_networks"]}
+        saved.save(table.path)
     report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
     return report
 

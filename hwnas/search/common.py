@@ -97,6 +97,7 @@ def resolve_table(space_name: str, table_path: str | Path | None = None,
     if table_path is not None:
         table = LatencyTable.load(table_path)
         table.check_space(space)
+        _say_fidelity(table)
         return table, space
     found = find_table(space, tables_dir)
     if found is None:
@@ -107,7 +108,14 @@ def resolve_table(space_name: str, table_path: str | Path | None = None,
         found = _profile_host(space, out)
     table = LatencyTable.load(found)
     table.check_space(space)
+    _say_fidelity(table)
     return table, space
+
+
+def _say_fidelity(table: LatencyTable) -> None:
+    note = table.fidelity_note()
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _profile_host(space: SearchSpace, out: Path) -> Path:
