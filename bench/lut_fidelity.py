@@ -27,7 +27,7 @@ KEEP = ("n", "mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau"
 
 
 def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, runs: int,
-        repeats: int, workdir: Path) -> dict:
+        repeats: int, workdir: Path, fit: int = 20) -> dict:
     space = get_space(space_name)
     archs = sample_archs(space, samples, seed)
     keys = {info.key for a in archs for info in space.layers(a)}
@@ -40,8 +40,10 @@ def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, run
     t_prof = time.perf_counter() - t0
     t0 = time.perf_counter()
     plot = RESULTS.parent / f"lut_fidelity_{space_name}_{backend}.png"
+    n_nets = len(archs)
     rep = validate(ValidateConfig(table=out, samples=samples, seed=seed, cache_dir=cache,
-                                  plot=plot, progress=False), log=lambda m: None)
+                                  plot=plot, progress=False,
+                                  fit_fraction=min(0.5, fit / n_nets)), log=lambda m: None)
     t_val = time.perf_counter() - t0
     pick = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in rep[k].items()
                 if m in KEEP}
@@ -62,6 +64,8 @@ def main() -> None:
     ap.add_argument("--plan", default="fbnet-small:host-ort:50,mnasnet-small:host-ort:30,"
                     "fbnet-small:host-litert:8",
                     help="comma list of space:backend:random-samples")
+    ap.add_argument("--fit", type=int, default=20, help="networks the calibration is fitted on "
+                    "(at most half; the rest are held out)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
@@ -76,7 +80,7 @@ def main() -> None:
         for item in args.plan.split(","):
             space, backend, n = item.split(":")
             rows.append(one(space, backend, int(n), args.seed, cache, args.runs, args.repeats,
-                            Path(tmp)))
+                            Path(tmp), args.fit))
             r = rows[-1]
             print(f"{space:>14} {backend:<12} nets {r['networks']:>3} "
                   f"(held out {r['held_out']:>2}), load {r['load_avg_1m']}", flush=True)

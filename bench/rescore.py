@@ -57,6 +57,15 @@ def contenders(frac: str, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     return out
 
 
+def from_run(run: Path, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
+    """A finished search folder's winner and the scaled reference it was compared with, each
+    trained with every seed."""
+    rec = json.loads((run / "arch.json").read_text())
+    ref = (rec.get("supernet") or {}).get("scaled_reference")
+    out = [(rec.get("strategy", "winner"), s, rec["choices"]) for s in seeds]
+    return out + ([("reference", s, ref["choices"]) for s in seeds] if ref else [])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frac", default="0.7")
@@ -65,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--only", nargs="*", help="methods to train (default: all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--from-run", type=Path, help="retrain this search folder's winner and its "
+                    "scaled reference instead (entries keyed by the folder name)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     space = get_space("fbnet-small")
@@ -72,10 +83,14 @@ def main(argv=None) -> int:
     done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
     done["recipe"] = {"epochs": args.epochs, "subset": args.subset, "batch_size": 128}
     splits = load_dataset("fashion-mnist", subset=args.subset)
-    for method, seed, choices in contenders(args.frac, args.seeds):
+    if args.from_run:
+        args.frac = args.from_run.name
+    todo = (from_run(args.from_run, args.seeds) if args.from_run
+            else contenders(args.frac, args.seeds))
+    for method, seed, choices in todo:
         if args.only and method not in args.only:
             continue
-        k = f"{args.frac}/{method}/{seed}"
+        k = f"{args.frac}/{method}/{seed}"  # frac: the run folder's name with --from-run
         if k in done["entries"]:
             continue
         acc = final_accuracy(space, Arch.of(space, choices), splits, args.epochs, seed)
@@ -89,7 +104,8 @@ def main(argv=None) -> int:
     for k, v in done["entries"].items():
         if k.startswith(f"{args.frac}/"):
             summary.setdefault(k.split("/")[1], []).append(100 * v["test_acc"])
-    print(f"\n{args.frac}x, {args.epochs} epochs on {args.subset or 'all'} images:")
+    where = args.frac if args.from_run else f"{args.frac}x"
+    print(f"\n{where}, {args.epochs} epochs on {args.subset or 'all'} images:")
     for m, accs in sorted(summary.items()):
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"  {m:>14}  n={len(accs)}  {statistics.mean(accs):6.2f} ± {sd:4.2f}")
