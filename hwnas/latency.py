@@ -406,7 +406,7 @@ def _validate_meta(meta, side: Path) -> None:
     if "version" in space and not (isinstance(space["version"], int)
                                    and not isinstance(space["version"], bool)):
         field_error("space.version", space["version"], "an integer")
-    for key in ("provenance", "calibration", "profile", "edges", "validation"):
+    for key in ("provenance", "calibration", "profile", "edges", "validation", "passes"):
         if key in meta and not isinstance(meta[key], dict):
             field_error(key, meta[key], "an object")
     cal = meta.get("calibration", {})

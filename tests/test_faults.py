@@ -538,7 +538,7 @@ def test_profile_killed_with_sigkill_resumes_without_loss(tmp_path, monkeypatch)
                        params={"f": 1})
     keys = tuple(i.key for i in space.all_layer_infos())
     profile(ProfileConfig(space=space, out=out, backend="host-ort", device="host", warmup=1,
-                          runs=5, repeats=2, progress=False, keys=keys))
+                          runs=5, repeats=2, progress=False, keys=keys, passes=1))
     after = LatencyTable.load(out).frame
     key = ["block", "H", "W", "Cin", "Cout", "stride"]
     assert not after.duplicated(key).any() and len(after) > len(before)

@@ -23,7 +23,7 @@ from spaces import tiny_space
 TINY = tiny_space("tiny-prof", depths=(2, 1), head_channels=16,
                   ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
                   params={"t": 1})
-FAST = dict(warmup=1, runs=5, repeats=2, progress=False)
+FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1)
 
 
 @pytest.fixture
@@ -148,7 +148,8 @@ def test_metrics_and_calibration_fit():
 def test_validate_stores_calibration_and_plot(tmp_path, cache):
     out = tmp_path / "v.csv"
     profile(ProfileConfig(space=TINY, out=out, **FAST))
-    rep = validate(ValidateConfig(table=out, samples=6, progress=False), space=TINY)
+    rep = validate(ValidateConfig(table=out, samples=6, progress=False, min_seconds=0.0),
+                   space=TINY)
     assert rep["networks"] == 6 and rep["fit_networks"] == 3 and rep["held_out_networks"] == 3
     for key in ("mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau"):
         assert key in rep["held_out_calibrated"]
@@ -293,3 +294,21 @@ def test_a_complete_profile_measures_its_edges_and_calibrates_with_them(tmp_path
     assert LatencyTable.load(out).meta["edges"] == edges
     profile(ProfileConfig(space=space, out=tmp_path / "n.csv", edges=False, **FAST))
     assert "edges" not in LatencyTable.load(tmp_path / "n.csv").meta
+
+
+def test_host_timing_runs_at_least_min_seconds_and_passes_refine_every_block(tmp_path, cache):
+    """``min_seconds`` (benchmark_model's --min_secs): a repeat runs until both the count
+    and the time are reached; a complete profile times every block again in shuffled passes
+    and records it."""
+    be = HostOrtBackend(threads=1)
+    path = ModelCache.at(cache).block(next(i for i in TINY.all_layer_infos()
+                                           if not is_analytic(i)), "onnx", "int8").path
+    assert len(be.measure(path, warmup=0, runs=3, repeats=1).us) == 3
+    be.min_seconds = 0.05
+    assert len(be.measure(path, warmup=0, runs=3, repeats=1).us) > 3
+    out = tmp_path / "p.csv"
+    profile(ProfileConfig(space=TINY, out=out, **{**FAST, "passes": 3}))
+    table = LatencyTable.load(out)
+    assert table.meta["passes"]["passes"] == 3 and table.meta["profile"]["min_seconds"] == 0.0
+    measured = table.frame[~table.frame["analytic"].astype(bool)]
+    assert (measured["repeats"] == FAST["repeats"] + 2).all()

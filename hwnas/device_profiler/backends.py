@@ -94,6 +94,7 @@ class _HostBackend:
         if precision not in ("int8", "fp32"):
             raise HwnasError(f"--precision {precision!r} must be int8 or fp32")
         self.threads, self.precision, self.seed = threads, precision, seed
+        self.min_seconds = 0.0  # per repeat: time at least this long, however many runs
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples:
         """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones."""
@@ -108,8 +109,9 @@ class _HostBackend:
             for _ in range(warmup):
                 run()
             times = []
-            for _ in range(runs):
-                t0 = time.perf_counter_ns()
+            end = time.perf_counter() + self.min_seconds
+            while len(times) < runs or time.perf_counter() < end:  # benchmark_model's
+                t0 = time.perf_counter_ns()  # --num_runs and --min_secs, whichever is longer
                 run()
                 times.append((time.perf_counter_ns() - t0) / 1000.0)
             samples += times

@@ -47,6 +47,12 @@ def profile_command(
     cores: Optional[str] = typer.Option(None, "--cores", help="Phone cores to pin, e.g. 2,3 "
                                         "(default: the big cores)."),
     seed: int = typer.Option(0, "--seed", help="Block order shuffle and weights."),
+    min_seconds: float = typer.Option(0.05, "--min-seconds", help="Host backends: time each "
+                                      "repeat at least this long (the CPU needs ~0.1 s to "
+                                      "settle; 50 runs of a 10 µs block are 0.5 ms)."),
+    passes: int = typer.Option(2, "--passes", help="Once the table is complete, time every "
+                               "block again in passes - 1 more shuffled passes and keep the "
+                               "median of the pass medians (bursts of load hit one pass)."),
     edges: bool = typer.Option(True, "--edges/--no-edges", help="Once the table is complete, "
                                "measure what a standalone block model costs beyond the block "
                                "(2 stacked copies vs 1) and calibrate the table with it."),
@@ -58,7 +64,8 @@ def profile_command(
                         precision=precision, threads=threads, warmup=warmup, runs=runs,
                         repeats=repeats, out=out, resume=resume, serial=serial,
                         benchmark_binary=benchmark_binary, cores=cores, seed=seed,
-                        num_classes=classes, width_mult=width_mult, edges=edges)
+                        num_classes=classes, width_mult=width_mult, edges=edges,
+                        passes=passes, min_seconds=min_seconds)
     r = profile_run(cfg)
     typer.echo(f"{r.path}: {r.total - r.skipped - r.measured - r.analytic} of {r.total} blocks "
                f"left; this run measured {r.measured} on {r.backend} ({r.analytic} identity, "
@@ -169,6 +176,8 @@ def tables_validate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Scatter PNG (default: beside "
                                         "the table)."),
     save: bool = typer.Option(True, "--save/--no-save", help="Store the calibration."),
+    rounds: int = typer.Option(3, "--rounds", help="Shuffled rounds over all networks; a "
+                               "network's latency is the median of its round medians."),
     serial: Optional[str] = typer.Option(None, "--serial", help="adb tables: the phone."),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary"),
 ) -> None:
@@ -178,7 +187,8 @@ def tables_validate(
     from .validate import ValidateConfig, validate
 
     cfg = ValidateConfig(table=table, samples=samples, seed=seed, fit_fraction=fit_fraction,
-                         plot=plot, save=save, serial=serial, benchmark_binary=benchmark_binary)
+                         plot=plot, save=save, serial=serial, benchmark_binary=benchmark_binary,
+                         rounds=rounds)
     report = validate(cfg)
     atomic_write_json(table.with_name(table.stem + ".validate.json"), report)
     if as_json:

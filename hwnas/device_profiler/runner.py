@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hwnas.errors import HwnasError
 from hwnas.io import OutputLock
 from hwnas.space import LayerInfo, SearchSpace, get_space
@@ -44,8 +46,14 @@ class ProfileConfig:
     keys: tuple | None = None  # only these table keys (e.g. what some networks need)
     progress: bool | None = None
     edges: bool = True  # measure the block models' edges once the table is complete
+    passes: int = 2  # once complete, every block is timed again in passes - 1 shuffled passes
+    min_seconds: float = 0.05  # host backends: each repeat runs at least this long
 
     def __post_init__(self):
+        if not 0 <= self.min_seconds <= 60:
+            raise HwnasError(f"--min-seconds must be in [0, 60] (got {self.min_seconds})")
+        if self.passes < 1:
+            raise HwnasError(f"--passes must be at least 1 (got {self.passes})")
         if self.warmup < 0 or self.runs < 1 or self.repeats < 1:
             raise HwnasError(f"need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got "
                              f"{self.warmup}, {self.runs}, {self.repeats})")
@@ -190,6 +198,8 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
             log(note)
         backend = make_backend(name, cfg, precision, threads)
     fmt = getattr(backend, "model_format", BACKEND_FORMATS.get(backend.name, "tflite"))
+    if hasattr(backend, "min_seconds"):  # a 10 µs block x 50 runs is 0.5 ms: too short for
+        backend.min_seconds = cfg.min_seconds  # the CPU to settle (pass medians 50% apart)
     out = cfg.out or default_out(preset, backend.name, space, precision)
     cache = ModelCache.at(cfg.cache_dir, cfg.seed)
     result = ProfileResult(out, 0, backend=backend.name)
@@ -214,14 +224,17 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
         meta = {"space": space_meta(space),
                 "provenance": prov,
                 "profile": {"warmup": cfg.warmup, "runs": cfg.runs, "repeats": cfg.repeats,
+                            "min_seconds": cfg.min_seconds,
                             "seed": cfg.seed, "order": "seeded shuffle", "model_format": fmt,
                             "resolution": space.resolution, "hwnas_version": __version__,
                             "recipe": RECIPE_VERSION, "tools": tool_versions()},
                 "calibration": old_meta.get("calibration",
                                             {"scale": 1.0, "offset_ms": 0.0, "per_type": {}})}
-        if "edges" in old_meta:
-            meta["edges"] = old_meta["edges"]
+        for k in ("edges", "passes"):
+            if k in old_meta:
+                meta[k] = old_meta[k]
         if rows and not todo:
+            _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg)
             _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
             return result
         old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
@@ -243,6 +256,7 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
                 write_table_atomic(out, rows, meta)
                 bar.advance(1, status=label)
         if complete:
+            _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg)
             _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
     finally:
         lock.release()
@@ -250,6 +264,41 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
         if close is not None:
             close()
     return result
+
+
+def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None:
+    """Once the table has every block asked for: ``passes − 1`` more passes over all of them,
+    each in a fresh shuffled order, one repeat per block per pass; a block's median becomes
+    the median of its pass medians.  A burst of load (another process, a noisy neighbour)
+    lasts seconds — longer than a block's whole measurement — so back-to-back repeats all
+    see it; spread over passes it hits one of a block's medians, not all.  Written once at
+    the end: an interrupted refinement leaves the first pass's table and runs again."""
+    from hwnas.latency import write_table_atomic
+    from hwnas.progress import progress_bar
+
+    if cfg.passes <= 1 or "passes" in meta:
+        return
+    index = {(r["block"], int(r["H"]), int(r["W"]), int(r["Cin"]), int(r["Cout"]),
+              int(r["stride"])): r for r in rows}
+    measured = [i for i in infos if i.key in index and not is_analytic(i)]
+    medians = {i.key: [float(index[i.key]["median_us"])] for i in measured}
+    rng = random.Random(cfg.seed + 1)
+    with progress_bar(f"{cfg.passes - 1} more passes", (cfg.passes - 1) * len(measured),
+                      cfg.progress) as bar:
+        for _ in range(cfg.passes - 1):
+            order = list(measured)
+            rng.shuffle(order)
+            for info in order:
+                path = cache.block(info, fmt, precision).path
+                samples = backend.measure(path, warmup=cfg.warmup, runs=cfg.runs, repeats=1)
+                medians[info.key].append(samples.stats()["median_us"])
+                bar.advance(1)
+    for key, ms in medians.items():
+        index[key]["median_us"] = round(float(np.median(ms)), 3)
+        index[key]["repeats"] = int(index[key]["repeats"]) + cfg.passes - 1
+    meta["passes"] = {"passes": cfg.passes, "statistic": "median of the pass medians (the "
+                      "first pass: median of its repeats' samples)"}
+    write_table_atomic(out, rows, meta)
 
 
 def _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log) -> None:

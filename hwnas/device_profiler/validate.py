@@ -19,6 +19,7 @@ from .blockmodels import ModelCache
 CONSTANT_TYPES = ("stem", "head", "pool", "fc")  # in every network: absorbed by the offset
 
 
+
 @dataclass(frozen=True)
 class ValidateConfig:
     table: Path
@@ -31,9 +32,13 @@ class ValidateConfig:
     cache_dir: Path | None = None
     plot: Path | None = None  # default: <table>.validate.png
     save: bool = True  # store the calibration (fitted on all networks) in the sidecar
+    rounds: int = 3  # passes over all networks, each shuffled; median of the round medians
+    min_seconds: float = 0.2  # host backends: each network times at least this long a round
     progress: bool | None = None
 
     def __post_init__(self):
+        if self.rounds < 1:
+            raise HwnasError(f"--rounds {self.rounds} must be at least 1")
         if self.samples < 0:
             raise HwnasError(f"--samples {self.samples} must be >= 0")
         if not 0.0 < self.fit_fraction < 1.0:
@@ -251,25 +256,40 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
                              (("warmup", 10), ("runs", 50), ("repeats", 3)))
     own = backend is None
     backend = backend or table_backend(table, cfg)
+    if hasattr(backend, "min_seconds"):  # short windows measured 50% apart run to run
+        backend.min_seconds = cfg.min_seconds
     cache = ModelCache.at(cfg.cache_dir, int(prof.get("seed", 0)))
     archs = sample_archs(space, cfg.samples, cfg.seed)
     records = []
     try:
-        with progress_bar(f"validating {table.path.name}", len(archs), cfg.progress) as bar:
-            for arch in archs:
+        with progress_bar(f"validating {table.path.name}", len(archs) * (cfg.rounds + 1),
+                          cfg.progress) as bar:
+            for arch in archs:  # convert (cached) every network before timing any
                 bar.update(status=arch.name)
                 sums = type_sums(table, space, arch)  # raises on missing keys, before work
                 built = cache.network(space, arch, backend.model_format, backend.precision)
-                samples = backend.measure(built.path, warmup=warmup, runs=runs,
-                                          repeats=repeats)
                 records.append({"name": arch.name, "choices": list(arch.choices),
-                                "raw_ms": raw_total(sums), "sums_ms": sums,
-                                "measured_ms": samples.stats()["median_us"] / 1000.0,
-                                "conversion_s": round(built.seconds, 3)})
+                                "raw_ms": raw_total(sums), "sums_ms": sums, "round_ms": [],
+                                "path": built.path, "conversion_s": round(built.seconds, 3)})
                 bar.advance(1)
+
+            def timed(path) -> float:
+                return backend.measure(path, warmup=warmup, runs=runs,
+                                       repeats=1).stats()["median_us"] / 1000.0
+
+            rng = random.Random(cfg.seed + 2)
+            for _ in range(cfg.rounds):  # each round shuffled: a burst hits one round
+                order = list(records)
+                rng.shuffle(order)
+                for rec in order:
+                    rec["round_ms"].append(timed(rec["path"]))
+                    bar.advance(1)
     finally:
         if own and hasattr(backend, "close"):
             backend.close()
+    for rec in records:
+        rec["measured_ms"] = float(np.median(rec.pop("round_ms")))
+        rec.pop("path")
     report = _report(records, cfg, table, space)
     if cfg.save:
         saved = table.with_calibration(report["calibration"])
