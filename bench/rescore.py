@@ -62,8 +62,15 @@ def from_run(run: Path, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     trained with every seed."""
     rec = json.loads((run / "arch.json").read_text())
     ref = (rec.get("supernet") or {}).get("scaled_reference")
+    if ref is None:  # FBNet's record names none: the same member of the family, from its table
+        from hwnas.latency import LatencyTable
+        from hwnas.search.baselines import scaled_reference
+
+        space = get_space("fbnet-small")
+        ref = {"choices": list(scaled_reference(space, LatencyTable.load(rec["table"]),
+                                                rec["target_ms"]).choices)}
     out = [(rec.get("strategy", "winner"), s, rec["choices"]) for s in seeds]
-    return out + ([("reference", s, ref["choices"]) for s in seeds] if ref else [])
+    return out + [("reference", s, ref["choices"]) for s in seeds]
 
 
 def main(argv=None) -> int:
@@ -109,9 +116,10 @@ def main(argv=None) -> int:
     for m, accs in sorted(summary.items()):
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"  {m:>14}  n={len(accs)}  {statistics.mean(accs):6.2f} ± {sd:4.2f}")
-    done["summary"] = {m: {"n": len(a), "mean": statistics.mean(a),
-                           "std": statistics.stdev(a) if len(a) > 1 else 0.0}
-                       for m, a in summary.items()}
+    done.pop("summary", None)
+    done.setdefault("summaries", {})[args.frac] = {
+        m: {"n": len(a), "mean": statistics.mean(a),
+            "std": statistics.stdev(a) if len(a) > 1 else 0.0} for m, a in summary.items()}
     atomic_write_json(out, done)
     return 0
 
