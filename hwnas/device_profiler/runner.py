@@ -209,8 +209,7 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
         lock.acquire()  # one writer per table; removes a killed run's temporaries
         prov = _provenance(backend, preset, note)
         rows, old_meta = _existing(out, space, prov)
-        done = {(r["block"], int(r["H"]), int(r["W"]), int(r["Cin"]), int(r["Cout"]),
-                 int(r["stride"])) for r in rows}
+        done = {_row_key(r) for r in rows}
         infos = space.all_layer_infos()
         random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
         if cfg.keys is not None:
@@ -266,6 +265,12 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
     return result
 
 
+def _row_key(row: dict) -> tuple:
+    """A table row's key, as ``LayerInfo.key`` spells it."""
+    return (row["block"], int(row["H"]), int(row["W"]), int(row["Cin"]), int(row["Cout"]),
+            int(row["stride"]))
+
+
 def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None:
     """Once the table has every block asked for: ``passes − 1`` more passes over all of them,
     each in a fresh shuffled order, one repeat per block per pass; a block's median becomes
@@ -278,8 +283,7 @@ def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None
 
     if cfg.passes <= 1 or "passes" in meta:
         return
-    index = {(r["block"], int(r["H"]), int(r["W"]), int(r["Cin"]), int(r["Cout"]),
-              int(r["stride"])): r for r in rows}
+    index = {_row_key(r): r for r in rows}
     measured = [i for i in infos if i.key in index and not is_analytic(i)]
     medians = {i.key: [float(index[i.key]["median_us"])] for i in measured}
     rng = random.Random(cfg.seed + 1)

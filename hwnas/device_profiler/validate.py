@@ -14,9 +14,8 @@ from hwnas.io import save_figure
 from hwnas.stats import kendall_tau
 
 from .backends import Backend, get_backend
-from .blockmodels import ModelCache
+from .blockmodels import CONSTANT_BLOCKS, ModelCache
 
-CONSTANT_TYPES = ("stem", "head", "pool", "fc")  # in every network: absorbed by the offset
 
 
 
@@ -121,7 +120,8 @@ def fit_per_type(sums: list[dict], meas) -> dict | None:
     meas = np.asarray(meas, float)
     types = sorted({t for s in sums for t in _types(s)})
     cols = {t: np.array([s.get(t, 0.0) for s in sums]) for t in types}
-    varying = [t for t in types if t not in CONSTANT_TYPES and np.ptp(cols[t]) > 1e-6]
+    varying = [t for t in types  # blocks in every network: their factor is the offset's
+               if t not in CONSTANT_BLOCKS and np.ptp(cols[t]) > 1e-6]
     rest = [t for t in types if t not in varying]
     if not varying or len(meas) < len(varying) + 4:
         return None
@@ -252,8 +252,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     space = space or table.space()
     table.check_space(space)
     prof = table.meta.get("profile", {})
-    warmup, runs, repeats = (int(prof.get(k, d)) for k, d in
-                             (("warmup", 10), ("runs", 50), ("repeats", 3)))
+    warmup, runs = (int(prof.get(k, d)) for k, d in (("warmup", 10), ("runs", 50)))
     own = backend is None
     backend = backend or table_backend(table, cfg)
     if hasattr(backend, "min_seconds"):  # short windows measured 50% apart run to run
