@@ -22,11 +22,10 @@ import torch
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.search.fbnet import refine, select
-from hwnas.space import get_space
 from hwnas.supernet import FBNetSupernet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import final_accuracy, host_table  # noqa: E402  (one recipe, one table)
+from search_quality import fbnet_small_host, final_accuracy  # noqa: E402  (one recipe, one set-up)
 
 RESULTS = Path(__file__).parent / "results" / "fbnet_refine.json"
 
@@ -38,12 +37,10 @@ def main(argv=None) -> int:
     ap.add_argument("--final-epochs", type=int, default=2)
     ap.add_argument("--final-subset", type=int, default=20000)
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    space = get_space("fbnet-small")
-    found = host_table(space)
+    found = fbnet_small_host()
     if found is None:
         return 2
-    table = found[1]
+    space, _, table, _ = found
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for run in map(Path, args.runs):
         cfg = json.loads((run / "config.json").read_text())

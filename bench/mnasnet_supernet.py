@@ -23,16 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from hwnas.io import atomic_write_json, save_figure
 from hwnas.search.evaluators import SupernetEvaluator
 from hwnas.search.mnasnet import MnasConfig, search
 from hwnas.search.rewards import get_reward
-from hwnas.space import get_space, random_arch
+from hwnas.space import random_arch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import host_table  # noqa: E402  (one table lookup)
+from search_quality import fbnet_small_host  # noqa: E402  (one set-up)
 
 RESULTS = Path(__file__).parent / "results" / "mnasnet_supernet.json"
 PLOT = RESULTS.with_suffix(".png")
@@ -71,12 +69,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reward", default="hard")
     ap.add_argument("--work", default="runs/bench-mnasnet-supernet")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    space = get_space("fbnet-small")
-    found = host_table(space)
+    found = fbnet_small_host()
     if found is None:
         return 2
-    path, table, ref_ms = found
+    space, path, table, ref_ms = found
     if not (Path(args.supernet) / "supernet.pt").exists():
         print(f"no supernet in {args.supernet}: run bench/train_once.py (or `hwnas supernet "
               f"train --space fbnet-small --out {args.supernet}`) first", file=sys.stderr)

@@ -69,6 +69,15 @@ def host_table(space):
     return path, table, table.predict(reference_arch(space, "mobilenetv2"), space)
 
 
+def fbnet_small_host():
+    """The benchmarks' set-up: one torch thread, fbnet-small, and (space, path, table, the
+    reference's predicted ms) of its newest host table — None after saying how to make one."""
+    torch.set_num_threads(1)
+    space = get_space("fbnet-small")
+    found = host_table(space)
+    return None if found is None else (space, *found)
+
+
 def proxy_accuracy(space, arch, splits, seed: int) -> float:
     """Random search's proxy: 1 epoch on the search data, accuracy on its val split."""
     model = build_model(space, arch)
@@ -116,13 +125,10 @@ def main(argv=None) -> int:
                     "ranking uses instead of a new search")
     ap.add_argument("--rank-only", action="store_true", help="only the ranking")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-
-    space = get_space("fbnet-small")
-    found = host_table(space)
+    found = fbnet_small_host()
     if found is None:
         return 2
-    path, table, ref_ms = found
+    space, path, table, ref_ms = found
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("runs", {})
     results.update(table=str(path), backend=table.provenance.get("backend"),

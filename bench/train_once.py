@@ -21,16 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.search.evolution import EvolutionConfig, search
-from hwnas.space import Arch, get_space
+from hwnas.space import Arch
 from hwnas.supernet.train import MANIFEST, SupernetConfig, train_supernet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import final_accuracy, host_table  # noqa: E402  (one recipe, one table)
+from search_quality import fbnet_small_host, final_accuracy  # noqa: E402  (one recipe, one set-up)
 
 RESULTS = Path(__file__).parent / "results" / "train_once.json"
 QUALITY = Path(__file__).parent / "results" / "search_quality.json"
@@ -47,13 +45,10 @@ def main(argv=None) -> int:
     ap.add_argument("--final-epochs", type=int, default=2)
     ap.add_argument("--final-subset", type=int, default=20000)
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-
-    space = get_space("fbnet-small")
-    found = host_table(space)
+    found = fbnet_small_host()
     if found is None:
         return 2
-    path, table, ref_ms = found
+    space, path, table, ref_ms = found
     res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     res.update(table=str(path), reference_ms=ref_ms, settings=vars(args))
     work = Path(args.work)
