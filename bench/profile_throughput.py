@@ -81,7 +81,7 @@ def main() -> None:
               f"{r['full_table_min']} min"
               f"{' (extrapolated)' if r['full_table_is_extrapolated'] else ''}"
               f"  CV(repeats) median {r['repeat_cv_median']}", flush=True)
-    from hwnas.export.convert import tool_versions
+    from hwnas.convert import tool_versions
 
     write_rows(RESULTS, rows, ("space", "resolution", "backend"), args.merge,
                tools=tool_versions())

@@ -27,7 +27,7 @@ HOSTILE = [
 def _tiny_int8_tflite(path: Path) -> Path:
     """A small int8 conv block, NHWC int8 I/O, converted with litert-torch (PT2E)."""
     try:
-        from hwnas.export.convert import to_tflite  # noqa: F401  (preferred once it exists)
+        from hwnas.convert import to_tflite  # noqa: F401  (preferred once it exists)
     except ImportError:
         pass
     import torch

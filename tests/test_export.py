@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.export.convert import tflite_io
+from hwnas.convert import tflite_io
 from hwnas.export.export import ExportConfig, export_run
 from hwnas.space import get_space, reference_arch
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwnas import convert
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, native_stderr_quiet
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
@@ -104,10 +105,8 @@ def calibration_inputs(shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int =
 
 def content_key(what: dict, fmt: str, precision: str) -> str:
     """Hash of what is converted, how, and with which tool versions (the cache file name)."""
-    from hwnas.export.convert import tool_versions
-
     blob = json.dumps({"what": what, "format": fmt, "precision": precision,
-                       "recipe": RECIPE_VERSION, "tools": tool_versions()},
+                       "recipe": RECIPE_VERSION, "tools": convert.tool_versions()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -115,8 +114,6 @@ def content_key(what: dict, fmt: str, precision: str) -> str:
 def export_model(model: nn.Module, shape: Sequence[int], fmt: str, precision: str, path: Path,
                  seed: int = 0) -> Path:
     """Convert ``model`` (NCHW input of ``shape``) to ``fmt``/``precision`` at ``path``."""
-    from hwnas.export import convert
-
     check_format(fmt, precision)
     calib = calibration_inputs(shape, seed=seed)
     sample = calib[0]

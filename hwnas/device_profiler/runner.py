@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas.convert import tool_versions
 from hwnas.errors import HwnasError
 from hwnas.io import OutputLock
 from hwnas.space import LayerInfo, SearchSpace, get_space
@@ -182,7 +183,6 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
     writing CSV + sidecar atomically after each block (an interrupt loses at most the
     block in flight; running again continues)."""
     from hwnas import __version__
-    from hwnas.export.convert import tool_versions
     from hwnas.latency import space_meta, write_table_atomic
     from hwnas.progress import progress_bar
 

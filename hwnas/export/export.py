@@ -485,7 +485,7 @@ def export_run(cfg: ExportConfig) -> ExportResult:
 
 
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
-    from .convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
+    from hwnas.convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
 
     test_x, test_y = splits.test.batch(torch.arange(len(splits.test)))
     n_eval = len(test_x) if cfg.eval_images is None else min(cfg.eval_images, len(test_x))
