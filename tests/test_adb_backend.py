@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hwnas.device_profiler.adb import AdbBackend, AdbConnectionLost, connect, find_devices
-from hwnas.device_profiler.adb.standin import AdbStandin, PhoneConfig
+from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
 from hwnas.errors import HwnasError
 
 pytestmark = pytest.mark.device

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from hwnas.device_profiler.adb import AdbBackend, connect, find_devices
-from hwnas.device_profiler.adb.standin import AdbStandin
+from hwnas.testing.adb_standin import AdbStandin
 from hwnas.device_profiler.adb.transport import AdbBinaryTransport
 from hwnas.errors import HwnasError
 

@@ -6,7 +6,7 @@ import pytest
 from hwnas.device_profiler.adb.backend import _split_exit
 from hwnas.device_profiler.adb.device import core_mask, parse_cores
 from hwnas.device_profiler.adb.parse import parse_output
-from hwnas.device_profiler.adb.standin import sh
+from hwnas.testing.adb_standin import sh
 from hwnas.errors import HwnasError
 
 pytestmark = pytest.mark.device

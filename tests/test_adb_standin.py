@@ -10,8 +10,8 @@ from adb_shell.exceptions import DeviceAuthError
 
 from hwnas.device_profiler.adb.keys import signers
 from hwnas.device_profiler.adb.transport import AdbConnectionLost, AdbShellTransport
-from hwnas.device_profiler.adb.standin import AdbStandin, PhoneConfig
-from hwnas.device_profiler.adb.standin import wire
+from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
+from hwnas.testing.adb_standin import wire
 
 pytestmark = pytest.mark.device
 

@@ -452,7 +452,7 @@ def test_next_export_removes_stale_staging_folders(tmp_path):
 
 
 def test_standin_trees_of_killed_phones_are_removed(tmp_path):
-    from hwnas.device_profiler.adb.standin.phone import remove_stale_roots
+    from hwnas.testing.adb_standin.phone import remove_stale_roots
 
     dead = _dead_pid()
     gone = tmp_path / f"hwnas-standin-{dead}-abcd1234"

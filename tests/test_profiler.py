@@ -180,7 +180,7 @@ def test_tables_cli(tmp_path, cache):
 @pytest.mark.device
 @pytest.mark.export
 def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
-    from hwnas.device_profiler.adb.standin import AdbStandin
+    from hwnas.testing.adb_standin import AdbStandin
 
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))

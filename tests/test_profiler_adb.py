@@ -31,7 +31,7 @@ def _keys(table) -> list[tuple]:
 
 
 def test_dropped_connection_mid_profile_then_resume(tmp_path, env):
-    from hwnas.device_profiler.adb.standin import AdbStandin, PhoneConfig
+    from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
 
     out = tmp_path / "px.csv"
     measured_keys = sum(1 for i in TINY.all_layer_infos() if not runner_mod.is_analytic(i))

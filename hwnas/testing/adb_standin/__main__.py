@@ -1,4 +1,4 @@
-"""Run the stand-in phone for a while: `python -m hwnas.device_profiler.adb.standin`."""
+"""Run the stand-in phone for a while: `python -m hwnas.testing.adb_standin`."""
 
 from __future__ import annotations
 
