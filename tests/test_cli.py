@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from hwnas.cli import main
+from hwnas.latency import synthetic_table
 from hwnas.space import Arch, arch_complexity, get_space, random_arch, reference_arch
 
 
@@ -83,9 +84,8 @@ def test_arch_sample_and_show(capsys, tmp_path):
 
 
 def test_arch_show_with_latency_table(capsys, tmp_path):
-    latency = pytest.importorskip("hwnas.latency")
     space = get_space("fbnet-small")
-    table = latency.synthetic_table(space)
+    table = synthetic_table(space)
     table.save(tmp_path / "t.csv")
     arch = reference_arch(space, "fbnet-a")
     arch.save(tmp_path / "a.json")

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import typer
 
-
-def _presets() -> list[tuple[str, str]]:
-    """(name, description) of the device presets, if the presets module is available."""
-    try:
-        from hwnas.device_profiler import presets
-    except ImportError:
-        return []
-    for fn in ("list_presets", "all_presets", "load_all"):
-        if hasattr(presets, fn):
-            items = getattr(presets, fn)()
-            items = items.values() if isinstance(items, dict) else items
-            return [(getattr(p, "name", str(p)), getattr(p, "description", "")) for p in items]
-    return []
+from hwnas.device_profiler.presets import list_presets
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +28,8 @@ def register(app: typer.Typer) -> None:
             for d in found:
                 typer.echo(f"{d.serial:<24} {d.via:<4} {d.state:<12} {d.model:<16} {d.soc:<12} "
                            f"{d.android}")
-        presets = _presets()
+        presets = list_presets()
         if presets:
             typer.echo("\nPresets:")
-            for name, desc in presets:
-                typer.echo(f"  {name:<14} {desc}")
+            for p in presets:
+                typer.echo(f"  {p.name:<14} {p.description}")
