@@ -1,4 +1,5 @@
-# hwnas: `make run` (set up, then the main job) and `make test` (set up, then pytest).
+# hwnas: `make run` (set up, then the main job), `make test` (set up, then pytest) and
+# `make lint` (set up, then ruff check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,14 +8,14 @@ DATA := /usr/share/datasets/fashion-mnist
 RUN := runs/make-run
 export HWNAS_NO_PROGRESS ?= $(if $(CI),1,)
 
-.PHONY: setup data test test-slow bench run clean
+.PHONY: setup data test test-slow lint bench run clean
 
 setup: $(STAMP) data
 
 # Reinstall only when the package metadata changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
 data:
@@ -32,6 +33,10 @@ test: setup
 
 test-slow: setup
 	$(BIN)/pytest -m slow
+
+# ruff from the dev extra, with the rules set in pyproject.toml's [tool.ruff].
+lint: $(STAMP)
+	$(BIN)/ruff check hwnas tests bench scripts
 
 bench: setup
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done

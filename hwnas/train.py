@@ -94,7 +94,7 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     lr·½(1+cos(πt)) down to 0.  onecycle: torch's OneCycleLR (peak ``lr``; warm-up fraction
     ``warmup_epochs/epochs``, 0.3 when 0)."""
     total = cfg.epochs * steps_per_epoch
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
         pct = warmup / total if warmup else 0.3
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total,
