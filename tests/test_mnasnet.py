@@ -147,7 +147,7 @@ def test_failing_trial_in_process_is_retried_then_invalid(tmp_path, table, monke
     from hwnas.search import mnasnet_trials
 
     def child(job, worker=None):
-        if job.fail_kind and job.attempt == 1:
+        if job.trial == 0 and job.attempt == 1:  # trial 0 fails on its first attempt
             raise RuntimeError("boom")
         return {"accuracy": 0.6, "seconds": 0.0, "worker": "local"}
 
@@ -155,7 +155,7 @@ def test_failing_trial_in_process_is_retried_then_invalid(tmp_path, table, monke
     for retries, status, attempts, reward in ((1, "ok", "2", None), (0, "failed", "1", "0.0")):
         out = tmp_path / f"r{retries}"
         cfg = MnasConfig(target_ms=_target(table), out=str(out), trials=2, batch=2,
-                         retries=retries, fail_first=(0,), fail_kind="raise")
+                         retries=retries)
         search(cfg, table=table, space=SPACE)
         row = _rows(out)[0]
         assert (row["status"], row["attempts"]) == (status, attempts)
@@ -166,13 +166,30 @@ def test_failing_trial_in_process_is_retried_then_invalid(tmp_path, table, monke
 # --------------------------------------------------------------------------- Ray
 
 
-def test_ray_two_workers_end_to_end_with_killed_worker(tmp_path, table):
+def _dies_on_first_attempt(trial: int):
+    """A Ray task body for the pool: the real proxy training, except that ``trial``'s worker
+    process dies (``os._exit``) on its first attempt.  Defined in a function, so Ray ships it
+    to the workers by value (they cannot import this test module)."""
+    from hwnas.search.mnasnet_trials import run_child
+
+    def child(job, worker=None):
+        if job.trial == trial and job.attempt == 1:
+            import os
+
+            os._exit(1)
+        return run_child(job, worker)
+
+    return child
+
+
+def test_ray_two_workers_end_to_end_with_killed_worker(tmp_path, table, monkeypatch):
     """Real proxy training on 2 local Ray workers; trial 1's worker process dies on its first
     attempt (os._exit) and the retry succeeds."""
     pytest.importorskip("ray")
+    monkeypatch.setattr(pool_mod, "run_child", _dies_on_first_attempt(1))
     out = tmp_path / "run"
     cfg = MnasConfig(target_ms=_target(table), out=str(out), trials=4, batch=2, workers=2,
-                     subset=300, child_epochs=1, fail_first=(1,), fail_kind="exit")
+                     subset=300, child_epochs=1)
     rec = search(cfg, table=table, space=SPACE)
     rows = _rows(out)
     assert len(rows) == 4 and all(r["status"] in ("ok", "cached") for r in rows)

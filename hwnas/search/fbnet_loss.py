@@ -22,13 +22,6 @@ def fbnet_loss(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA,
     return ce * alpha * torch.log(lat_us.clamp_min(torch.e)) ** beta
 
 
-def fbnet_loss_misread(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA,
-                       beta: float = BETA) -> torch.Tensor:
-    """The common misreading CE · α · log(LAT^β) = CE · α · β · log(LAT).  NOT used by the
-    search; kept so the tests can show the two differ."""
-    return ce * alpha * torch.log(lat_us.clamp_min(torch.e) ** beta)
-
-
 def target_term(lat_ms: torch.Tensor, target_ms: float, kind: str = "abs") -> torch.Tensor:
     """The target-aware latency term added to the θ loss (weighted by ``target_weight``).
 
@@ -82,5 +75,5 @@ def entropy(theta: torch.Tensor) -> float:
     return float(-(logp.exp() * logp).sum())
 
 
-__all__ = ["ALPHA", "BETA", "TARGET_TERMS", "fbnet_loss", "fbnet_loss_misread", "target_term",
+__all__ = ["ALPHA", "BETA", "TARGET_TERMS", "fbnet_loss", "target_term",
            "theta_loss", "gumbel_weights", "temperature", "entropy"]

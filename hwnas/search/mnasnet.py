@@ -67,12 +67,6 @@ class MnasConfig(SearchConfig):
     ppo_epochs: int = 4
     entropy: float = 1e-2
     baseline_decay: float = 0.9
-    fail_first: tuple[int, ...] = ()  # test hook: these trials fail on their first attempt
-    fail_kind: str = "exit"  # exit (the worker process dies) | raise
-
-    def __post_init__(self):
-        object.__setattr__(self, "fail_first", tuple(int(i) for i in self.fail_first))
-        super().__post_init__()
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -91,7 +85,6 @@ class MnasConfig(SearchConfig):
                                         f"(got {self.supernet_epochs})"),
             (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
             (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
-            (self.fail_kind in ("exit", "raise"), "fail_kind must be exit or raise"),
         ]
 
     def controller(self) -> ControllerConfig:
@@ -138,10 +131,9 @@ def _check_modes(cfg: MnasConfig, space: SearchSpace) -> None:
         SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
 
 
-def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices, fail_kind="") -> ChildJob:
+def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices) -> ChildJob:
     return ChildJob(trial, tuple(choices), space, cfg.data, cfg.data_root, cfg.subset,
-                    cfg.seed, cfg.child_epochs, cfg.batch_size, cfg.child_lr, cfg.seed,
-                    fail_kind=fail_kind)
+                    cfg.seed, cfg.child_epochs, cfg.batch_size, cfg.child_lr, cfg.seed)
 
 
 def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
@@ -174,8 +166,7 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
         rows.append(row)
         if key in cache or any(j.choices == tuple(choices) for j in jobs):
             continue
-        kind = cfg.fail_kind if (first + i) in cfg.fail_first else ""
-        jobs.append(_job(cfg, space, first + i, choices, kind))
+        jobs.append(_job(cfg, space, first + i, choices))
     outcomes = pool.run(jobs, cfg.retries)
     for job in jobs:
         res, attempts, err = outcomes[job.trial]

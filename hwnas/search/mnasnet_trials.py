@@ -29,7 +29,6 @@ class ChildJob:
     lr: float
     seed: int
     attempt: int = 1
-    fail_kind: str = ""  # test hook: "exit" kills the worker, "raise" raises (first attempt)
 
 
 def load_splits(job: ChildJob):
@@ -57,10 +56,6 @@ def run_child(job: ChildJob, worker: str | None = None) -> dict:
     from hwnas.space import Arch, build_model
     from hwnas.train import TrainConfig, train
 
-    if job.fail_kind and job.attempt == 1:
-        if job.fail_kind == "exit":
-            os._exit(1)
-        raise RuntimeError(f"injected failure of trial {job.trial}")
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     splits = load_splits(job)
