@@ -26,6 +26,14 @@ from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_bytes, native_stderr_quiet
 
 _TOOLS = ("torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime")
+FORMATS = ("tflite", "onnx")  # the files a model is converted to
+PRECISIONS = ("int8", "fp32")  # full-integer int8 (calibrated), or float
+
+
+def check_precision(precision, what: str = "--precision") -> None:
+    """Refuse a precision other than int8 or fp32: one line naming ``what``."""
+    if precision not in PRECISIONS:
+        raise HwnasError(f"{what} {precision!r} must be int8 or fp32")
 
 
 class ConversionError(HwnasError):

@@ -232,17 +232,19 @@ def test_mnasnet_reference_export(tmp_path):
 
 
 def test_backend_follows_the_table_provenance():
-    from hwnas.export.export import backend_settings, choose_backend, device_name
+    from hwnas.device_profiler.backends import backend_settings
+    from hwnas.export.export import choose_backend, device_name
 
     cfg = ExportConfig(source="x", progress=False)
     phone = {"device": {"model": "Pixel", "serial": "FA7"}, "backend": "adb", "threads": 1,
              "cores": [2, 3], "use_xnnpack": True}
     assert choose_backend(cfg, phone) == "adb"
-    assert backend_settings("adb", 1, "int8", phone) == {
+    assert backend_settings(phone, "adb", threads=1, precision="int8") == {
         "threads": 1, "precision": "int8", "cores": (2, 3), "use_xnnpack": True}
     assert choose_backend(cfg, {"device": "host", "backend": "host-ort"}) == "host-ort"
     assert choose_backend(cfg, {}) == "host-litert"
-    assert backend_settings("host-ort", 2, "int8", phone) == {"threads": 2, "precision": "int8"}
+    assert backend_settings(phone, "host-ort", threads=2, precision="int8") == {
+        "threads": 2, "precision": "int8"}
     assert device_name(phone["device"]) == "Pixel" and device_name(None) == "?"
     with pytest.raises(HwnasError) as e:
         choose_backend(ExportConfig(source="x", backend="gpu"), {})

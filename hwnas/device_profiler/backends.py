@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 from hwnas.io import native_stderr_quiet
 
@@ -91,8 +92,7 @@ class _HostBackend:
                              f"{', '.join('--' + k.replace('_', '-') for k in unused)}")
         if threads < 1:
             raise HwnasError(f"--threads {threads} must be at least 1")
-        if precision not in ("int8", "fp32"):
-            raise HwnasError(f"--precision {precision!r} must be int8 or fp32")
+        check_precision(precision)
         self.threads, self.precision, self.seed = threads, precision, seed
         self.min_seconds = 0.0  # per repeat: time at least this long, however many runs
 
@@ -205,5 +205,48 @@ def get_backend(name: str, **settings) -> Backend:
     return factory(**settings)
 
 
+def backend_settings(provenance: dict, name: str | None = None, *, threads: int | None = None,
+                     precision: str | None = None) -> dict:
+    """The settings for backend ``name`` (default: the table's) to time as the table with
+    ``provenance`` was timed: its threads and precision unless given; on adb, when the table
+    came from a phone too, its pinned cores and XNNPACK choice."""
+    name = name or provenance.get("backend")
+    settings = {"threads": threads or int(provenance.get("threads") or 1),
+                "precision": precision or provenance.get("precision") or "int8"}
+    if name == "adb" and provenance.get("backend") == "adb":
+        if provenance.get("cores"):
+            settings["cores"] = tuple(int(c) for c in provenance["cores"])
+        if provenance.get("use_xnnpack") is not None:
+            settings["use_xnnpack"] = bool(provenance["use_xnnpack"])
+    return settings
+
+
+def backend_from_provenance(provenance: dict, name: str | None = None, *,
+                            threads: int | None = None, precision: str | None = None,
+                            **adb) -> Backend:
+    """The backend that timed a latency table, from the table's ``provenance``
+    (``backend_settings``): the one place search, validation and export build it.  ``name``,
+    ``threads`` and ``precision`` override the table's; ``adb`` (serial, benchmark_binary,
+    cores; None values left out) goes to an adb backend only, an explicit ``cores`` winning
+    over the table's.  Without ``serial`` the adb backend takes the attached phone."""
+    name = name or provenance.get("backend")
+    if name is None:
+        raise HwnasError("the table's provenance names no backend")
+    settings = backend_settings(provenance, name, threads=threads, precision=precision)
+    if name == "adb":
+        settings.update({k: v for k, v in adb.items() if v is not None})
+    return get_backend(name, **settings)
+
+
+def measure_file(backend: Backend, path: Path, *, warmup: int, runs: int,
+                 repeats: int) -> dict:
+    """Time one model file (an exported network, a cached whole-network model) on
+    ``backend``: median, p10 and p90 in ms, and the number of samples."""
+    stats = backend.measure(Path(path), warmup=warmup, runs=runs, repeats=repeats).stats()
+    return {"median_ms": stats["median_us"] / 1000, "p10_ms": stats["p10_us"] / 1000,
+            "p90_ms": stats["p90_us"] / 1000, "runs": stats["runs"]}
+
+
 __all__ = ["Samples", "Backend", "HostOrtBackend", "HostLiteRTBackend", "BACKENDS",
-           "BACKEND_FORMATS", "get_backend", "host_cpu", "check_counts"]
+           "BACKEND_FORMATS", "get_backend", "backend_settings", "backend_from_provenance",
+           "measure_file", "host_cpu", "check_counts"]

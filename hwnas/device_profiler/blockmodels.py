@@ -16,12 +16,11 @@ import torch
 from torch import nn
 
 from hwnas import convert
+from hwnas.convert import FORMATS, PRECISIONS, check_precision
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, native_stderr_quiet
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
 
-FORMATS = ("tflite", "onnx")
-PRECISIONS = ("int8", "fp32")
 CALIB_SAMPLES = 8
 # Bump when the way a model file is produced changes (wrappers, calibration, options).
 # 2: BatchNorm statistics/affine drawn per channel (trained-like), see ``trained_like``.
@@ -129,8 +128,7 @@ def export_model(model: nn.Module, shape: Sequence[int], fmt: str, precision: st
 def check_format(fmt: str, precision: str) -> None:
     if fmt not in FORMATS:
         raise HwnasError(f"model format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise HwnasError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 
 USER_DIR_ENV = "HWNAS_DEVICES_DIR"
@@ -38,8 +39,7 @@ class Preset:
         if self.backend not in ("adb", "host-ort", "host-litert"):
             raise HwnasError(f"preset {where}: backend {self.backend!r} is not one of adb, "
                              f"host-ort, host-litert")
-        if self.precision not in ("int8", "fp32"):
-            raise HwnasError(f"preset {where}: precision {self.precision!r} is not int8 or fp32")
+        check_precision(self.precision, f"preset {where}: precision")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise HwnasError(f"preset {where}: threads must be a positive integer")
 

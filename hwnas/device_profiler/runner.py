@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.convert import tool_versions
+from hwnas.convert import check_precision, tool_versions
 from hwnas.errors import HwnasError
 from hwnas.io import OutputLock
 from hwnas.space import LayerInfo, SearchSpace, get_space
@@ -60,8 +60,8 @@ class ProfileConfig:
                              f"{self.warmup}, {self.runs}, {self.repeats})")
         if self.threads is not None and self.threads < 1:
             raise HwnasError(f"--threads {self.threads} must be at least 1")
-        if self.precision not in (None, "int8", "fp32"):
-            raise HwnasError(f"--precision {self.precision!r} must be int8 or fp32")
+        if self.precision is not None:
+            check_precision(self.precision)
         if self.backend is not None and self.backend not in BACKENDS:
             raise HwnasError(f"--backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.resolution is not None and self.resolution < 1:
@@ -175,6 +175,12 @@ def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], di
 def profile(cfg: ProfileConfig, *, backend: Backend | None = None) -> Path:
     """Profile ``cfg``'s space into its table; returns the CSV path."""
     return profile_run(cfg, backend=backend).path
+
+
+def profile_host(space: SearchSpace, out: Path) -> Path:
+    """Profile this host with ONNX Runtime (``host-ort``) into ``out``, default settings: what
+    a search runs when no table for its space exists yet."""
+    return profile(ProfileConfig(space=space, backend="host-ort", device="host", out=out))
 
 
 def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
@@ -394,5 +400,5 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["ProfileConfig", "ProfileResult", "profile", "profile_run", "resolve_space",
-           "default_out", "choose_backend"]
+__all__ = ["ProfileConfig", "ProfileResult", "profile", "profile_host", "profile_run",
+           "resolve_space", "default_out", "choose_backend"]

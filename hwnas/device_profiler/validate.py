@@ -13,7 +13,7 @@ from hwnas.errors import HwnasError
 from hwnas.io import save_figure
 from hwnas.stats import kendall_tau
 
-from .backends import Backend, get_backend
+from .backends import Backend, backend_from_provenance, measure_file
 from .blockmodels import CONSTANT_BLOCKS, ModelCache
 
 
@@ -216,11 +216,10 @@ def table_backend(table, cfg: ValidateConfig) -> Backend:
     name = prov.get("backend")
     if name is None:
         raise HwnasError(f"{table.path}: its provenance names no backend; cannot re-measure")
-    settings = {"threads": int(prov.get("threads", 1)), "precision": prov.get("precision", "int8")}
-    if name == "adb":
-        settings.update(serial=cfg.serial or (prov.get("device") or {}).get("serial"),
-                        benchmark_binary=cfg.benchmark_binary, cores=cfg.cores)
-    return get_backend(name, **settings)
+    phone = prov.get("device") if name == "adb" else None
+    return backend_from_provenance(
+        prov, serial=cfg.serial or (phone or {}).get("serial"),
+        benchmark_binary=cfg.benchmark_binary, cores=cfg.cores)
 
 
 def sample_archs(space, samples: int, seed: int) -> list:
@@ -273,8 +272,8 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
                 bar.advance(1)
 
             def timed(path) -> float:
-                return backend.measure(path, warmup=warmup, runs=runs,
-                                       repeats=1).stats()["median_us"] / 1000.0
+                return measure_file(backend, path, warmup=warmup, runs=runs,
+                                    repeats=1)["median_ms"]
 
             rng = random.Random(cfg.seed + 2)
             for _ in range(cfg.rounds):  # each round shuffled: a burst hits one round

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hwnas.convert import FORMATS, PRECISIONS
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, output_lock, staging_dir
 
-FORMATS = ("tflite", "onnx")
-PRECISIONS = ("int8", "fp32")
 PARITY_TOL = 1e-4
 
 
@@ -360,26 +359,13 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- measuring
 
 
-def backend_settings(backend_name: str, threads: int, precision: str, provenance: dict) -> dict:
-    """The backend's settings; on adb also the table's cores and XNNPACK choice, so the
-    exported file runs as the table's blocks did."""
-    settings = {"threads": threads, "precision": precision}
-    if backend_name == "adb" and provenance.get("backend") == "adb":
-        if provenance.get("cores"):
-            settings["cores"] = tuple(int(c) for c in provenance["cores"])
-        if provenance.get("use_xnnpack") is not None:
-            settings["use_xnnpack"] = bool(provenance["use_xnnpack"])
-    return settings
-
-
 def check_backend(backend_name: str, threads: int, provenance: dict) -> None:
     """Connect to the phone before hours of training, not after (host backends: no-op)."""
     if backend_name != "adb":
         return
-    from hwnas.device_profiler.backends import get_backend
+    from hwnas.device_profiler.backends import backend_from_provenance
 
-    backend = get_backend("adb", **backend_settings("adb", threads, "int8", provenance))
-    backend.close()
+    backend_from_provenance(provenance, "adb", threads=threads, precision="int8").close()
 
 
 def device_name(device) -> str:
@@ -391,22 +377,22 @@ def device_name(device) -> str:
 
 def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, threads: int,
             provenance: dict | None = None) -> dict:
-    from hwnas.device_profiler.backends import get_backend
+    """Time the exported file ``path`` on ``backend_name``, set up as the table's was."""
+    from hwnas.device_profiler.backends import backend_from_provenance, measure_file
 
-    backend = get_backend(backend_name, **backend_settings(backend_name, threads, precision,
-                                                           provenance or {}))
+    backend = backend_from_provenance(provenance or {}, backend_name, threads=threads,
+                                      precision=precision)
     try:
-        samples = backend.measure(path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
+        timed = measure_file(backend, path, warmup=cfg.warmup, runs=cfg.runs,
+                             repeats=cfg.repeats)
         prov = backend.provenance()
     finally:
         close = getattr(backend, "close", None)
         if close is not None:
             close()
-    stats = samples.stats()
     return {"file": path.name, "backend": backend_name, "precision": precision,
-            "device": device_name(prov.get("device")), "threads": threads,
-            "median_ms": stats["median_us"] / 1000, "p10_ms": stats["p10_us"] / 1000,
-            "p90_ms": stats["p90_us"] / 1000, "runs": stats["runs"], "provenance": prov}
+            "device": device_name(prov.get("device")), "threads": threads, **timed,
+            "provenance": prov}
 
 
 # --------------------------------------------------------------------------- the run

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from hwnas.device_profiler.runner import profile_host
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, atomic_write_text, check_resume
 from hwnas.latency import LatencyTable, TableError, sidecar_path
@@ -105,7 +106,7 @@ def resolve_table(space_name: str, table_path: str | Path | None = None,
         print(f"no latency table for {space.name} (resolution {space.resolution}) in "
               f"{tables_dir}/: profiling this host with host-ort into {out} first",
               file=sys.stderr)
-        found = _profile_host(space, out)
+        found = profile_host(space, out)
     table = LatencyTable.load(found)
     table.check_space(space)
     _say_fidelity(table)
@@ -116,21 +117,6 @@ def _say_fidelity(table: LatencyTable) -> None:
     note = table.fidelity_note()
     if note:
         print(note, file=sys.stderr)
-
-
-def _profile_host(space: SearchSpace, out: Path) -> Path:
-    try:
-        from hwnas.device_profiler.runner import ProfileConfig, profile
-    except ImportError as e:
-        raise SearchError(f"no latency table for {space.name} and the profiler is unavailable "
-                          f"({e}); pass --table") from None
-    fields = {f.name for f in dataclasses.fields(ProfileConfig)}
-    wanted = {"space": space.name, "resolution": space.resolution,
-              "num_classes": space.num_classes, "width_mult": space.width_mult,
-              "backend": "host-ort", "device": "host", "out": out}
-    cfg = ProfileConfig(**{k: v for k, v in wanted.items() if k in fields})
-    result = profile(cfg)
-    return Path(result) if isinstance(result, (str, Path)) and str(result).endswith(".csv") else out
 
 
 def check_target(table: LatencyTable, space: SearchSpace, target_ms: float) -> tuple[float, float]:

@@ -15,6 +15,8 @@ from typing import Sequence
 
 import torch
 
+from hwnas.device_profiler.backends import BACKEND_FORMATS, backend_from_provenance, measure_file
+from hwnas.device_profiler.blockmodels import ModelCache
 from hwnas.io import atomic_write_bytes, atomic_write_text
 from hwnas.space import Arch, SearchSpace
 from hwnas.stats import kendall_tau
@@ -130,23 +132,19 @@ class MeasuredLatency:
 
     def __init__(self, table, space: SearchSpace, out: Path, cache_dir: str | None = None,
                  warmup: int = 5, runs: int = 20, repeats: int = 1):
-        from hwnas.device_profiler.backends import BACKEND_FORMATS, get_backend
-        from hwnas.device_profiler.blockmodels import ModelCache
-
         prov = table.provenance
         name = prov.get("backend")
         if name not in BACKEND_FORMATS:
             raise SearchError(f"--latency measured: the table's backend {name!r} is not one of "
                               f"{', '.join(BACKEND_FORMATS)}")
-        self.precision = prov.get("precision", "int8")
         self.fmt = BACKEND_FORMATS[name]
         try:
-            self.backend = get_backend(name, threads=int(prov.get("threads", 1)),
-                                       precision=self.precision)
+            self.backend = backend_from_provenance(prov)
         except Exception as e:
             raise SearchError(f"--latency measured: backend {name}: "
                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                               ) from None
+        self.precision = self.backend.precision
         self.space, self.cache = space, ModelCache.at(cache_dir)
         self.counts = dict(warmup=warmup, runs=runs, repeats=repeats)
         self.file = out / MEASURED_FILE
@@ -158,8 +156,7 @@ class MeasuredLatency:
         if key not in self.known:
             built = self.cache.network(self.space, Arch.of(self.space, list(choices)),
                                        self.fmt, self.precision)
-            stats = self.backend.measure(built.path, **self.counts).stats()
-            self.known[key] = stats["median_us"] / 1000.0
+            self.known[key] = measure_file(self.backend, built.path, **self.counts)["median_ms"]
             atomic_write_text(self.file, json.dumps(self.known, indent=1, sort_keys=True))
         return self.known[key]
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 
 from . import device as dev
@@ -45,8 +46,7 @@ class AdbSettings:
     def __post_init__(self):
         if self.threads < 1:
             raise HwnasError(f"--threads {self.threads} must be at least 1")
-        if self.precision not in ("int8", "fp32"):
-            raise HwnasError(f"--precision {self.precision!r} for adb must be int8 or fp32")
+        check_precision(self.precision)
         if self.benchmark_binary is not None and not Path(self.benchmark_binary).is_file():
             raise HwnasError(f"--benchmark-binary {self.benchmark_binary} is not a file; {_WHERE}")
         if self.min_secs < 0 or self.timeout_s <= 0 or self.cooldown_timeout_s < 0:
