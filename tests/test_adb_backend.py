@@ -1,16 +1,13 @@
 """The adb backend end to end against the stand-in phone: device reading, measuring, failures."""
 
 import os
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from hwnas.device_profiler.adb import AdbBackend, AdbConnectionLost, connect, find_devices
-from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
 from hwnas.errors import HwnasError
+from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
 
 pytestmark = pytest.mark.device
 
@@ -26,10 +23,6 @@ HOSTILE = [
 
 def _tiny_int8_tflite(path: Path) -> Path:
     """A small int8 conv block, NHWC int8 I/O, converted with litert-torch (PT2E)."""
-    try:
-        from hwnas.convert import to_tflite  # noqa: F401  (preferred once it exists)
-    except ImportError:
-        pass
     import torch
 
     torch.set_num_threads(1)
@@ -59,22 +52,11 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch):
-    """Own ADB key folder; no system adb or ANDROID_SERIAL leaking in; Samples if not yet there."""
+    """Own ADB key folder; no system adb or ANDROID_SERIAL leaking in."""
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ANDROID_SERIAL", raising=False)
     monkeypatch.delenv("ADB", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
-    try:
-        import hwnas.device_profiler.backends  # noqa: F401
-    except ImportError:
-        shim = types.ModuleType("hwnas.device_profiler.backends")
-
-        @dataclass(frozen=True)
-        class Samples:
-            us: tuple
-
-        shim.Samples = Samples
-        monkeypatch.setitem(sys.modules, "hwnas.device_profiler.backends", shim)
 
 
 @pytest.fixture

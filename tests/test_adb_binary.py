@@ -8,9 +8,9 @@ import textwrap
 import pytest
 
 from hwnas.device_profiler.adb import AdbBackend, connect, find_devices
-from hwnas.testing.adb_standin import AdbStandin
 from hwnas.device_profiler.adb.transport import AdbBinaryTransport
 from hwnas.errors import HwnasError
+from hwnas.testing.adb_standin import AdbStandin
 
 pytestmark = pytest.mark.device
 

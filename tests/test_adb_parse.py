@@ -6,8 +6,8 @@ import pytest
 from hwnas.device_profiler.adb.backend import _split_exit
 from hwnas.device_profiler.adb.device import core_mask, parse_cores
 from hwnas.device_profiler.adb.parse import parse_output
-from hwnas.testing.adb_standin import sh
 from hwnas.errors import HwnasError
+from hwnas.testing.adb_standin import sh
 
 pytestmark = pytest.mark.device
 

@@ -10,8 +10,7 @@ from adb_shell.exceptions import DeviceAuthError
 
 from hwnas.device_profiler.adb.keys import signers
 from hwnas.device_profiler.adb.transport import AdbConnectionLost, AdbShellTransport
-from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
-from hwnas.testing.adb_standin import wire
+from hwnas.testing.adb_standin import AdbStandin, PhoneConfig, wire
 
 pytestmark = pytest.mark.device
 
