@@ -57,6 +57,19 @@ def contenders(frac: str, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     return out
 
 
+def from_runs(runs: list[Path], seeds: list[int]) -> list[tuple[str, int, list[int]]]:
+    """One folder: ``from_run``.  Several (one search per seed at one target): each winner
+    trained once with its own search seed, the scaled reference with every seed."""
+    if len(runs) == 1:
+        return from_run(runs[0], seeds)
+    out = []
+    for run in runs:
+        rec = json.loads((run / "arch.json").read_text())
+        seed = json.loads((run / "config.json").read_text())["seed"]
+        out.append((rec.get("strategy", "winner"), seed, rec["choices"]))
+    return out + [t for t in from_run(runs[0], seeds) if t[0] == "reference"]
+
+
 def from_run(run: Path, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     """A finished search folder's winner and the scaled reference it was compared with, each
     trained with every seed."""
@@ -81,8 +94,11 @@ def main(argv=None) -> int:
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--only", nargs="*", help="methods to train (default: all)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--from-run", type=Path, help="retrain this search folder's winner and its "
-                    "scaled reference instead (entries keyed by the folder name)")
+    ap.add_argument("--from-run", type=Path, nargs="+", help="retrain this search folder's "
+                    "winner and its scaled reference instead (entries keyed by the folder "
+                    "name); several folders (one search per seed): each winner with its seed")
+    ap.add_argument("--group", help="with --from-run: the entries' key (default: the first "
+                    "folder's name)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     space = get_space("fbnet-small")
@@ -91,8 +107,8 @@ def main(argv=None) -> int:
     done["recipe"] = {"epochs": args.epochs, "subset": args.subset, "batch_size": 128}
     splits = load_dataset("fashion-mnist", subset=args.subset)
     if args.from_run:
-        args.frac = args.from_run.name
-    todo = (from_run(args.from_run, args.seeds) if args.from_run
+        args.frac = args.group or args.from_run[0].name
+    todo = (from_runs(args.from_run, args.seeds) if args.from_run
             else contenders(args.frac, args.seeds))
     for method, seed, choices in todo:
         if args.only and method not in args.only:

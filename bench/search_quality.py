@@ -193,16 +193,20 @@ def ranking(space, table, ref_ms, splits, final_splits, args, work) -> dict:
     state = torch.load(ckpt, weights_only=True)
     net = FBNetSupernet(space)
     net.load_state_dict(state["net"])
-    rng = random.Random(1234)
-    lo, hi = table.bounds(space)
-    archs = [random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
-             for f in [0.3 + 0.9 * i / (args.rank_archs - 1) for i in range(args.rank_archs)]]
-    sup = [path_accuracy(net, a, splits) for a in archs]
     known = {}  # stand-alone accuracies already measured for these architectures and recipe
     if RANKING.exists():
         old = json.loads(RANKING.read_text())
         if old.get("recipe") == args.rank_recipe:
             known = {tuple(c): v for c, v in zip(old["choices"], old["standalone_acc"])}
+    if len(known) >= args.rank_archs:  # the same architectures rank every supernet
+        archs = [Arch.of(space, c, "rank") for c in list(known)[:args.rank_archs]]
+    else:
+        rng = random.Random(1234)
+        lo, hi = table.bounds(space)
+        archs = [random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
+                 for f in [0.3 + 0.9 * i / (args.rank_archs - 1)
+                           for i in range(args.rank_archs)]]
+    sup = [path_accuracy(net, a, splits) for a in archs]
     alone = []
     for i, a in enumerate(archs):
         alone.append(known.get(tuple(a.choices)) or (

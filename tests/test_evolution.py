@@ -11,9 +11,10 @@ from hwnas.latency import synthetic_table
 from hwnas.search.common import SearchError
 from hwnas.search.evolution import EvolutionConfig, crossover, mutate, search
 from hwnas.space.space import Stage
-from hwnas.supernet import SupernetError
+from hwnas.space import Arch
+from hwnas.supernet import CALIBRATION_BATCHES, SupernetError, path_accuracy
 from hwnas.supernet.train import (CKPT, MANIFEST, SupernetConfig, load_supernet,
-                                  train_supernet)
+                                  open_supernet, train_supernet)
 from spaces import tiny_space
 
 SPACE = tiny_space("tiny-evo", resolution=12, num_classes=10, in_channels=1,
@@ -108,6 +109,11 @@ def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
     assert all(a["predicted_ms"] <= target for a in topk)
     scores = [a["score"] for a in topk]
     assert scores == sorted(scores, reverse=True) and scores[0] == rec["supernet"]["winner_acc"]
+    # the leaders were re-scored on the whole held-out split: the winner's figure is that score
+    net, _, splits = open_supernet(out, SPACE, "fashion-mnist")
+    assert rec["supernet"]["winner_acc"] == path_accuracy(
+        net, Arch.of(SPACE, rec["choices"]), splits, calib_batches=CALIBRATION_BATCHES,
+        seed=0)
     # stopped after one generation, then resumed: the same winner and the same evaluations
     assert search(_evo(tmp_path / "b", out, target), table=table, space=SPACE,
                   stop_after_generations=1) is None

@@ -214,3 +214,39 @@ def test_branch_gates_keep_the_forward_value_and_reach_theta():
     torch.testing.assert_close(out, plain)
     out.square().mean().backward()
     assert any(g.grad is not None and g.grad != 0 for g in gates)
+
+
+def test_depth_sampling_makes_every_stage_depth_equally_likely():
+    """``depth_path``: per stage, how many residual layers run is uniform over 0..n (uniform
+    sampling almost never trains a shallow stage), the running ones never ``skip``, and
+    widths and stage-first ops are still drawn from every option."""
+    from collections import Counter
+
+    from hwnas.supernet.train import depth_path
+
+    space = get_space("fbnet-small")
+    net = FBNetSupernet(space)
+    skip = net.ops.index("skip")
+    stages = {}
+    for name, residual in net.residual.items():
+        if residual:
+            stages.setdefault(name.split(".")[0], []).append(net.op_choice[name])
+    assert stages and all(len(v) == 3 for v in stages.values())
+    gen = torch.Generator().manual_seed(0)
+    depths, firsts, widths = Counter(), Counter(), Counter()
+    n = 800
+    for _ in range(n):
+        arch = depth_path(net, gen)
+        space.layers(arch)  # a valid architecture
+        for slots in stages.values():
+            depths[sum(arch[i] != skip for i in slots)] += 1
+        firsts[arch[net.op_choice["s3.l0"]]] += 1
+        widths[arch[space.choice_index("s4.width")]] += 1
+    total = n * len(stages)
+    assert set(depths) == {0, 1, 2, 3}
+    assert all(abs(c / total - 0.25) < 0.04 for c in depths.values()), depths
+    assert len(firsts) == len(net.ops) and len(widths) == 3
+    gen = torch.Generator().manual_seed(0)
+    uniform = Counter(sum(uniform_path(space, gen)[i] != skip for i in stages["s3"])
+                      for _ in range(n))
+    assert uniform[0] < n * 0.01  # what depth sampling fixes: (1/9)^3 of paths

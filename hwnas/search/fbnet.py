@@ -42,8 +42,8 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet, SupernetError, path_accuracy
-from hwnas.supernet.train import (cosine_lr, load_splits, student_p, uniform_path,
-                                  weight_step)
+from hwnas.supernet.train import (SAMPLERS, cosine_lr, load_splits, student_p,
+                                  uniform_path, weight_step)
 
 from . import fbnet_report as report
 from .common import (SearchConfig, SearchError, check_target, prepare_out,
@@ -78,6 +78,7 @@ class FBNetConfig(SearchConfig):
     select: int = 16  # candidates under T scored by the supernet at the end (0: argmax θ)
     distill_weight: float = 1.0  # stage-first candidates: weight of the MSE to the anchor
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
+    sampling: str = "depth"  # warm-up paths: supernet.train.SAMPLERS
     supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
     refine: int = 6  # generations of evolution on the supernet, seeded with θ's candidates
 
@@ -98,6 +99,8 @@ class FBNetConfig(SearchConfig):
              f"refine must be >= 0 and needs select >= 2 (got {self.refine})"),
             (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
+            (self.sampling in SAMPLERS,
+             f"sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})"),
         ]
 
 
@@ -193,7 +196,7 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
         if search_theta:
             _, arch = _sample(state, space, tau, True, detach=True)
         else:
-            arch = uniform_path(space, state.gen)
+            arch = SAMPLERS[cfg.sampling](state.net, state.gen)
         loss, mse, correct = weight_step(
             state.net, state.w_opt, x, y, arch,
             student_p(cfg.student_share, step, cfg.warmup_epochs * n_t), state.gen,

@@ -21,10 +21,13 @@ def train_command(
                                          "the weights, 20% are held out to score paths)."),
     epochs: int = typer.Option(7, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
+    sampling: str = typer.Option("depth", "--sampling", help="How training paths are drawn: "
+                                 "'depth' (per stage, how many residual layers run is uniform; "
+                                 "default) or 'uniform' (every op one draw in nine, SPOS)."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out."),
 ) -> None:
-    """Train an FBNet-family supernet on uniformly sampled paths (stage-first layers anchored
+    """Train an FBNet-family supernet on sampled paths (stage-first layers anchored
     and distilled); writes supernet.pt, log.csv and manifest.json (held-out accuracy of
     random paths, BN re-estimated)."""
     from hwnas.io import check_out_dir, output_lock
@@ -34,7 +37,8 @@ def train_command(
     with output_lock(check_out_dir(out)):  # one trainer per supernet folder at a time
         m = train_supernet(SupernetConfig(out=out, space=space, data=data,
                                           data_root=data_root, subset=subset, epochs=epochs,
-                                          batch_size=batch_size, seed=seed, resume=resume))
+                                          batch_size=batch_size, sampling=sampling, seed=seed,
+                                          resume=resume))
     typer.echo(f"supernet → {out} (random paths {m['random_paths']['mean']:.3f} held out); "
                f"search it with `hwnas search --strategy evolution --supernet {out} ...`")
 

