@@ -128,9 +128,8 @@ def test_hostile_file_name_cannot_inject(name, model, binary, tmp_path):
 
 
 def test_missing_binary_says_what_and_where(model):
-    with AdbStandin() as s:
-        with pytest.raises(HwnasError) as e:
-            AdbBackend(serial=s.serial)
+    with AdbStandin() as s, pytest.raises(HwnasError) as e:
+        AdbBackend(serial=s.serial)
     msg = str(e.value)
     assert msg.startswith(f"no benchmark_model on {s.serial} at /data/local/tmp/benchmark_model: "
                           f"pass --benchmark-binary PATH; get LiteRT's Android benchmark tool")
@@ -149,12 +148,12 @@ def test_benchmark_binary_path_must_exist(tmp_path):
 
 
 def test_permission_denied(binary):
-    with AdbStandin(PhoneConfig(permission_denied=True)) as s:
-        with pytest.raises(HwnasError, match=r"^/data/local/tmp/benchmark_model on "
-                                             r"127\.0\.0\.1:\d+: benchmark_model is not "
-                                             r"executable \(permission denied\); run `adb "
-                                             r"shell chmod 755"):
-            AdbBackend(serial=s.serial, benchmark_binary=binary)
+    with (AdbStandin(PhoneConfig(permission_denied=True)) as s,
+          pytest.raises(HwnasError, match=r"^/data/local/tmp/benchmark_model on "
+                                          r"127\.0\.0\.1:\d+: benchmark_model is not "
+                                          r"executable \(permission denied\); run `adb "
+                                          r"shell chmod 755")):
+        AdbBackend(serial=s.serial, benchmark_binary=binary)
 
 
 def test_unloadable_model_names_the_block(binary, tmp_path):

@@ -104,7 +104,7 @@ class AdbStandin:
                 break
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:  # socket.timeout is its alias
                 continue
             except OSError:
                 break
@@ -162,7 +162,7 @@ class _Connection:
         while len(buf) < n:
             try:
                 chunk = self.conn.recv(n - len(buf))
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:  # socket.timeout is its alias
                 if first and not buf:
                     return None
                 if self.server._stop.is_set():
