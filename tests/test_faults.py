@@ -247,12 +247,13 @@ TABLE_CASES = {  # case: what the one line must say
 
 
 @pytest.mark.parametrize("case", list(TABLE_CASES))
-@pytest.mark.parametrize("command", ["tables show", "arch show", "search"])
+@pytest.mark.parametrize("command", ["tables show", "tables diff", "arch show", "search"])
 def test_malformed_table_is_one_line(command, case, inputs, tmp_path, capsys):
-    if command == "tables show" and case in ("another space", "another resolution"):
-        pytest.skip("tables show pairs the table with no architecture")
+    if command.startswith("tables") and case in ("another space", "another resolution"):
+        pytest.skip("tables show pairs the table with no architecture (diff: test_tables_diff)")
     table = _table_case(case, inputs, tmp_path)
     args = {"tables show": ["tables", "show", table],
+            "tables diff": ["tables", "diff", inputs / "t.csv", table],
             "arch show": ["arch", "show", inputs / "arch.json", "--table", table],
             "search": ["search", "--table", table, "--target-ms", "5", "--data", "folder",
                        "--data-root", inputs / "data", "--out", tmp_path / "run"]}[command]

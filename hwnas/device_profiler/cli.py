@@ -165,6 +165,78 @@ def tables_show(table: Path = typer.Argument(..., help="Table CSV."),
     out.print(t)
 
 
+@tables_app.command("diff")
+def tables_diff(
+    a: Path = typer.Argument(..., help="Table CSV (the baseline)."),
+    b: Path = typer.Argument(..., help="Table CSV of the same space (ratios are B/A)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures "
+                                            "as JSON to this file."),
+) -> None:
+    """How two tables of one space differ: per-block ratio B/A overall and per op type,
+    the reference network on each, and the provenance that differs."""
+    from rich.table import Table
+
+    from hwnas.io import atomic_write_json
+
+    from .diff import diff_tables, load_pair, short
+
+    ta, tb = load_pair(a, b)
+    d = diff_tables(ta, tb)
+    if json_out is not None:  # before printing: an unwritable path is the one error line
+        from hwnas.io import OutputError
+        from hwnas.latency import sidecar_path
+
+        mine = {p.resolve() for t in (a, b) for p in (t, sidecar_path(t))}
+        if json_out.resolve() in mine:
+            raise OutputError(json_out, "it is one of the tables being compared; choose "
+                                        "another --json path")
+        atomic_write_json(json_out, d)
+    out = _console()
+    s = d["space"]
+    out.print(f"[bold]A[/bold] {a} ({d['dates']['a'] or 'undated'})")
+    out.print(f"[bold]B[/bold] {b} ({d['dates']['b'] or 'undated'})")
+    out.print(f"space {s['name']} v{s.get('version')} {s.get('params')}")
+    rows, r = d["rows"], d["ratio"]
+    t = Table("overall", "value")
+    t.add_row("rows A / B / both", f"{rows['a']} / {rows['b']} / {rows['both']}")
+    t.add_row("only in A / only in B", f"{rows['only_a']} / {rows['only_b']}")
+    t.add_row("identity in both / zero in one", f"{rows['identity_in_both']} / "
+              f"{rows['zero_in_one']}")
+    if r["n"]:
+        t.add_row(f"ratio B/A, median of {r['n']} blocks", f"{r['median']:.3f}")
+        t.add_row("ratio B/A, p10 – p90", f"{r['p10']:.3f} – {r['p90']:.3f}")
+        t.add_row("ratio B/A, min – max", f"{r['min']:.3f} – {r['max']:.3f}")
+    else:
+        t.add_row("ratio B/A", "no block measured in both")
+    ref = d["reference"]
+    if "a_ms" in ref and "b_ms" in ref:
+        ratio = f"{ref['ratio']:.3f}" if ref["ratio"] is not None else "—"
+        raw = f"{ref['raw_ratio']:.3f}" if ref["raw_ratio"] is not None else "—"
+        t.add_row(f"{ref['name']}: predicted A → B (ms)",
+                  f"{ref['a_ms']:.4f} → {ref['b_ms']:.4f} (×{ratio})")
+        t.add_row(f"{ref['name']}: Σ blocks A → B (ms)",
+                  f"{ref['a_raw_ms']:.4f} → {ref['b_raw_ms']:.4f} (×{raw})")
+    else:
+        t.add_row(ref["name"], f"not predicted: {ref['error']}")
+    out.print(t)
+    if d["per_type"]:
+        t = Table("block", "n", "median B/A", "min", "max")
+        for name, v in d["per_type"].items():
+            t.add_row(name, str(v["n"]), f"{v['median']:.3f}", f"{v['min']:.3f}",
+                      f"{v['max']:.3f}")
+        out.print(t)
+    if d["provenance_differs"]:
+        t = Table("differs", "A", "B")
+        for f in d["provenance_differs"]:
+            t.add_row(f["field"], short(f["a"]), short(f["b"]))
+        out.print(t)
+    else:
+        out.print("provenance: the same (backend, runtime, threads, cores, recipe, "
+                  "calibration, ...)")
+    if json_out is not None:
+        out.print(f"figures: {json_out}")
+
+
 @tables_app.command("validate")
 def tables_validate(
     table: Path = typer.Argument(..., help="Table CSV."),
