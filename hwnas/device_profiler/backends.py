@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -78,15 +79,100 @@ def _version(dist: str) -> str | None:
         return None
 
 
+HOST_BACKENDS = ("host-ort", "host-litert")
+PINNING = ("os.sched_setaffinity of the measuring thread, and so of the runtime threads it "
+           "starts, for each measurement; the previous affinity restored after")
+
+
+def available_cores() -> tuple[int, ...] | None:
+    """The cores this process may run on, sorted; None where the OS cannot pin (not Linux)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
+def core_list(cores) -> str:
+    """``(0, 1, 2, 5)`` → ``'0-2,5'`` (what --cores takes)."""
+    out, run = [], []
+    for c in sorted(set(cores)):
+        if run and c != run[-1] + 1:
+            out.append(run)
+            run = []
+        run.append(c)
+    if run:
+        out.append(run)
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in out)
+
+
+def parse_core_list(text: str) -> tuple[int, ...]:
+    """``'2,3'``, ``'4-7'``, ``'0,2-3'`` → sorted core indices."""
+    cores: set[int] = set()
+    try:
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
+            lo, _, hi = part.partition("-")
+            cores.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise HwnasError(f"--cores {text!r} is not a core list; use e.g. --cores 1 or "
+                         f"--cores 2,3 or 4-7") from None
+    if not cores or min(cores) < 0:
+        raise HwnasError(f"--cores {text!r} names no core; use e.g. --cores 1 or --cores 2,3")
+    return tuple(sorted(cores))
+
+
+def host_cores(cores, threads: int) -> tuple[int, ...] | None:
+    """The cores a host measurement is pinned to: ``cores`` (``'2,3'``, ``'4-7'`` or a
+    sequence), all of them cores this process may run on and at least ``threads`` of them;
+    by default the last ``threads`` available cores (all of them where there are fewer: a
+    table of more threads than this machine's cores).  None where the OS cannot pin."""
+    avail = available_cores()
+    if avail is None:
+        if cores:
+            raise HwnasError("--cores: this OS cannot pin threads to cores (no "
+                             "sched_setaffinity); leave --cores out")
+        return None
+    if cores is None or cores == "" or cores == ():
+        return avail[-threads:]
+    chosen = parse_core_list(cores) if isinstance(cores, str) else tuple(sorted(
+        {int(c) for c in cores}))
+    gone = [c for c in chosen if c not in avail]
+    if gone:
+        raise HwnasError(f"--cores {core_list(chosen)}: core(s) {core_list(gone)} are not "
+                         f"among the cores this process may run on ({core_list(avail)})")
+    if threads > len(chosen):
+        raise HwnasError(f"--threads {threads} exceeds the {len(chosen)} pinned core(s) "
+                         f"{core_list(chosen)}; lower --threads or widen --cores")
+    return chosen
+
+
+@contextlib.contextmanager
+def pinned(cores):
+    """Run the block on ``cores`` only (``os.sched_setaffinity`` of this thread, which the
+    threads it starts inherit), then give the thread its previous cores back."""
+    if cores is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, cores)
+    except OSError as e:
+        raise HwnasError(f"cannot pin the measurement to cores {core_list(cores)}: "
+                         f"{e.strerror or e}") from None
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 class _HostBackend:
-    """Shared by the host backends: settings check, timing loop, provenance."""
+    """Shared by the host backends: settings check, timing loop, pinning, provenance."""
 
     name = ""
     model_format = ""
     runtime = ""
     runtime_dist = ""
 
-    def __init__(self, *, threads: int = 1, precision: str = "int8", seed: int = 0, **unused):
+    def __init__(self, *, threads: int = 1, precision: str = "int8", seed: int = 0,
+                 cores=None, **unused):
         if unused:
             raise HwnasError(f"backend {self.name} does not take "
                              f"{', '.join('--' + k.replace('_', '-') for k in unused)}")
@@ -94,14 +180,20 @@ class _HostBackend:
             raise HwnasError(f"--threads {threads} must be at least 1")
         check_precision(precision)
         self.threads, self.precision, self.seed = threads, precision, seed
+        self.cores = host_cores(cores, threads)  # pinned while measuring (None: cannot pin)
         self.min_seconds = 0.0  # per repeat: time at least this long, however many runs
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples:
-        """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones."""
+        """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones;
+        all of it pinned to ``self.cores``."""
         check_counts(warmup, runs, repeats)
         model_file = Path(model_file)
         if not model_file.is_file():
             raise HwnasError(f"model file {model_file} does not exist")
+        with pinned(self.cores):
+            return self._measure(model_file, warmup, runs, repeats)
+
+    def _measure(self, model_file: Path, warmup: int, runs: int, repeats: int) -> Samples:
         samples: list[float] = []
         medians: list[float] = []
         for _ in range(repeats):
@@ -126,6 +218,9 @@ class _HostBackend:
                 "host_cores": os.cpu_count(), "os": platform.platform(),
                 "runtime": self.runtime, "runtime_version": _version(self.runtime_dist),
                 "precision": self.precision, "threads": self.threads,
+                "cores": list(self.cores) if self.cores is not None else None,
+                "cores_available": list(available_cores() or ()),
+                "pinning": PINNING if self.cores is not None else "none (this OS cannot pin)",
                 "model_format": self.model_format,
                 "sample": "per timed run: wall time of one inference (perf_counter_ns, µs)"}
 
@@ -209,10 +304,17 @@ def backend_settings(provenance: dict, name: str | None = None, *, threads: int 
                      precision: str | None = None) -> dict:
     """The settings for backend ``name`` (default: the table's) to time as the table with
     ``provenance`` was timed: its threads and precision unless given; on adb, when the table
-    came from a phone too, its pinned cores and XNNPACK choice."""
+    came from a phone too, its pinned cores and XNNPACK choice; on the host, when the table
+    came from the host too, its pinned cores where this machine has them all (else the
+    backend's default, the last ``threads`` cores)."""
     name = name or provenance.get("backend")
     settings = {"threads": threads or int(provenance.get("threads") or 1),
                 "precision": precision or provenance.get("precision") or "int8"}
+    if (name in HOST_BACKENDS and provenance.get("backend") in HOST_BACKENDS
+            and provenance.get("cores")):
+        theirs = tuple(int(c) for c in provenance["cores"])
+        if set(theirs) <= set(available_cores() or ()) and len(theirs) >= settings["threads"]:
+            settings["cores"] = theirs
     if name == "adb" and provenance.get("backend") == "adb":
         if provenance.get("cores"):
             settings["cores"] = tuple(int(c) for c in provenance["cores"])
@@ -228,13 +330,16 @@ def backend_from_provenance(provenance: dict, name: str | None = None, *,
     (``backend_settings``): the one place search, validation and export build it.  ``name``,
     ``threads`` and ``precision`` override the table's; ``adb`` (serial, benchmark_binary,
     cores; None values left out) goes to an adb backend only, an explicit ``cores`` winning
-    over the table's.  Without ``serial`` the adb backend takes the attached phone."""
+    over the table's.  Without ``serial`` the adb backend takes the attached phone.  A host
+    backend takes ``cores`` too (an explicit one wins over the table's)."""
     name = name or provenance.get("backend")
     if name is None:
         raise HwnasError("the table's provenance names no backend")
     settings = backend_settings(provenance, name, threads=threads, precision=precision)
     if name == "adb":
         settings.update({k: v for k, v in adb.items() if v is not None})
+    elif adb.get("cores") is not None:
+        settings["cores"] = adb["cores"]
     return get_backend(name, **settings)
 
 
@@ -249,4 +354,5 @@ def measure_file(backend: Backend, path: Path, *, warmup: int, runs: int,
 
 __all__ = ["Samples", "Backend", "HostOrtBackend", "HostLiteRTBackend", "BACKENDS",
            "BACKEND_FORMATS", "get_backend", "backend_settings", "backend_from_provenance",
-           "measure_file", "host_cpu", "check_counts"]
+           "measure_file", "host_cpu", "check_counts", "HOST_BACKENDS", "available_cores",
+           "host_cores", "parse_core_list", "core_list", "pinned"]

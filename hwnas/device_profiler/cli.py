@@ -44,8 +44,10 @@ def profile_command(
                                        "<device-or-backend>_<space>_r<res>.csv)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a table (re-running the same "
                                 "command does too)."),
-    cores: Optional[str] = typer.Option(None, "--cores", help="Phone cores to pin, e.g. 2,3 "
-                                        "(default: the big cores)."),
+    cores: Optional[str] = typer.Option(None, "--cores", help="Cores to pin the measurement "
+                                        "to, e.g. 2,3 or 4-7 (phone default: the big cores; "
+                                        "host default: the last --threads cores); recorded "
+                                        "in the table's provenance."),
     seed: int = typer.Option(0, "--seed", help="Block order shuffle and weights."),
     min_seconds: float = typer.Option(0.05, "--min-seconds", help="Host backends: time each "
                                       "repeat at least this long (the CPU needs ~0.1 s to "
@@ -252,6 +254,12 @@ def tables_validate(
                                "network's latency is the median of its round medians."),
     serial: Optional[str] = typer.Option(None, "--serial", help="adb tables: the phone."),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: the "
+                                          "table's; another count is refused: its blocks "
+                                          "were timed with the table's)."),
+    cores: Optional[str] = typer.Option(None, "--cores", help="Cores to pin, e.g. 1 or 2,3 "
+                                        "(default: the table's; on the host, where this "
+                                        "machine lacks them, the last --threads cores)."),
 ) -> None:
     """Predicted vs measured whole networks; fits and stores a calibration."""
     from hwnas.io import atomic_write_json
@@ -260,7 +268,7 @@ def tables_validate(
 
     cfg = ValidateConfig(table=table, samples=samples, seed=seed, fit_fraction=fit_fraction,
                          plot=plot, save=save, serial=serial, benchmark_binary=benchmark_binary,
-                         rounds=rounds)
+                         rounds=rounds, threads=threads, cores=cores)
     report = validate(cfg)
     atomic_write_json(table.with_name(table.stem + ".validate.json"), report)
     if as_json:

@@ -136,11 +136,15 @@ def choose_backend(cfg: ProfileConfig, preset: Preset) -> tuple[str, str | None]
     return "host-ort", note
 
 
-def make_backend(name: str, cfg: ProfileConfig, precision: str, threads: int) -> Backend:
+def make_backend(name: str, cfg: ProfileConfig, precision: str, threads: int,
+                 host_cores: str | None = None) -> Backend:
+    """The backend to profile with; a host backend is pinned to ``host_cores`` (default:
+    the last ``threads`` cores this process may run on)."""
     if name == "adb":
         return get_backend("adb", serial=cfg.serial, benchmark_binary=cfg.benchmark_binary,
                            cores=cfg.cores, threads=threads, precision=precision)
-    return get_backend(name, threads=threads, precision=precision, seed=cfg.seed)
+    return get_backend(name, threads=threads, precision=precision, seed=cfg.seed,
+                       cores=host_cores)
 
 
 def _row(info: LayerInfo, stats: dict | None, runs: int, repeats: int) -> dict:
@@ -169,6 +173,15 @@ def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], di
         if theirs.get(k) != prov.get(k):
             raise HwnasError(f"{out} was profiled with {k}={theirs.get(k)!r}, this run has "
                              f"{prov.get(k)!r}; choose another --out to keep both")
+    if (prov.get("backend") != "adb" and theirs.get("cores") is not None
+            and prov.get("cores") is not None
+            and sorted(theirs["cores"]) != sorted(prov["cores"])):
+        from .backends import core_list
+
+        raise HwnasError(f"{out} was profiled pinned to cores {core_list(theirs['cores'])}, "
+                         f"this run pins {core_list(prov['cores'])}; pass --cores "
+                         f"{core_list(theirs['cores'])} to continue it, or choose another "
+                         f"--out")
     return table.frame.to_dict("records"), table.meta
 
 
@@ -202,7 +215,9 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
         name, note = choose_backend(cfg, preset)
         if note:
             log(note)
-        backend = make_backend(name, cfg, precision, threads)
+        # --cores of a phone preset that fell back to the host name the phone's cores
+        pin = None if note else cfg.cores or (None if preset.is_phone else preset.cores)
+        backend = make_backend(name, cfg, precision, threads, pin)
     fmt = getattr(backend, "model_format", BACKEND_FORMATS.get(backend.name, "tflite"))
     if hasattr(backend, "min_seconds"):  # a 10 µs block x 50 runs is 0.5 ms: too short for
         backend.min_seconds = cfg.min_seconds  # the CPU to settle (pass medians 50% apart)

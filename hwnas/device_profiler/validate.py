@@ -13,7 +13,8 @@ from hwnas.errors import HwnasError
 from hwnas.io import save_figure
 from hwnas.stats import kendall_tau
 
-from .backends import Backend, backend_from_provenance, measure_file
+from .backends import (HOST_BACKENDS, Backend, available_cores, backend_from_provenance,
+                       core_list, host_cores, measure_file, parse_core_list)
 from .blockmodels import CONSTANT_BLOCKS, ModelCache
 
 
@@ -27,7 +28,8 @@ class ValidateConfig:
     fit_fraction: float = 0.5  # share of the networks the calibration is fitted on
     serial: str | None = None  # adb tables only
     benchmark_binary: Path | None = None
-    cores: str | None = None
+    cores: str | None = None  # phone or host cores (default: the table's)
+    threads: int | None = None  # default: the table's; another count is refused
     cache_dir: Path | None = None
     plot: Path | None = None  # default: <table>.validate.png
     save: bool = True  # store the calibration (fitted on all networks) in the sidecar
@@ -210,16 +212,59 @@ def fit_calibration(sums: list[dict], meas, edges_fit=None) -> dict:
 # --------------------------------------------------------------------------- validate
 
 
-def table_backend(table, cfg: ValidateConfig) -> Backend:
-    """The backend and settings that built ``table``."""
+def table_backend(table, cfg: ValidateConfig, log=None) -> Backend:
+    """The backend and settings that built ``table``: its threads (another ``cfg.threads``
+    is an error: the blocks were timed with the table's), on the host its pinned cores
+    (``check_host_cores``)."""
     prov = table.provenance
     name = prov.get("backend")
     if name is None:
         raise HwnasError(f"{table.path}: its provenance names no backend; cannot re-measure")
+    threads = int(prov.get("threads") or 1)
+    if cfg.threads is not None and cfg.threads != threads:
+        raise HwnasError(f"{table.path} was measured with {threads} thread(s), --threads "
+                         f"{cfg.threads} would time the networks differently from its blocks; "
+                         f"drop --threads, or profile again with --threads {cfg.threads}")
+    cores = cfg.cores
+    if name in HOST_BACKENDS:
+        cores = check_host_cores(table, cfg.cores, log or (lambda m: print(m, file=sys.stderr)))
     phone = prov.get("device") if name == "adb" else None
     return backend_from_provenance(
         prov, serial=cfg.serial or (phone or {}).get("serial"),
-        benchmark_binary=cfg.benchmark_binary, cores=cfg.cores)
+        benchmark_binary=cfg.benchmark_binary, cores=cores)
+
+
+def check_host_cores(table, asked: str | None, log) -> tuple[int, ...] | None:
+    """The cores to validate a host table on.  Its own pinned cores when this machine has
+    them (``asked`` must then be those: other cores would time the networks unlike the
+    blocks, an error); when it lacks them (fewer cores here than where the table was
+    measured) ``asked`` or the default, with a warning; for a table that recorded none
+    (measured unpinned) a note.  None: the backend's default."""
+    prov = table.provenance
+    name = table.path.name if table.path else "the table"
+    threads = int(prov.get("threads") or 1)
+    avail = available_cores()
+    want = parse_core_list(asked) if asked else None
+    if avail is None:
+        return want  # the backend says this OS cannot pin, if asked
+    now = want or host_cores(None, threads)
+    theirs = prov.get("cores")
+    if not theirs:
+        log(f"note: {name} records no pinned cores (measured unpinned); validating pinned "
+            f"to cores {core_list(now)}")
+        return want
+    theirs = tuple(sorted(int(c) for c in theirs))
+    if set(theirs) <= set(avail) and len(theirs) >= threads:
+        if want is not None and want != theirs:
+            raise HwnasError(f"{name} was measured pinned to cores {core_list(theirs)}, "
+                             f"--cores {asked} would time the networks on other cores than "
+                             f"its blocks; drop --cores, or profile again with --cores {asked}")
+        return theirs
+    log(f"warning: {name} was measured pinned to cores {core_list(theirs)} "
+        f"({prov.get('host_cores', '?')} on its machine); this one offers only "
+        f"{core_list(avail)}: validating on cores {core_list(now)}, so the figures mix "
+        f"two settings")
+    return want
 
 
 def sample_archs(space, samples: int, seed: int) -> list:
@@ -253,7 +298,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     prof = table.meta.get("profile", {})
     warmup, runs = (int(prof.get(k, d)) for k, d in (("warmup", 10), ("runs", 50)))
     own = backend is None
-    backend = backend or table_backend(table, cfg)
+    backend = backend or table_backend(table, cfg, log)
     if hasattr(backend, "min_seconds"):  # short windows measured 50% apart run to run
         backend.min_seconds = cfg.min_seconds
     cache = ModelCache.at(cfg.cache_dir, int(prof.get("seed", 0)))
