@@ -106,7 +106,8 @@ def test_cli_prints_the_figures_and_writes_json(pair, capsys, tmp_path):
     code, out, err = run(capsys, "tables", "diff", pa, pb, "--json", tmp_path / "d" / "d.json")
     assert code == 0, err
     for text in ("ratio B/A, median of", "2.000", "mobilenetv2: predicted A → B",
-                 "ir_k5_e6", "0.500", "4.000", "host-litert", "runtime version", "recipe"):
+                 "ir_k5_e6", "0.500", "4.000", "host-litert", "runtime version", "recipe",
+                 '{"scale": 1.0}', '{"scale": 2.0}'):  # of two objects, the keys that differ
         assert text in out, text
     d = json.loads((tmp_path / "d" / "d.json").read_text())
     assert d["ratio"]["median"] == pytest.approx(2.0)

@@ -180,7 +180,7 @@ def tables_diff(
 
     from hwnas.io import atomic_write_json
 
-    from .diff import diff_tables, load_pair, short
+    from .diff import diff_tables, differing, load_pair, short
 
     ta, tb = load_pair(a, b)
     d = diff_tables(ta, tb)
@@ -230,7 +230,8 @@ def tables_diff(
     if d["provenance_differs"]:
         t = Table("differs", "A", "B")
         for f in d["provenance_differs"]:
-            t.add_row(f["field"], short(f["a"]), short(f["b"]))
+            va, vb = differing(f["a"], f["b"])
+            t.add_row(f["field"], short(va), short(vb))
         out.print(t)
     else:
         out.print("provenance: the same (backend, runtime, threads, cores, recipe, "

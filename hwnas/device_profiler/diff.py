@@ -137,12 +137,32 @@ def diff_tables(a, b) -> dict:
     }
 
 
-def short(v, width: int = 60) -> str:
+def differing(va, vb) -> tuple:
+    """Two values as a diff shows them: of two objects only the keys whose values differ."""
+    if isinstance(va, dict) and isinstance(vb, dict):
+        keys = [k for k in sorted(set(va) | set(vb)) if va.get(k) != vb.get(k)]
+        return {k: va.get(k) for k in keys}, {k: vb.get(k) for k in keys}
+    return va, vb
+
+
+def short(v, width: int = 100) -> str:
     """A provenance value on one cell."""
     if v is None:
         return "—"
+    v = _rounded(v)
     text = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else str(v)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _rounded(v):
+    """Floats to 4 significant digits, inside objects and lists too."""
+    if isinstance(v, float):
+        return float(f"{v:.4g}")
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_rounded(x) for x in v]
+    return v
 
 
 def load_pair(path_a: Path, path_b: Path):
@@ -151,4 +171,4 @@ def load_pair(path_a: Path, path_b: Path):
     return LatencyTable.load(path_a), LatencyTable.load(path_b)
 
 
-__all__ = ["diff_tables", "load_pair", "short", "REFERENCE"]
+__all__ = ["diff_tables", "load_pair", "short", "differing", "REFERENCE"]
