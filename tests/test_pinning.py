@@ -112,7 +112,7 @@ def test_core_lists_and_their_errors():
 
 
 def test_real_onnx_runtime_session_runs_pinned_and_profile_records_it(tmp_path, cache,
-                                                                      monkeypatch):
+                                                                      monkeypatch, capsys):
     seen = []
     original = HostOrtBackend._session
 
@@ -128,6 +128,9 @@ def test_real_onnx_runtime_session_runs_pinned_and_profile_records_it(tmp_path, 
     assert affinity() == before
     prov = LatencyTable.load(out).provenance
     assert prov["cores"] == [AVAIL[-1]] and prov["threads"] == 1
+    with pytest.raises(SystemExit):
+        main(["tables", "list", str(tmp_path)])
+    assert f"1 (core {AVAIL[-1]})" in capsys.readouterr().out
     if len(AVAIL) > 1:  # continuing it on other cores would mix two settings in one table
         with pytest.raises(HwnasError, match=rf"pinned to cores {AVAIL[-1]}, this run pins "
                                              rf"{AVAIL[0]}; pass --cores {AVAIL[-1]}"):

@@ -104,10 +104,24 @@ def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Fold
         prov, s = tab.provenance, tab.meta["space"]
         t.add_row(p.name, s["name"], str(s.get("params", {}).get("resolution", "")),
                   _device(prov), str(prov.get("backend", "")), str(prov.get("precision", "")),
-                  str(prov.get("threads", "")), str(len(tab.frame)), _complete(tab),
+                  _threads(prov), str(len(tab.frame)), _complete(tab),
                   "yes" if _calibrated(tab) else "no", _fidelity(tab),
                   str(prov.get("date", ""))[:19])
     _console().print(t)
+
+
+def _threads(prov: dict) -> str:
+    """Threads, and the cores they were pinned to where the table records them."""
+    from .backends import core_list
+
+    threads, cores = str(prov.get("threads", "")), prov.get("cores")
+    if not cores or not isinstance(cores, list):
+        return threads
+    try:
+        return f"{threads} (core{'s' if len(cores) > 1 else ''} " \
+               f"{core_list(int(c) for c in cores)})"
+    except (TypeError, ValueError):
+        return threads
 
 
 def _fidelity(tab) -> str:
