@@ -306,13 +306,21 @@ def _full_score(net, space, a, splits, seed: int) -> float:
                          seed=seed)
 
 
+def rescore_leaders(net, space, table, fitness: dict, n: int, splits, seed: int
+                    ) -> tuple[list[tuple], dict]:
+    """The ``n`` fittest of ``fitness`` scored again on the whole held-out split (the
+    generations' few batches make the maximum a lucky draw: the winner's curse); returns
+    every architecture ranked (the re-scored first) and the fitness with those scores."""
+    ranked = rank(fitness, table, space)
+    full = {a: _full_score(net, space, a, splits, seed) for a in ranked[:n]}
+    return rank(full, table, space) + ranked[n:], {**fitness, **full}
+
+
 def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> dict:
     ranked = rank(fitness, table, space)
-    if cfg.rescore:  # the leaders again, on every held-out image: the winner's curse
-        n = max(cfg.rescore, cfg.topk)  # topk.json lists re-scored accuracies only
-        full = {a: _full_score(net, space, a, splits, cfg.seed) for a in ranked[:n]}
-        ranked = rank(full, table, space) + ranked[n:]
-        fitness = {**fitness, **full}
+    if cfg.rescore:  # topk.json lists re-scored accuracies only
+        ranked, fitness = rescore_leaders(net, space, table, fitness,
+                                          max(cfg.rescore, cfg.topk), splits, cfg.seed)
     winner = Arch.of(space, ranked[0], "evolution")
     topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[:max(cfg.topk, 1)]]
     try:  # the MobileNetV2-like reference, where the space can express it
@@ -401,4 +409,4 @@ def _summary(out, cfg, space, table, rec, history, topk) -> None:
 
 
 __all__ = ["EvolutionConfig", "search", "search_targets", "mutate", "crossover", "rank",
-           "next_generation"]
+           "next_generation", "rescore_leaders", "first_generation"]
