@@ -42,12 +42,14 @@ bench: setup
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 # The main job on the built-in default: a host latency table for fbnet-small (re-running
-# `hwnas profile` continues or reuses it), an FBNet search on Fashion-MNIST at a target that
-# binds (60% of the MobileNetV2-like reference's predicted latency on this host's table), then
-# the export (int8/fp32 TFLite, ONNX, model.json, report) with the reference scaled to the
-# same target trained beside it by the same recipe. Every step resumes where it stopped.
-# `make run TARGET_MS=0.5` sets an absolute target instead.
+# `hwnas profile` continues or reuses it), a supernet trained once on Fashion-MNIST
+# (depth-uniform paths; reused by every later target and table of the space), an evolutionary
+# search on it at a target that binds (60% of the MobileNetV2-like reference's predicted
+# latency on this host's table), then the export (int8/fp32 TFLite, ONNX, model.json, report)
+# with the reference scaled to the same target trained beside it by the same recipe. Every
+# step resumes where it stopped. `make run TARGET_MS=0.5` sets an absolute target instead.
 TABLE := latency_tables/host-ort_fbnet-small_r32.csv
+SUPERNET := runs/supernet-fbnet-small-fmnist
 TARGET_FRAC ?= 0.6
 TARGET := $(if $(TARGET_MS),--target-ms $(TARGET_MS),--target-frac $(TARGET_FRAC))
 # One torch thread: on a busy 2-core machine two threads oversubscribe the cores and a search
@@ -55,11 +57,12 @@ TARGET := $(if $(TARGET_MS),--target-ms $(TARGET_MS),--target-frac $(TARGET_FRAC
 run: export OMP_NUM_THREADS ?= 1
 run: setup
 	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
-	$(BIN)/hwnas search --strategy fbnet --space fbnet-small --table $(TABLE) \
-	  $(TARGET) --mode hard --epochs 7 --warmup-epochs 3 --subset 16000 \
-	  --out $(RUN) --resume
+	$(BIN)/hwnas supernet train --space fbnet-small --subset 16000 --epochs 7 \
+	  --out $(SUPERNET) --resume
+	$(BIN)/hwnas search --strategy evolution --supernet $(SUPERNET) --space fbnet-small \
+	  --table $(TABLE) $(TARGET) --out $(RUN) --resume
 	$(BIN)/hwnas export $(RUN) --epochs 6 --eval-images 2000 --reference --resume
 	@echo "deployable files and report: $(RUN)/export"
 
 clean:
-	rm -rf $(VENV) runs/make-run .pytest_cache
+	rm -rf $(VENV) runs/make-run $(SUPERNET) .pytest_cache
