@@ -1,5 +1,5 @@
 # hwnas: `make run` (set up, then the main job), `make test` (set up, then pytest) and
-# `make lint` (set up, then ruff check).
+# `make lint` (set up, then ruff check and ruff format --check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,9 +34,11 @@ test: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
-# ruff from the dev extra, with the rules set in pyproject.toml's [tool.ruff].
+# ruff from the dev extra, with the rules set in pyproject.toml's [tool.ruff]; the code is
+# formatted by `ruff format` (line length 100).
 lint: $(STAMP)
 	$(BIN)/ruff check hwnas tests bench scripts
+	$(BIN)/ruff format --check hwnas tests bench scripts
 
 bench: setup
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done

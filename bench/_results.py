@@ -17,14 +17,14 @@ def merge_rows(path: Path, new: list[dict], key: tuple[str, ...]) -> list[dict]:
     return out + list(fresh.values())
 
 
-def write_rows(path: Path, rows: list[dict], key: tuple[str, ...], merge: bool,
-               **extra: object) -> None:
+def write_rows(
+    path: Path, rows: list[dict], key: tuple[str, ...], merge: bool, **extra: object
+) -> None:
     """Write `{"host_cpu", **extra, "rows"}` to `path`, keeping stored rows when `merge`."""
     from hwnas.device_profiler.backends import host_cpu
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if merge:
         rows = merge_rows(path, rows, key)
-    path.write_text(json.dumps({"host_cpu": host_cpu(), **extra, "rows": rows}, indent=2)
-                    + "\n")
+    path.write_text(json.dumps({"host_cpu": host_cpu(), **extra, "rows": rows}, indent=2) + "\n")
     print(f"wrote {path}")

@@ -55,8 +55,9 @@ def random_under_target(space, ref_file: Path, dest: Path, tries: int = 200) -> 
         arch = random_arch(space, seed)
         pred = table.predict(arch, space)
         if pred <= target:
-            arch.save(dest, predicted_ms=round(pred, 6), target_ms=target,
-                      table=str(table_file.resolve()))
+            arch.save(
+                dest, predicted_ms=round(pred, 6), target_ms=target, table=str(table_file.resolve())
+            )
             return f"random fbnet-small seed {seed} under {target:g} ms (no search run)"
     raise SystemExit(f"no random architecture under {target:g} ms in {tries} seeds")
 
@@ -88,23 +89,40 @@ def main() -> None:
         for label, folder in candidates(Path(tmp)):
             with_table(folder)
             t0 = time.perf_counter()
-            s = export_run(ExportConfig(source=folder, epochs=args.epochs, subset=args.subset,
-                                        eval_images=args.eval_images, threads=1,
-                                        batch_size=args.batch_size,
-                                        progress=True))
+            s = export_run(
+                ExportConfig(
+                    source=folder,
+                    epochs=args.epochs,
+                    subset=args.subset,
+                    eval_images=args.eval_images,
+                    threads=1,
+                    batch_size=args.batch_size,
+                    progress=True,
+                )
+            )
             lat = s["latency"]
-            row = {"label": label, "arch": s["arch"]["choices"], "macs": s["macs"],
-                   "params": s["params"], "accuracy": s["accuracy"],
-                   "checks": {k: v for k, v in s["checks"].items() if k != "tflite_int8_io"},
-                   "bytes": {n: f["bytes"] for n, f in s["files"].items()},
-                   "predicted_ms": lat["predicted_ms"], "target_ms": lat["target_ms"],
-                   "table_backend": lat["table_backend"], "target_holds": lat["target_holds"],
-                   "measured_ms": {f"{m['file']}@{m['backend']}": m["median_ms"]
-                                   for m in lat["measured"]},
-                   "seconds": time.perf_counter() - t0}
+            row = {
+                "label": label,
+                "arch": s["arch"]["choices"],
+                "macs": s["macs"],
+                "params": s["params"],
+                "accuracy": s["accuracy"],
+                "checks": {k: v for k, v in s["checks"].items() if k != "tflite_int8_io"},
+                "bytes": {n: f["bytes"] for n, f in s["files"].items()},
+                "predicted_ms": lat["predicted_ms"],
+                "target_ms": lat["target_ms"],
+                "table_backend": lat["table_backend"],
+                "target_holds": lat["target_holds"],
+                "measured_ms": {
+                    f"{m['file']}@{m['backend']}": m["median_ms"] for m in lat["measured"]
+                },
+                "seconds": time.perf_counter() - t0,
+            }
             rows.append(row)
-    print(f"{'arch':58} {'fp32':>7} {'int8':>7} {'drop':>6} {'agree':>6} {'int8 KiB':>9} "
-          f"{'pred ms':>8} {'target':>7} {'litert ms':>9} {'ort ms':>7}")
+    print(
+        f"{'arch':58} {'fp32':>7} {'int8':>7} {'drop':>6} {'agree':>6} {'int8 KiB':>9} "
+        f"{'pred ms':>8} {'target':>7} {'litert ms':>9} {'ort ms':>7}"
+    )
     for r in rows:
         a, m = r["accuracy"], r["measured_ms"]
         nan = float("nan")
@@ -114,13 +132,22 @@ def main() -> None:
         target = r["target_ms"] if r["target_ms"] is not None else nan
         agree = 100 * r["checks"]["tflite_int8_agreement"]
         kib = r["bytes"]["model_int8.tflite"] / 1024
-        print(f"{r['label'][:58]:58} {100 * a['pytorch_fp32']:6.2f}% "
-              f"{100 * a['tflite_int8']:6.2f}% {a['tflite_int8_drop_points']:6.2f} {agree:5.1f}%"
-              f" {kib:9.1f} {pred:8.3f} {target:7.3f} {litert:9.3f} {ort:7.3f}")
-    atomic_write_json(args.out, {"epochs": args.epochs, "subset": args.subset,
-                                 "batch_size": args.batch_size,
-                                 "eval_images": args.eval_images, "host": platform.processor()
-                                 or platform.machine(), "rows": rows})
+        print(
+            f"{r['label'][:58]:58} {100 * a['pytorch_fp32']:6.2f}% "
+            f"{100 * a['tflite_int8']:6.2f}% {a['tflite_int8_drop_points']:6.2f} {agree:5.1f}%"
+            f" {kib:9.1f} {pred:8.3f} {target:7.3f} {litert:9.3f} {ort:7.3f}"
+        )
+    atomic_write_json(
+        args.out,
+        {
+            "epochs": args.epochs,
+            "subset": args.subset,
+            "batch_size": args.batch_size,
+            "eval_images": args.eval_images,
+            "host": platform.processor() or platform.machine(),
+            "rows": rows,
+        },
+    )
     print(f"→ {args.out}")
 
 

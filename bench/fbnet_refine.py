@@ -50,29 +50,35 @@ def main(argv=None) -> int:
         blob = torch.load(run / "ckpt.pt", weights_only=True)
         net = FBNetSupernet(space)
         net.load_state_dict(blob["net"])
-        splits = load_dataset(cfg["data"], cfg["data_root"], seed=cfg["seed"],
-                              subset=cfg["subset"])
+        splits = load_dataset(cfg["data"], cfg["data_root"], seed=cfg["seed"], subset=cfg["subset"])
         t0 = time.perf_counter()
-        scored = select(net, space, table, blob["theta"], cfg["target_ms"], splits, 16,
-                        cfg["seed"])
-        refined = refine(net, space, table, cfg["target_ms"], splits, scored,
-                         args.generations, cfg["seed"])
+        scored = select(net, space, table, blob["theta"], cfg["target_ms"], splits, 16, cfg["seed"])
+        refined = refine(
+            net, space, table, cfg["target_ms"], splits, scored, args.generations, cfg["seed"]
+        )
         seconds = time.perf_counter() - t0
         final = load_dataset("fashion-mnist", subset=args.final_subset)
         w = refined[0][0]
-        results[key] = {"target_ms": cfg["target_ms"], "seed": cfg["seed"],
-                        "select_best_acc": scored[0][1], "refine_best_acc": refined[0][1],
-                        "evaluated": len(refined), "seconds": seconds,
-                        "choices": list(w.choices), "predicted_ms": table.predict(w, space),
-                        "test_acc": final_accuracy(space, w, final, args.final_epochs,
-                                                   cfg["seed"])}
+        results[key] = {
+            "target_ms": cfg["target_ms"],
+            "seed": cfg["seed"],
+            "select_best_acc": scored[0][1],
+            "refine_best_acc": refined[0][1],
+            "evaluated": len(refined),
+            "seconds": seconds,
+            "choices": list(w.choices),
+            "predicted_ms": table.predict(w, space),
+            "test_acc": final_accuracy(space, w, final, args.final_epochs, cfg["seed"]),
+        }
         if RESULTS.exists():  # keep what a parallel run wrote meanwhile
             results = {**json.loads(RESULTS.read_text()), **results}
         atomic_write_json(RESULTS, results)
     for key, r in sorted(results.items()):
-        print(f"{key}: supernet {100 * r['select_best_acc']:.1f}% → "
-              f"{100 * r['refine_best_acc']:.1f}% ({r['evaluated']} scored, {r['seconds']:.0f} s), retrained "
-              f"{100 * r['test_acc']:.2f}% @ {r['predicted_ms']:.3f} ms")
+        print(
+            f"{key}: supernet {100 * r['select_best_acc']:.1f}% → "
+            f"{100 * r['refine_best_acc']:.1f}% ({r['evaluated']} scored, {r['seconds']:.0f} s), retrained "
+            f"{100 * r['test_acc']:.2f}% @ {r['predicted_ms']:.3f} ms"
+        )
     return 0
 
 

@@ -22,56 +22,111 @@ from hwnas.device_profiler.validate import ValidateConfig, sample_archs, validat
 from hwnas.space import get_space
 
 RESULTS = Path(__file__).parent / "results" / "lut_fidelity.json"
-KEEP = ("n", "mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau",
-        "mean_error_pct")
+KEEP = ("n", "mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau", "mean_error_pct")
 
 
-def one(space_name: str, backend: str, samples: int, seed: int, cache: Path, runs: int,
-        repeats: int, workdir: Path, fit: int = 20) -> dict:
+def one(
+    space_name: str,
+    backend: str,
+    samples: int,
+    seed: int,
+    cache: Path,
+    runs: int,
+    repeats: int,
+    workdir: Path,
+    fit: int = 20,
+) -> dict:
     space = get_space(space_name)
     archs = sample_archs(space, samples, seed)
     keys = {info.key for a in archs for info in space.layers(a)}
     out = workdir / f"{backend}_{space_name}.csv"
     load = os.getloadavg()[0]  # the box is shared: timings scale with what else runs
     t0 = time.perf_counter()
-    r = profile_run(ProfileConfig(device="host", backend=backend, space=space_name, out=out,
-                                  warmup=10, runs=runs, repeats=repeats, cache_dir=cache,
-                                  keys=tuple(keys), progress=False), log=lambda m: None)
+    r = profile_run(
+        ProfileConfig(
+            device="host",
+            backend=backend,
+            space=space_name,
+            out=out,
+            warmup=10,
+            runs=runs,
+            repeats=repeats,
+            cache_dir=cache,
+            keys=tuple(keys),
+            progress=False,
+        ),
+        log=lambda m: None,
+    )
     t_prof = time.perf_counter() - t0
     t0 = time.perf_counter()
     plot = RESULTS.parent / f"lut_fidelity_{space_name}_{backend}.png"
     n_nets = len(archs)
-    rep = validate(ValidateConfig(table=out, samples=samples, seed=seed, cache_dir=cache,
-                                  plot=plot, progress=False,
-                                  fit_fraction=min(0.5, fit / n_nets)), log=lambda m: None)
+    rep = validate(
+        ValidateConfig(
+            table=out,
+            samples=samples,
+            seed=seed,
+            cache_dir=cache,
+            plot=plot,
+            progress=False,
+            fit_fraction=min(0.5, fit / n_nets),
+        ),
+        log=lambda m: None,
+    )
     t_val = time.perf_counter() - t0
-    pick = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in rep[k].items()
-                if m in KEEP}
-            for k in ("all_raw", "held_out_raw", "held_out_edges", "held_out_calibrated",
-                      "all_calibrated_in_sample") if k in rep}
+    pick = {
+        k: {m: round(v, 4) if isinstance(v, float) else v for m, v in rep[k].items() if m in KEEP}
+        for k in (
+            "all_raw",
+            "held_out_raw",
+            "held_out_edges",
+            "held_out_calibrated",
+            "all_calibrated_in_sample",
+        )
+        if k in rep
+    }
     nets = sorted(x["measured_ms"] for x in rep["records"])
-    return {"space": space_name, "backend": backend, "networks": rep["networks"],
-            "random": samples, "fit": rep["fit_networks"], "held_out": rep["held_out_networks"],
-            "table_keys": len(keys), "blocks_measured": r.measured, "profile_s": round(t_prof),
-            "validate_s": round(t_val), "measured_ms_range": [round(nets[0], 3),
-                                                              round(nets[-1], 3)],
-            **pick, "calibration": rep["calibration"], "plot": str(plot),
-            "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    return {
+        "space": space_name,
+        "backend": backend,
+        "networks": rep["networks"],
+        "random": samples,
+        "fit": rep["fit_networks"],
+        "held_out": rep["held_out_networks"],
+        "table_keys": len(keys),
+        "blocks_measured": r.measured,
+        "profile_s": round(t_prof),
+        "validate_s": round(t_val),
+        "measured_ms_range": [round(nets[0], 3), round(nets[-1], 3)],
+        **pick,
+        "calibration": rep["calibration"],
+        "plot": str(plot),
+        "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--plan", default="fbnet-small:host-ort:50,mnasnet-small:host-ort:30,"
-                    "fbnet-small:host-litert:8",
-                    help="comma list of space:backend:random-samples")
-    ap.add_argument("--fit", type=int, default=20, help="networks the calibration is fitted on "
-                    "(at most half; the rest are held out)")
+    ap.add_argument(
+        "--plan",
+        default="fbnet-small:host-ort:50,mnasnet-small:host-ort:30,fbnet-small:host-litert:8",
+        help="comma list of space:backend:random-samples",
+    )
+    ap.add_argument(
+        "--fit",
+        type=int,
+        default=20,
+        help="networks the calibration is fitted on (at most half; the rest are held out)",
+    )
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: temp)")
-    ap.add_argument("--merge", action="store_true", help="keep the stored rows of plan items "
-                    "not run this time (replace only those that were)")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the stored rows of plan items not run this time (replace only those that were)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -79,20 +134,38 @@ def main() -> None:
         cache = args.cache or Path(tmp) / "cache"
         for item in args.plan.split(","):
             space, backend, n = item.split(":")
-            rows.append(one(space, backend, int(n), args.seed, cache, args.runs, args.repeats,
-                            Path(tmp), args.fit))
+            rows.append(
+                one(
+                    space,
+                    backend,
+                    int(n),
+                    args.seed,
+                    cache,
+                    args.runs,
+                    args.repeats,
+                    Path(tmp),
+                    args.fit,
+                )
+            )
             r = rows[-1]
-            print(f"{space:>14} {backend:<12} nets {r['networks']:>3} "
-                  f"(held out {r['held_out']:>2}), load {r['load_avg_1m']}", flush=True)
-            for label, k in (("raw Σ blocks", "held_out_raw"),
-                             ("measured edges", "held_out_edges"),
-                             (f"calibrated [{r['calibration']['model']}]",
-                              "held_out_calibrated")):
+            print(
+                f"{space:>14} {backend:<12} nets {r['networks']:>3} "
+                f"(held out {r['held_out']:>2}), load {r['load_avg_1m']}",
+                flush=True,
+            )
+            for label, k in (
+                ("raw Σ blocks", "held_out_raw"),
+                ("measured edges", "held_out_edges"),
+                (f"calibrated [{r['calibration']['model']}]", "held_out_calibrated"),
+            ):
                 if k in r:
                     m = r[k]
-                    print(f"    {label:<32} MAPE {m['mape_pct']:5.1f}%  ±10% "
-                          f"{100 * m['within_10pct']:3.0f}%  ±5% {100 * m['within_5pct']:3.0f}%"
-                          f"  τ {m['kendall_tau']:.3f}", flush=True)
+                    print(
+                        f"    {label:<32} MAPE {m['mape_pct']:5.1f}%  ±10% "
+                        f"{100 * m['within_10pct']:3.0f}%  ±5% {100 * m['within_5pct']:3.0f}%"
+                        f"  τ {m['kendall_tau']:.3f}",
+                        flush=True,
+                    )
     write_rows(RESULTS, rows, ("space", "backend"), args.merge)
 
 

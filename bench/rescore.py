@@ -41,9 +41,11 @@ def contenders(frac: str, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     for s in seeds:
         run = sq.get(f"{frac}/{s}")
         if run:
-            out += [("fbnet-select", s, run["fbnet"]["choices"]),
-                    ("random", s, run["random"]["choices"]),
-                    ("reference", s, run["reference"]["choices"])]
+            out += [
+                ("fbnet-select", s, run["fbnet"]["choices"]),
+                ("random", s, run["random"]["choices"]),
+                ("reference", s, run["reference"]["choices"]),
+            ]
     target = next((r["target_ms"] for k, r in sq.items() if k.startswith(f"{frac}/")), None)
     refine = RESULTS / "fbnet_refine.json"
     for v in (json.loads(refine.read_text()) if refine.exists() else {}).values():
@@ -80,8 +82,11 @@ def from_run(run: Path, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
         from hwnas.search.baselines import scaled_reference
 
         space = get_space("fbnet-small")
-        ref = {"choices": list(scaled_reference(space, LatencyTable.load(rec["table"]),
-                                                rec["target_ms"]).choices)}
+        ref = {
+            "choices": list(
+                scaled_reference(space, LatencyTable.load(rec["table"]), rec["target_ms"]).choices
+            )
+        }
     out = [(rec.get("strategy", "winner"), s, rec["choices"]) for s in seeds]
     return out + [("reference", s, ref["choices"]) for s in seeds]
 
@@ -94,11 +99,17 @@ def main(argv=None) -> int:
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--only", nargs="*", help="methods to train (default: all)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--from-run", type=Path, nargs="+", help="retrain this search folder's "
-                    "winner and its scaled reference instead (entries keyed by the folder "
-                    "name); several folders (one search per seed): each winner with its seed")
-    ap.add_argument("--group", help="with --from-run: the entries' key (default: the first "
-                    "folder's name)")
+    ap.add_argument(
+        "--from-run",
+        type=Path,
+        nargs="+",
+        help="retrain this search folder's "
+        "winner and its scaled reference instead (entries keyed by the folder "
+        "name); several folders (one search per seed): each winner with its seed",
+    )
+    ap.add_argument(
+        "--group", help="with --from-run: the entries' key (default: the first folder's name)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     space = get_space("fbnet-small")
@@ -108,8 +119,9 @@ def main(argv=None) -> int:
     splits = load_dataset("fashion-mnist", subset=args.subset)
     if args.from_run:
         args.frac = args.group or args.from_run[0].name
-    todo = (from_runs(args.from_run, args.seeds) if args.from_run
-            else contenders(args.frac, args.seeds))
+    todo = (
+        from_runs(args.from_run, args.seeds) if args.from_run else contenders(args.frac, args.seeds)
+    )
     for method, seed, choices in todo:
         if args.only and method not in args.only:
             continue
@@ -134,8 +146,13 @@ def main(argv=None) -> int:
         print(f"  {m:>14}  n={len(accs)}  {statistics.mean(accs):6.2f} ± {sd:4.2f}")
     done.pop("summary", None)
     done.setdefault("summaries", {})[args.frac] = {
-        m: {"n": len(a), "mean": statistics.mean(a),
-            "std": statistics.stdev(a) if len(a) > 1 else 0.0} for m, a in summary.items()}
+        m: {
+            "n": len(a),
+            "mean": statistics.mean(a),
+            "std": statistics.stdev(a) if len(a) > 1 else 0.0,
+        }
+        for m, a in summary.items()
+    }
     atomic_write_json(out, done)
     return 0
 

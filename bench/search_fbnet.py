@@ -39,13 +39,13 @@ RESULTS = Path(__file__).parent / "results" / "search_fbnet.json"
 WIDTHS = (1.25, 1.1, 1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4)
 
 
-def fit(space, arch, splits, epochs: int, seed: int, batch_size: int = 128, lr: float = 0.1
-        ) -> torch.nn.Module:
+def fit(
+    space, arch, splits, epochs: int, seed: int, batch_size: int = 128, lr: float = 0.1
+) -> torch.nn.Module:
     """The same plain recipe for every contender: SGD momentum 0.9, cosine lr, wd 4e-5."""
     torch.manual_seed(seed)
     model = build_model(space, arch)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=4e-5,
-                          nesterov=True)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
     steps = epochs * math.ceil(len(splits.train) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
     for e in range(epochs):
@@ -117,41 +117,69 @@ def main(argv=None) -> int:
     ref = reference_arch(space, "mobilenetv2")
     target = args.target_frac * table.predict(ref, space)
     lo, hi = table.bounds(space)
-    print(f"table: {table_label}\ntarget {target:.3f} ms = {args.target_frac} x mobilenetv2 "
-          f"({table.predict(ref, space):.3f} ms); space bounds {lo:.3f}..{hi:.3f} ms",
-          file=sys.stderr)
-    result = {"table": table_label, "target_ms": target, "space": space.name,
-              "mobilenetv2_ms": table.predict(ref, space), "args": vars(args), "search": {},
-              "contenders": {}}
+    print(
+        f"table: {table_label}\ntarget {target:.3f} ms = {args.target_frac} x mobilenetv2 "
+        f"({table.predict(ref, space):.3f} ms); space bounds {lo:.3f}..{hi:.3f} ms",
+        file=sys.stderr,
+    )
+    result = {
+        "table": table_label,
+        "target_ms": target,
+        "space": space.name,
+        "mobilenetv2_ms": table.predict(ref, space),
+        "args": vars(args),
+        "search": {},
+        "contenders": {},
+    }
     tmp = Path(tempfile.mkdtemp(prefix="bench_fbnet_"))
     winners = {}
-    for mode, seeds, epochs in (("soft", args.seeds[:1], args.soft_epochs),
-                                ("hard", args.seeds, args.search_epochs)):
+    for mode, seeds, epochs in (
+        ("soft", args.seeds[:1], args.soft_epochs),
+        ("hard", args.seeds, args.search_epochs),
+    ):
         for s in seeds:
-            cfg = FBNetConfig(target_ms=target, out=str(tmp / f"{mode}{s}"), mode=mode,
-                              epochs=epochs, warmup_epochs=1, subset=args.search_subset,
-                              batch_size=args.batch_size, seed=s)
+            cfg = FBNetConfig(
+                target_ms=target,
+                out=str(tmp / f"{mode}{s}"),
+                mode=mode,
+                epochs=epochs,
+                warmup_epochs=1,
+                subset=args.search_subset,
+                batch_size=args.batch_size,
+                seed=s,
+            )
             t0 = time.perf_counter()
             rec = search(cfg, table=table, space=space)
             wall = time.perf_counter() - t0
             log = (tmp / f"{mode}{s}" / "log.csv").read_text().splitlines()
             result["search"][f"{mode}-seed{s}"] = {
-                "wall_s": wall, "epochs": epochs, "s_per_epoch": rec["search_seconds"] / epochs,
-                "predicted_ms": rec["predicted_ms"], "repaired": rec["repaired"],
-                "skip_share": rec["skip_share"], "last_log": log[-1], "log_header": log[0]}
+                "wall_s": wall,
+                "epochs": epochs,
+                "s_per_epoch": rec["search_seconds"] / epochs,
+                "predicted_ms": rec["predicted_ms"],
+                "repaired": rec["repaired"],
+                "skip_share": rec["skip_share"],
+                "last_log": log[-1],
+                "log_header": log[0],
+            }
             winners[(mode, s)] = (Arch.of(space, rec["choices"], f"fbnet-{mode}"), wall)
-            print(f"search {mode} seed {s}: {wall:.0f} s, winner {rec['predicted_ms']:.3f} ms",
-                  file=sys.stderr)
+            print(
+                f"search {mode} seed {s}: {wall:.0f} s, winner {rec['predicted_ms']:.3f} ms",
+                file=sys.stderr,
+            )
     mnv2, w = scaled_reference(space, table, target)
     rows = []
     for s in args.seeds:
-        splits = load_dataset("fashion-mnist", resolution=space.resolution, seed=s,
-                              subset=args.train_subset)
-        proxy = load_dataset("fashion-mnist", resolution=space.resolution, seed=s,
-                             subset=args.search_subset)
+        splits = load_dataset(
+            "fashion-mnist", resolution=space.resolution, seed=s, subset=args.train_subset
+        )
+        proxy = load_dataset(
+            "fashion-mnist", resolution=space.resolution, seed=s, subset=args.search_subset
+        )
         hard_arch, hard_wall = winners[("hard", s)]
-        rnd, n_rnd, rnd_wall = best_random(space, table, target, proxy, hard_wall, s,
-                                           args.max_random)
+        rnd, n_rnd, rnd_wall = best_random(
+            space, table, target, proxy, hard_wall, s, args.max_random
+        )
         contenders = [hard_arch, rnd, mnv2]
         if ("soft", s) in winners:
             contenders.insert(1, winners[("soft", s)][0])
@@ -159,14 +187,21 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             model = fit(space, arch, splits, args.epochs, s)
             acc = accuracy(model, splits.loader("test", 512))
-            row = {"seed": s, "name": arch.name, "test_acc": acc,
-                   "predicted_ms": table.predict(arch, space), "train_s": time.perf_counter() - t0,
-                   "params": sum(p.numel() for p in model.parameters())}
+            row = {
+                "seed": s,
+                "name": arch.name,
+                "test_acc": acc,
+                "predicted_ms": table.predict(arch, space),
+                "train_s": time.perf_counter() - t0,
+                "params": sum(p.numel() for p in model.parameters()),
+            }
             if arch.name == "best-of-random":
                 row.update(random_archs=n_rnd, random_wall_s=rnd_wall)
             rows.append(row)
-            print(f"seed {s} {arch.name:>24}: acc {acc:.4f} at {row['predicted_ms']:.3f} ms",
-                  file=sys.stderr)
+            print(
+                f"seed {s} {arch.name:>24}: acc {acc:.4f} at {row['predicted_ms']:.3f} ms",
+                file=sys.stderr,
+            )
     result["contenders"] = rows
     result["mobilenetv2_width"] = w
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -186,9 +221,11 @@ def _print_table(result) -> None:
     for n in names:
         rs = [r for r in result["contenders"] if r["name"] == n]
         accs = [r["test_acc"] for r in rs]
-        print(f"| {n} | {np.mean(accs):.4f} | {' '.join(f'{a:.4f}' for a in accs)} | "
-              f"{' '.join('%.2f' % r['predicted_ms'] for r in rs)} | "
-              f"{' '.join(str(r['params']) for r in rs)} |")
+        print(
+            f"| {n} | {np.mean(accs):.4f} | {' '.join(f'{a:.4f}' for a in accs)} | "
+            f"{' '.join('%.2f' % r['predicted_ms'] for r in rs)} | "
+            f"{' '.join(str(r['params']) for r in rs)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,22 @@ def _table(space):
 
 
 def _jobs(space, archs, a, start=0):
-    return [ChildJob(start + i, tuple(x.choices), space, "fashion-mnist", None, a.subset,
-                     a.seed, a.child_epochs, a.batch_size, a.lr, a.seed)
-            for i, x in enumerate(archs)]
+    return [
+        ChildJob(
+            start + i,
+            tuple(x.choices),
+            space,
+            "fashion-mnist",
+            None,
+            a.subset,
+            a.seed,
+            a.child_epochs,
+            a.batch_size,
+            a.lr,
+            a.seed,
+        )
+        for i, x in enumerate(archs)
+    ]
 
 
 def _random_search(space, table, target, a, pool):
@@ -70,8 +83,14 @@ def _random_search(space, table, target, a, pool):
         res = out[i][0]
         lat = table.predict(x, space)
         acc = res["accuracy"] if res else 0.0
-        rows.append({"choices": x.choices, "accuracy": acc, "latency_ms": lat,
-                     "reward": reward(acc, lat, target) if res else 0.0})
+        rows.append(
+            {
+                "choices": x.choices,
+                "accuracy": acc,
+                "latency_ms": lat,
+                "reward": reward(acc, lat, target) if res else 0.0,
+            }
+        )
     under = [r for r in rows if r["latency_ms"] <= target]
     best = max(under, key=lambda r: r["reward"]) if under else None
     return best, rows, wall
@@ -79,12 +98,18 @@ def _random_search(space, table, target, a, pool):
 
 def _test_acc(space, choices, a) -> tuple[float, float]:
     """The search's proxy training again (same seed), evaluated on the first test images."""
-    splits = load_dataset("fashion-mnist", resolution=space.resolution,
-                          in_channels=space.in_channels, seed=a.seed, subset=a.subset)
+    splits = load_dataset(
+        "fashion-mnist",
+        resolution=space.resolution,
+        in_channels=space.in_channels,
+        seed=a.seed,
+        subset=a.subset,
+    )
     splits = splits.with_test(splits.test.subset(list(range(a.test_images))))
     model = build_model(space, Arch.of(space, choices))
-    cfg = TrainConfig(epochs=a.child_epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                      threads=1)
+    cfg = TrainConfig(
+        epochs=a.child_epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=1
+    )
     res = train(model, splits, cfg, progress=False)
     return float(res.test_acc), float(res.val_acc)
 
@@ -103,8 +128,13 @@ def _kendall(space, rows, a) -> dict:
     ev = SharedEvaluator(space, job, a.supernet_epochs)
     shared = [ev.score(r["choices"]) for r in rows]
     agree = rank_agreement([r["accuracy"] for r in rows], shared)
-    return {**agree, "supernet_epochs": a.supernet_epochs, "shared_acc": shared,
-            "train_acc": [r["accuracy"] for r in rows], "seconds": time.perf_counter() - t0}
+    return {
+        **agree,
+        "supernet_epochs": a.supernet_epochs,
+        "shared_acc": shared,
+        "train_acc": [r["accuracy"] for r in rows],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def main(argv=None) -> dict:
@@ -137,10 +167,19 @@ def main(argv=None) -> dict:
         pool = RayPool(2, None)
         with tempfile.TemporaryDirectory() as tmp:
             run = Path(tmp) / "run"
-            cfg = MnasConfig(target_ms=target, out=str(run), trials=a.trials, batch=a.batch,
-                             child_epochs=a.child_epochs, subset=a.subset,
-                             batch_size=a.batch_size, child_lr=a.lr, reward=a.reward,
-                             workers=2, seed=a.seed)
+            cfg = MnasConfig(
+                target_ms=target,
+                out=str(run),
+                trials=a.trials,
+                batch=a.batch,
+                child_epochs=a.child_epochs,
+                subset=a.subset,
+                batch_size=a.batch_size,
+                child_lr=a.lr,
+                reward=a.reward,
+                workers=2,
+                seed=a.seed,
+            )
             t0 = time.perf_counter()
             rec = search(cfg, table=table, space=space)
             mnas_wall = time.perf_counter() - t0
@@ -157,27 +196,47 @@ def main(argv=None) -> dict:
     rnd_test, rnd_val = _test_acc(space, rnd["choices"], a) if rnd else (float("nan"),) * 2
     tau = _kendall(space, rnd_rows, a)
     result = {
-        "table": table_label, "space": space.name, "target_ms": target,
-        "target_quantile": a.target_quantile, "bounds_ms": [lo, hi],
-        "budget": {"trials": a.trials, "batch": a.batch, "child_epochs": a.child_epochs,
-                   "subset": a.subset, "batch_size": a.batch_size, "lr": a.lr,
-                   "reward": a.reward, "test_images": a.test_images},
-        "mnasnet": {"val_acc": rec["accuracy"], "val_acc_rerun": mnas_val,
-                    "test_acc": mnas_test, "latency_ms": rec["predicted_ms"],
-                    "reward": rec["reward_value"], "repaired": rec["repaired"],
-                    "trials_under_target": sum(float(t["predicted_ms"]) <= target
-                                               for t in trials),
-                    "evaluated": rec["evaluated"], "wall_s": mnas_wall,
-                    "reward_per_batch": [float(np.mean(v)) for _, v in sorted(per_batch.items())]},
-        "random": {"val_acc": rnd["accuracy"] if rnd else None, "val_acc_rerun": rnd_val,
-                   "test_acc": rnd_test, "latency_ms": rnd["latency_ms"] if rnd else None,
-                   "reward": rnd["reward"] if rnd else None,
-                   "trials_under_target": sum(r["latency_ms"] <= target for r in rnd_rows),
-                   "wall_s": rnd_wall},
+        "table": table_label,
+        "space": space.name,
+        "target_ms": target,
+        "target_quantile": a.target_quantile,
+        "bounds_ms": [lo, hi],
+        "budget": {
+            "trials": a.trials,
+            "batch": a.batch,
+            "child_epochs": a.child_epochs,
+            "subset": a.subset,
+            "batch_size": a.batch_size,
+            "lr": a.lr,
+            "reward": a.reward,
+            "test_images": a.test_images,
+        },
+        "mnasnet": {
+            "val_acc": rec["accuracy"],
+            "val_acc_rerun": mnas_val,
+            "test_acc": mnas_test,
+            "latency_ms": rec["predicted_ms"],
+            "reward": rec["reward_value"],
+            "repaired": rec["repaired"],
+            "trials_under_target": sum(float(t["predicted_ms"]) <= target for t in trials),
+            "evaluated": rec["evaluated"],
+            "wall_s": mnas_wall,
+            "reward_per_batch": [float(np.mean(v)) for _, v in sorted(per_batch.items())],
+        },
+        "random": {
+            "val_acc": rnd["accuracy"] if rnd else None,
+            "val_acc_rerun": rnd_val,
+            "test_acc": rnd_test,
+            "latency_ms": rnd["latency_ms"] if rnd else None,
+            "reward": rnd["reward"] if rnd else None,
+            "trials_under_target": sum(r["latency_ms"] <= target for r in rnd_rows),
+            "wall_s": rnd_wall,
+        },
         "trials_per_hour": {"1 worker (in process)": tput1, "2 Ray workers": tput2},
         "throughput_trials": a.throughput_trials,
         "kendall_train_vs_shared": tau,
-        "cpus": 2, "note": "2 cores shared with other jobs while measuring",
+        "cpus": 2,
+        "note": "2 cores shared with other jobs while measuring",
         "total_wall_s": time.perf_counter() - t_start,
     }
     _print(result)
@@ -188,25 +247,35 @@ def main(argv=None) -> dict:
 
 def _print(r: dict) -> None:
     b = r["budget"]
-    print(f"table: {r['table']}; target {r['target_ms']:.3f} ms (quantile "
-          f"{r['target_quantile']} of random archs; space {r['bounds_ms'][0]:.3f}–"
-          f"{r['bounds_ms'][1]:.3f} ms); {b['trials']} trials, {b['child_epochs']} epoch(s) "
-          f"on {b['subset']} images, reward {b['reward']}")
-    print(f"{'search':<10}{'val acc':>9}{'test acc':>10}{'lat ms':>9}{'reward':>9}"
-          f"{'under T':>9}{'wall s':>8}")
+    print(
+        f"table: {r['table']}; target {r['target_ms']:.3f} ms (quantile "
+        f"{r['target_quantile']} of random archs; space {r['bounds_ms'][0]:.3f}–"
+        f"{r['bounds_ms'][1]:.3f} ms); {b['trials']} trials, {b['child_epochs']} epoch(s) "
+        f"on {b['subset']} images, reward {b['reward']}"
+    )
+    print(
+        f"{'search':<10}{'val acc':>9}{'test acc':>10}{'lat ms':>9}{'reward':>9}"
+        f"{'under T':>9}{'wall s':>8}"
+    )
     for name in ("mnasnet", "random"):
         s = r[name]
         f = lambda v, spec: "—" if v is None else format(v, spec)  # noqa: E731
-        print(f"{name:<10}{f(s['val_acc'], '.4f'):>9}{f(s['test_acc'], '.4f'):>10}"
-              f"{f(s['latency_ms'], '.3f'):>9}{f(s['reward'], '.4f'):>9}"
-              f"{s['trials_under_target']:>9}{s['wall_s']:>8.0f}")
-    print("mnasnet mean reward per batch: " + ", ".join(
-        f"{v:.3f}" for v in r["mnasnet"]["reward_per_batch"]))
+        print(
+            f"{name:<10}{f(s['val_acc'], '.4f'):>9}{f(s['test_acc'], '.4f'):>10}"
+            f"{f(s['latency_ms'], '.3f'):>9}{f(s['reward'], '.4f'):>9}"
+            f"{s['trials_under_target']:>9}{s['wall_s']:>8.0f}"
+        )
+    print(
+        "mnasnet mean reward per batch: "
+        + ", ".join(f"{v:.3f}" for v in r["mnasnet"]["reward_per_batch"])
+    )
     for k, v in r["trials_per_hour"].items():
         print(f"trials/hour, {k}: {v:.0f}")
     k = r["kendall_train_vs_shared"]
-    print(f"Kendall tau, proxy training vs shared weights ({k['n']} archs, supernet "
-          f"{k['supernet_epochs']} epochs, {k['seconds']:.0f} s): {k['kendall_tau']:.3f}")
+    print(
+        f"Kendall tau, proxy training vs shared weights ({k['n']} archs, supernet "
+        f"{k['supernet_epochs']} epochs, {k['seconds']:.0f} s): {k['kendall_tau']:.3f}"
+    )
 
 
 if __name__ == "__main__":

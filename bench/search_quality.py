@@ -62,8 +62,11 @@ def host_table(space):
     latency_tables/, or None after saying how to make one."""
     path = find_table(space, "latency_tables")
     if path is None:
-        print(f"no host table for {space.name} in latency_tables/: run `hwnas profile "
-              f"--device host --space {space.name}` first", file=sys.stderr)
+        print(
+            f"no host table for {space.name} in latency_tables/: run `hwnas profile "
+            f"--device host --space {space.name}` first",
+            file=sys.stderr,
+        )
         return None
     table = LatencyTable.load(path)
     return path, table, table.predict(reference_arch(space, "mobilenetv2"), space)
@@ -81,8 +84,9 @@ def fbnet_small_host():
 def proxy_accuracy(space, arch, splits, seed: int) -> float:
     """Random search's proxy: 1 epoch on the search data, accuracy on its val split."""
     model = build_model(space, arch)
-    return train(model, splits, TrainConfig(epochs=1, batch_size=64, seed=seed),
-                 progress=False).val_acc
+    return train(
+        model, splits, TrainConfig(epochs=1, batch_size=64, seed=seed), progress=False
+    ).val_acc
 
 
 def random_search(space, table, target, splits, budget_s: float, seed: int) -> tuple[Arch, int]:
@@ -117,12 +121,19 @@ def main(argv=None) -> int:
     ap.add_argument("--final-epochs", type=int, default=2)
     ap.add_argument("--final-subset", type=int, default=20000)
     ap.add_argument("--rank-archs", type=int, default=12)
-    ap.add_argument("--rank-recipe", choices=("final", "proxy"), default="final",
-                    help="stand-alone accuracy the supernet is ranked against: the final "
-                         "recipe (test set) or random search's 1-epoch proxy (val)")
+    ap.add_argument(
+        "--rank-recipe",
+        choices=("final", "proxy"),
+        default="final",
+        help="stand-alone accuracy the supernet is ranked against: the final "
+        "recipe (test set) or random search's 1-epoch proxy (val)",
+    )
     ap.add_argument("--no-rank", action="store_true")
-    ap.add_argument("--rank-from", help="an FBNet run or a supernet folder whose weights the "
-                    "ranking uses instead of a new search")
+    ap.add_argument(
+        "--rank-from",
+        help="an FBNet run or a supernet folder whose weights the "
+        "ranking uses instead of a new search",
+    )
     ap.add_argument("--rank-only", action="store_true", help="only the ranking")
     args = ap.parse_args(argv)
     found = fbnet_small_host()
@@ -131,44 +142,66 @@ def main(argv=None) -> int:
     space, path, table, ref_ms = found
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("runs", {})
-    results.update(table=str(path), backend=table.provenance.get("backend"),
-                   reference_ms=ref_ms, settings=vars(args))
+    results.update(
+        table=str(path),
+        backend=table.provenance.get("backend"),
+        reference_ms=ref_ms,
+        settings=vars(args),
+    )
     search_splits = load_dataset("fashion-mnist", subset=args.subset)
     final_splits = load_dataset("fashion-mnist", subset=args.final_subset)
     work = Path(tempfile.mkdtemp(prefix="hwnas-bench-"))
     measure = MeasuredLatency(table, space, work)
 
-    for frac in ([] if args.rank_only else args.fracs):
+    for frac in [] if args.rank_only else args.fracs:
         target = round(frac * ref_ms, 4)
         for seed in args.seeds:
             if key(frac, seed) in results["runs"]:
                 continue
             t0 = time.perf_counter()
-            cfg = FBNetConfig(target_ms=target, out=str(work / f"fbnet-{frac}-{seed}"),
-                              mode=args.mode, epochs=args.epochs,
-                              warmup_epochs=args.warmup_epochs, subset=args.subset, seed=seed)
+            cfg = FBNetConfig(
+                target_ms=target,
+                out=str(work / f"fbnet-{frac}-{seed}"),
+                mode=args.mode,
+                epochs=args.epochs,
+                warmup_epochs=args.warmup_epochs,
+                subset=args.subset,
+                seed=seed,
+            )
             rec = search(cfg, table=table, space=space)
             search_s = time.perf_counter() - t0
             winner = Arch.of(space, rec["choices"], "fbnet")
             rand, n_rand = random_search(space, table, target, search_splits, search_s, seed)
             ref = scaled_reference(space, table, target)
-            run = {"target_ms": target, "search_seconds": search_s, "random_trials": n_rand,
-                   "supernet": rec["supernet"]}
+            run = {
+                "target_ms": target,
+                "search_seconds": search_s,
+                "random_trials": n_rand,
+                "supernet": rec["supernet"],
+            }
             for name, arch in (("fbnet", winner), ("random", rand), ("reference", ref)):
-                run[name] = {"choices": list(arch.choices), "name": arch.name,
-                             "predicted_ms": table.predict(arch, space),
-                             "measured_ms": measure(arch.choices),
-                             "test_acc": final_accuracy(space, arch, final_splits,
-                                                        args.final_epochs, seed)}
+                run[name] = {
+                    "choices": list(arch.choices),
+                    "name": arch.name,
+                    "predicted_ms": table.predict(arch, space),
+                    "measured_ms": measure(arch.choices),
+                    "test_acc": final_accuracy(space, arch, final_splits, args.final_epochs, seed),
+                }
             results["runs"][key(frac, seed)] = run
             save(results)
-            print(f"{key(frac, seed)}: " + ", ".join(
-                f"{n} {100 * run[n]['test_acc']:.2f}% @ {run[n]['predicted_ms']:.3f} ms"
-                for n in ("fbnet", "random", "reference")), flush=True)
+            print(
+                f"{key(frac, seed)}: "
+                + ", ".join(
+                    f"{n} {100 * run[n]['test_acc']:.2f}% @ {run[n]['predicted_ms']:.3f} ms"
+                    for n in ("fbnet", "random", "reference")
+                ),
+                flush=True,
+            )
 
     if not args.no_rank and (args.rank_from or not RANKING.exists()):
-        atomic_write_json(RANKING, ranking(space, table, ref_ms, search_splits, final_splits,
-                                           args, work))
+        atomic_write_json(
+            RANKING, ranking(space, table, ref_ms, search_splits, final_splits, args, work)
+        )
     if args.rank_only:
         r = json.loads(RANKING.read_text())
         print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures")
@@ -186,9 +219,19 @@ def ranking(space, table, ref_ms, splits, final_splits, args, work) -> dict:
     0.3x to 1.2x the reference's latency."""
     run = Path(args.rank_from) if args.rank_from else work / "rank"
     if not args.rank_from:
-        search(FBNetConfig(target_ms=ref_ms, out=str(run), mode=args.mode, epochs=args.epochs,
-                           warmup_epochs=args.warmup_epochs, subset=args.subset, seed=0),
-               table=table, space=space)
+        search(
+            FBNetConfig(
+                target_ms=ref_ms,
+                out=str(run),
+                mode=args.mode,
+                epochs=args.epochs,
+                warmup_epochs=args.warmup_epochs,
+                subset=args.subset,
+                seed=0,
+            ),
+            table=table,
+            space=space,
+        )
     ckpt = run / "ckpt.pt" if (run / "ckpt.pt").exists() else run / "supernet.pt"
     state = torch.load(ckpt, weights_only=True)
     net = FBNetSupernet(space)
@@ -199,26 +242,39 @@ def ranking(space, table, ref_ms, splits, final_splits, args, work) -> dict:
         if old.get("recipe") == args.rank_recipe:
             known = {tuple(c): v for c, v in zip(old["choices"], old["standalone_acc"])}
     if len(known) >= args.rank_archs:  # the same architectures rank every supernet
-        archs = [Arch.of(space, c, "rank") for c in list(known)[:args.rank_archs]]
+        archs = [Arch.of(space, c, "rank") for c in list(known)[: args.rank_archs]]
     else:
         rng = random.Random(1234)
         lo, hi = table.bounds(space)
-        archs = [random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
-                 for f in [0.3 + 0.9 * i / (args.rank_archs - 1)
-                           for i in range(args.rank_archs)]]
+        archs = [
+            random_under(space, table, max(lo * 1.01, f * ref_ms), rng)
+            for f in [0.3 + 0.9 * i / (args.rank_archs - 1) for i in range(args.rank_archs)]
+        ]
     sup = [path_accuracy(net, a, splits) for a in archs]
     alone = []
     for i, a in enumerate(archs):
-        alone.append(known.get(tuple(a.choices)) or (
-            final_accuracy(space, a, final_splits, args.final_epochs, 0)
-            if args.rank_recipe == "final" else proxy_accuracy(space, a, splits, 0)))
-        print(f"rank {i + 1}/{len(archs)}: supernet {sup[i]:.3f}, stand-alone {alone[-1]:.3f}",
-              flush=True)
-    return {"n": len(archs), "kendall_tau": kendall_tau(sup, alone), "supernet": str(run),
-            "recipe": args.rank_recipe,
-            "supernet_acc": sup,
-            "standalone_acc": alone, "predicted_ms": [table.predict(a, space) for a in archs],
-            "choices": [list(a.choices) for a in archs]}
+        alone.append(
+            known.get(tuple(a.choices))
+            or (
+                final_accuracy(space, a, final_splits, args.final_epochs, 0)
+                if args.rank_recipe == "final"
+                else proxy_accuracy(space, a, splits, 0)
+            )
+        )
+        print(
+            f"rank {i + 1}/{len(archs)}: supernet {sup[i]:.3f}, stand-alone {alone[-1]:.3f}",
+            flush=True,
+        )
+    return {
+        "n": len(archs),
+        "kendall_tau": kendall_tau(sup, alone),
+        "supernet": str(run),
+        "recipe": args.rank_recipe,
+        "supernet_acc": sup,
+        "standalone_acc": alone,
+        "predicted_ms": [table.predict(a, space) for a in archs],
+        "choices": [list(a.choices) for a in archs],
+    }
 
 
 def summarise(results: dict) -> None:
@@ -229,8 +285,7 @@ def summarise(results: dict) -> None:
             by_frac.setdefault(frac, {}).setdefault(n, []).append(run[n])
     table = {}
     print(f"\nsearch quality on {results['table']} (reference {results['reference_ms']:.3f} ms)")
-    print(f"{'target':>8} {'method':>10} {'n':>2} {'test acc %':>14} {'pred ms':>8} "
-          f"{'meas ms':>8}")
+    print(f"{'target':>8} {'method':>10} {'n':>2} {'test acc %':>14} {'pred ms':>8} {'meas ms':>8}")
     for frac, methods in sorted(by_frac.items()):
         table[frac] = {}
         for n, rows in methods.items():
@@ -238,15 +293,24 @@ def summarise(results: dict) -> None:
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             pred = statistics.mean(r["predicted_ms"] for r in rows)
             meas = statistics.mean(r["measured_ms"] for r in rows)
-            table[frac][n] = {"n": len(accs), "mean": statistics.mean(accs), "std": sd,
-                              "predicted_ms": pred, "measured_ms": meas}
-            print(f"{frac + 'x':>8} {n:>10} {len(accs):>2} {statistics.mean(accs):8.2f} ± "
-                  f"{sd:4.2f} {pred:8.3f} {meas:8.3f}")
+            table[frac][n] = {
+                "n": len(accs),
+                "mean": statistics.mean(accs),
+                "std": sd,
+                "predicted_ms": pred,
+                "measured_ms": meas,
+            }
+            print(
+                f"{frac + 'x':>8} {n:>10} {len(accs):>2} {statistics.mean(accs):8.2f} ± "
+                f"{sd:4.2f} {pred:8.3f} {meas:8.3f}"
+            )
     results["summary"] = table
     if RANKING.exists():
         r = json.loads(RANKING.read_text())
-        print(f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures "
-              f"({RANKING.name})")
+        print(
+            f"supernet ranking: Kendall τ {r['kendall_tau']:.2f} over {r['n']} architectures "
+            f"({RANKING.name})"
+        )
 
 
 def plot(results: dict) -> None:
@@ -256,8 +320,7 @@ def plot(results: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    style = {"fbnet": ("o", "tab:blue"), "random": ("s", "tab:gray"),
-             "reference": ("^", "tab:red")}
+    style = {"fbnet": ("o", "tab:blue"), "random": ("s", "tab:gray"), "reference": ("^", "tab:red")}
     for n, (m, c) in style.items():
         pts = [(r[n]["predicted_ms"], 100 * r[n]["test_acc"]) for r in results["runs"].values()]
         if pts:

@@ -46,11 +46,15 @@ def run(name: str, steps: int, subset: int, paths: int, seed: int) -> dict:
     anchored, share, identity = VARIANTS[name]
     torch.manual_seed(seed)
     space = get_space("fbnet-small")
-    splits = load_dataset("fashion-mnist", resolution=space.resolution,
-                          in_channels=space.in_channels, seed=seed, subset=subset)
+    splits = load_dataset(
+        "fashion-mnist",
+        resolution=space.resolution,
+        in_channels=space.in_channels,
+        seed=seed,
+        subset=subset,
+    )
     net = FBNetSupernet(space, share_stage_first=share, identity_init=identity)
-    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4,
-                          nesterov=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
     gen = torch.Generator().manual_seed(seed)
     step, t0, curve, correct, seen = 0, time.perf_counter(), [], 0, 0
     while step < steps:
@@ -62,8 +66,9 @@ def run(name: str, steps: int, subset: int, paths: int, seed: int) -> dict:
             arch = uniform_path(space, gen)
             net.train()
             if anchored:  # students join the path, rising to 0.5 over the first 40%
-                logits, mse = net.forward_anchored(x, arch, 0.5 * min(1.0, step / (0.4 * steps)),
-                                                   gen)
+                logits, mse = net.forward_anchored(
+                    x, arch, 0.5 * min(1.0, step / (0.4 * steps)), gen
+                )
             else:
                 logits, mse = net(x, arch), 0.0
             loss = F.cross_entropy(logits, y) + mse
@@ -78,11 +83,20 @@ def run(name: str, steps: int, subset: int, paths: int, seed: int) -> dict:
                 curve.append(correct / seen)
                 correct = seen = 0
     rng = torch.Generator().manual_seed(99)
-    accs = [path_accuracy(net, uniform_path(space, rng), splits, max_eval_batches=4)
-            for _ in range(paths)]
-    return {"random_paths": accs, "mean": sum(accs) / len(accs), "train_acc_per_50": curve,
-            "seconds": time.perf_counter() - t0, "steps": steps, "subset": subset,
-            "seed": seed, "load_avg": list(__import__("os").getloadavg())}
+    accs = [
+        path_accuracy(net, uniform_path(space, rng), splits, max_eval_batches=4)
+        for _ in range(paths)
+    ]
+    return {
+        "random_paths": accs,
+        "mean": sum(accs) / len(accs),
+        "train_acc_per_50": curve,
+        "seconds": time.perf_counter() - t0,
+        "steps": steps,
+        "subset": subset,
+        "seed": seed,
+        "load_avg": list(__import__("os").getloadavg()),
+    }
 
 
 def main(argv=None) -> int:
@@ -103,9 +117,12 @@ def main(argv=None) -> int:
                 results = {**json.loads(RESULTS.read_text()), **results}
             atomic_write_json(RESULTS, results)
         r = results[key]
-        print(f"{key:32s} random paths {100 * r['mean']:5.1f}%  "
-              f"({', '.join(f'{100 * a:.1f}' for a in r['random_paths'])})  "
-              f"{r['seconds']:.0f} s", flush=True)
+        print(
+            f"{key:32s} random paths {100 * r['mean']:5.1f}%  "
+            f"({', '.join(f'{100 * a:.1f}' for a in r['random_paths'])})  "
+            f"{r['seconds']:.0f} s",
+            flush=True,
+        )
     return 0
 
 

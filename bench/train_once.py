@@ -56,16 +56,27 @@ def main(argv=None) -> int:
 
     if not (sn / MANIFEST).exists() or "supernet" not in res:
         t0 = time.perf_counter()
-        m = train_supernet(SupernetConfig(out=str(sn), subset=args.subset, epochs=args.epochs,
-                                          resume=(sn / "supernet.pt").exists()),
-                           progress=False)
-        res["supernet"] = {"seconds_this_run": time.perf_counter() - t0,
-                           "train_seconds": m["budget"]["seconds"],
-                           "random_paths_mean": m["random_paths"]["mean"],
-                           "random_paths": m["random_paths"]["held_out_acc"]}
+        m = train_supernet(
+            SupernetConfig(
+                out=str(sn),
+                subset=args.subset,
+                epochs=args.epochs,
+                resume=(sn / "supernet.pt").exists(),
+            ),
+            progress=False,
+        )
+        res["supernet"] = {
+            "seconds_this_run": time.perf_counter() - t0,
+            "train_seconds": m["budget"]["seconds"],
+            "random_paths_mean": m["random_paths"]["mean"],
+            "random_paths": m["random_paths"]["held_out_acc"],
+        }
         atomic_write_json(RESULTS, res)
-    print(f"supernet: {res['supernet']['train_seconds']:.0f} s training, random paths "
-          f"{100 * res['supernet']['random_paths_mean']:.1f}% held out", flush=True)
+    print(
+        f"supernet: {res['supernet']['train_seconds']:.0f} s training, random paths "
+        f"{100 * res['supernet']['random_paths_mean']:.1f}% held out",
+        flush=True,
+    )
 
     res.setdefault("targets", {})
     for frac in args.fracs:
@@ -74,14 +85,25 @@ def main(argv=None) -> int:
             continue
         target = round(frac * ref_ms, 4)
         t0 = time.perf_counter()
-        rec = search(EvolutionConfig(target_ms=target, out=str(work / f"evo-{key}"),
-                                     supernet=str(sn), resume=(work / f"evo-{key}").exists()),
-                     table=table, space=space)
-        res["targets"][key] = {"target_ms": target, "search_seconds": time.perf_counter() - t0,
-                               "choices": rec["choices"], "predicted_ms": rec["predicted_ms"],
-                               "supernet_acc": rec["supernet"]["winner_acc"],
-                               "reference_supernet_acc": rec["supernet"]["scaled_reference_acc"],
-                               "evaluations": rec["evaluations"]}
+        rec = search(
+            EvolutionConfig(
+                target_ms=target,
+                out=str(work / f"evo-{key}"),
+                supernet=str(sn),
+                resume=(work / f"evo-{key}").exists(),
+            ),
+            table=table,
+            space=space,
+        )
+        res["targets"][key] = {
+            "target_ms": target,
+            "search_seconds": time.perf_counter() - t0,
+            "choices": rec["choices"],
+            "predicted_ms": rec["predicted_ms"],
+            "supernet_acc": rec["supernet"]["winner_acc"],
+            "reference_supernet_acc": rec["supernet"]["scaled_reference_acc"],
+            "evaluations": rec["evaluations"],
+        }
         atomic_write_json(RESULTS, res)
 
     final_splits = None
@@ -92,10 +114,12 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             if str(seed) in t["retrained"]:
                 continue
-            final_splits = final_splits or load_dataset("fashion-mnist",
-                                                        subset=args.final_subset)
-            entry = {"evolution": final_accuracy(space, Arch.of(space, t["choices"]),
-                                                 final_splits, args.final_epochs, seed)}
+            final_splits = final_splits or load_dataset("fashion-mnist", subset=args.final_subset)
+            entry = {
+                "evolution": final_accuracy(
+                    space, Arch.of(space, t["choices"]), final_splits, args.final_epochs, seed
+                )
+            }
             t["retrained"][str(seed)] = entry
             atomic_write_json(RESULTS, res)
 
@@ -106,13 +130,19 @@ def main(argv=None) -> int:
         for seed, e in t.get("retrained", {}).items():
             q = quality.get(f"{key}/{seed}")
             if q and q.get("target_ms") == t["target_ms"]:
-                e.update({who: q[who]["test_acc"] for who in ("fbnet", "random", "reference")},
-                         fbnet_search_seconds=q["search_seconds"])
-    print(f"{'target':>8} {'pred ms':>8} {'search s':>9} {'supernet':>9} {'ref (sn)':>9}  "
-          "retrained (mean ± std over seeds)")
+                e.update(
+                    {who: q[who]["test_acc"] for who in ("fbnet", "random", "reference")},
+                    fbnet_search_seconds=q["search_seconds"],
+                )
+    print(
+        f"{'target':>8} {'pred ms':>8} {'search s':>9} {'supernet':>9} {'ref (sn)':>9}  "
+        "retrained (mean ± std over seeds)"
+    )
     for key, t in res["targets"].items():
-        line = (f"{key + 'x':>8} {t['predicted_ms']:8.3f} {t['search_seconds']:9.0f} "
-                f"{100 * t['supernet_acc']:8.1f}% {100 * t['reference_supernet_acc']:8.1f}%  ")
+        line = (
+            f"{key + 'x':>8} {t['predicted_ms']:8.3f} {t['search_seconds']:9.0f} "
+            f"{100 * t['supernet_acc']:8.1f}% {100 * t['reference_supernet_acc']:8.1f}%  "
+        )
         for who in ("evolution", "fbnet", "reference", "random"):
             vals = [e[who] for e in t.get("retrained", {}).values() if who in e]
             if vals:

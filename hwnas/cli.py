@@ -21,18 +21,24 @@ try:  # typer >= 0.29 carries its own click
 except ImportError:  # pragma: no cover
     from click.exceptions import NoArgsIsHelpError
 
-app = typer.Typer(help="Hardware-aware NAS for mobile CNNs: spaces, architectures, training, "
-                  "profiling, search, export.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Hardware-aware NAS for mobile CNNs: spaces, architectures, training, "
+    "profiling, search, export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 spaces_app = typer.Typer(help="Search spaces: list them, or show one.", no_args_is_help=False)
-arch_app = typer.Typer(help="Architectures: references, random samples, per-layer tables.",
-                       no_args_is_help=True)
+arch_app = typer.Typer(
+    help="Architectures: references, random samples, per-layer tables.", no_args_is_help=True
+)
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(arch_app, name="arch")
 
 RESOLUTION = typer.Option(None, "--resolution", help="Input size in px (default: the space's).")
-WIDTH_MULT = typer.Option(None, "--width-mult", help="Global width multiplier (default: the "
-                          "space's).")
+WIDTH_MULT = typer.Option(
+    None, "--width-mult", help="Global width multiplier (default: the space's)."
+)
 CLASSES = typer.Option(None, "--classes", help="Number of classes (default: the space's).")
 
 
@@ -75,15 +81,24 @@ def spaces(ctx: typer.Context) -> None:
     table = Table("space", "family", "input", "choice points", "size", "description")
     for name in SPACES:
         s = load_space(name)
-        table.add_row(name, s.family, f"{s.resolution}x{s.resolution}x{s.in_channels}",
-                      str(len(s.choices)), fmt_size(s.size), s.description)
+        table.add_row(
+            name,
+            s.family,
+            f"{s.resolution}x{s.resolution}x{s.in_channels}",
+            str(len(s.choices)),
+            fmt_size(s.size),
+            s.description,
+        )
     console().print(table)
 
 
 @spaces_app.command("show")
-def spaces_show(space: str = typer.Argument(..., help="Space name (see `hwnas spaces`)."),
-                resolution: Optional[int] = RESOLUTION, width_mult: Optional[float] = WIDTH_MULT,
-                classes: Optional[int] = CLASSES) -> None:
+def spaces_show(
+    space: str = typer.Argument(..., help="Space name (see `hwnas spaces`)."),
+    resolution: Optional[int] = RESOLUTION,
+    width_mult: Optional[float] = WIDTH_MULT,
+    classes: Optional[int] = CLASSES,
+) -> None:
     """Stages, layers, choice points (with their options) and input size of one space."""
     from rich.table import Table
 
@@ -93,18 +108,29 @@ def spaces_show(space: str = typer.Argument(..., help="Space name (see `hwnas sp
     out = console()
     stem = s.layers([0] * len(s.choices))[0]
     out.print(f"[bold]{s.name}[/bold] (family {s.family}, version {s.version}): {s.description}")
-    out.print(f"input {s.resolution}x{s.resolution}x{s.in_channels}, {s.num_classes} classes, "
-              f"stem {stem.spec.key()} → {stem.cout} ch stride {s.stem_stride}, "
-              f"head 1x1 → {s.head_channels * s.width_mult:g} (rounded to 8), pool, fc")
-    out.print(f"{len(s.choices)} choice points, {fmt_size(s.size)} architectures; references: "
-              f"{', '.join(reference_names(s))}")
-    stages = Table("stage", "base channels", "width options", "layers", "first stride",
-                   title="stages")
+    out.print(
+        f"input {s.resolution}x{s.resolution}x{s.in_channels}, {s.num_classes} classes, "
+        f"stem {stem.spec.key()} → {stem.cout} ch stride {s.stem_stride}, "
+        f"head 1x1 → {s.head_channels * s.width_mult:g} (rounded to 8), pool, fc"
+    )
+    out.print(
+        f"{len(s.choices)} choice points, {fmt_size(s.size)} architectures; references: "
+        f"{', '.join(reference_names(s))}"
+    )
+    stages = Table(
+        "stage", "base channels", "width options", "layers", "first stride", title="stages"
+    )
     for st in s.stages:
-        layers = (str(st.layers) if s.family == "fbnet"
-                  else "/".join(map(str, s.stage_layer_counts(st))))
-        stages.add_row(st.name, str(st.channels), " ".join(map(str, s.stage_widths(st))), layers,
-                       str(st.stride))
+        layers = (
+            str(st.layers) if s.family == "fbnet" else "/".join(map(str, s.stage_layer_counts(st)))
+        )
+        stages.add_row(
+            st.name,
+            str(st.channels),
+            " ".join(map(str, s.stage_widths(st))),
+            layers,
+            str(st.stride),
+        )
     out.print(stages)
     choices = Table("#", "choice point", "kind", "options", title="choice points (in order)")
     for i, c in enumerate(s.choices):
@@ -116,11 +142,14 @@ def spaces_show(space: str = typer.Argument(..., help="Space name (see `hwnas sp
 
 
 @arch_app.command("ref")
-def arch_ref(space: str = typer.Argument(..., help="Space name."),
-             name: str = typer.Argument(..., help="mobilenetv2, fbnet-a/b/c, mnasnet-a1/b1."),
-             output: Path = typer.Option(..., "-o", "--output", help="Architecture JSON to write."),
-             resolution: Optional[int] = RESOLUTION, width_mult: Optional[float] = WIDTH_MULT,
-             classes: Optional[int] = CLASSES) -> None:
+def arch_ref(
+    space: str = typer.Argument(..., help="Space name."),
+    name: str = typer.Argument(..., help="mobilenetv2, fbnet-a/b/c, mnasnet-a1/b1."),
+    output: Path = typer.Option(..., "-o", "--output", help="Architecture JSON to write."),
+    resolution: Optional[int] = RESOLUTION,
+    width_mult: Optional[float] = WIDTH_MULT,
+    classes: Optional[int] = CLASSES,
+) -> None:
     """Write a reference architecture of a space."""
     from hwnas.space import reference_arch
 
@@ -134,11 +163,14 @@ def arch_ref(space: str = typer.Argument(..., help="Space name."),
 
 
 @arch_app.command("sample")
-def arch_sample(space: str = typer.Argument(..., help="Space name."),
-                seed: int = typer.Option(0, "--seed"),
-                output: Path = typer.Option(..., "-o", "--output"),
-                resolution: Optional[int] = RESOLUTION, width_mult: Optional[float] = WIDTH_MULT,
-                classes: Optional[int] = CLASSES) -> None:
+def arch_sample(
+    space: str = typer.Argument(..., help="Space name."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Path = typer.Option(..., "-o", "--output"),
+    resolution: Optional[int] = RESOLUTION,
+    width_mult: Optional[float] = WIDTH_MULT,
+    classes: Optional[int] = CLASSES,
+) -> None:
     """Write a uniformly random architecture of a space."""
     from hwnas.space import random_arch
 
@@ -148,11 +180,13 @@ def arch_sample(space: str = typer.Argument(..., help="Space name."),
 
 
 @arch_app.command("show")
-def arch_show(path: Path = typer.Argument(..., help="Architecture JSON (or a run folder)."),
-              as_json: bool = typer.Option(False, "--json", help="Print JSON instead."),
-              table: Optional[Path] = typer.Option(None, "--table", help="Latency table CSV: "
-                                                   "adds per-layer and predicted latency."),
-              ) -> None:
+def arch_show(
+    path: Path = typer.Argument(..., help="Architecture JSON (or a run folder)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead."),
+    table: Optional[Path] = typer.Option(
+        None, "--table", help="Latency table CSV: adds per-layer and predicted latency."
+    ),
+) -> None:
     """Per-layer table of an architecture: block, shapes, stride, MACs, params (and latency)."""
     from hwnas.space import Arch, arch_complexity
 
@@ -166,15 +200,27 @@ def arch_show(path: Path = typer.Argument(..., help="Architecture JSON (or a run
         lut = LatencyTable.load(table)
         lut.check_space(space)
         lat = ([lut.lookup(info.key) for info, _ in rows], lut.predict(arch, space))
-    layers = [{"name": info.name, "block": info.spec.key(), "in_shape": list(info.in_shape),
-               "cout": info.cout, "stride": info.stride, "macs": c.macs, "params": c.params}
-              for info, c in rows]
+    layers = [
+        {
+            "name": info.name,
+            "block": info.spec.key(),
+            "in_shape": list(info.in_shape),
+            "cout": info.cout,
+            "stride": info.stride,
+            "macs": c.macs,
+            "params": c.params,
+        }
+        for info, c in rows
+    ]
     if lat is not None:
         for layer, ms in zip(layers, lat[0]):
             layer["latency_ms"] = ms
     if as_json:
-        doc = {"arch": arch.to_dict(space), "layers": layers,
-               "total": {"macs": total.macs, "params": total.params}}
+        doc = {
+            "arch": arch.to_dict(space),
+            "layers": layers,
+            "total": {"macs": total.macs, "params": total.params},
+        }
         if lat is not None:
             doc["total"].update(latency_ms_sum=sum(lat[0]), predicted_ms=lat[1])
         typer.echo(json.dumps(doc, indent=2))
@@ -182,15 +228,31 @@ def arch_show(path: Path = typer.Argument(..., help="Architecture JSON (or a run
     from rich.table import Table
 
     cols = ["#", "layer", "block", "in (HxWxC)", "cout", "stride", "MACs", "params"]
-    t = Table(*cols + (["ms"] if lat else []),
-              title=f"{arch.name or path} — space {space.name}")
+    t = Table(*cols + (["ms"] if lat else []), title=f"{arch.name or path} — space {space.name}")
     for i, layer in enumerate(layers):
-        row = [str(i), layer["name"], layer["block"], shape_str(layer["in_shape"]),
-               str(layer["cout"]), str(layer["stride"]), f"{layer['macs']:,}",
-               f"{layer['params']:,}"]
+        row = [
+            str(i),
+            layer["name"],
+            layer["block"],
+            shape_str(layer["in_shape"]),
+            str(layer["cout"]),
+            str(layer["stride"]),
+            f"{layer['macs']:,}",
+            f"{layer['params']:,}",
+        ]
         t.add_row(*row + ([f"{layer['latency_ms']:.3f}"] if lat else []))
-    t.add_row("", "total", "", "", "", "", f"{total.macs:,}", f"{total.params:,}",
-              *([f"{sum(lat[0]):.3f}"] if lat else []), style="bold")
+    t.add_row(
+        "",
+        "total",
+        "",
+        "",
+        "",
+        "",
+        f"{total.macs:,}",
+        f"{total.params:,}",
+        *([f"{sum(lat[0]):.3f}"] if lat else []),
+        style="bold",
+    )
     out = console()
     out.print(t)
     out.print(f"{total.macs / 1e6:.2f} M MACs, {total.params / 1e6:.3f} M params")
@@ -223,23 +285,40 @@ def train_command(
     from hwnas.space import Arch, build_model
     from hwnas.train import TrainConfig, train
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-                      label_smoothing=label_smoothing, seed=seed, threads=threads)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        seed=seed,
+        threads=threads,
+    )
     check_out_dir(out)
     arch = Arch.load(arch_path)
     space = arch.get_space()
-    splits = load_dataset(data, data_root, resolution=space.resolution,
-                          in_channels=space.in_channels, seed=seed, subset=subset)
+    splits = load_dataset(
+        data,
+        data_root,
+        resolution=space.resolution,
+        in_channels=space.in_channels,
+        seed=seed,
+        subset=subset,
+    )
     if len(splits.classes) != space.num_classes:
-        raise HwnasError(f"{arch_path}: the architecture has {space.num_classes} classes, "
-                         f"{data} has {len(splits.classes)}; make it with --classes "
-                         f"{len(splits.classes)}")
+        raise HwnasError(
+            f"{arch_path}: the architecture has {space.num_classes} classes, "
+            f"{data} has {len(splits.classes)}; make it with --classes "
+            f"{len(splits.classes)}"
+        )
     with output_lock(check_out_dir(out)):
         make_dirs(out)
         arch.save(out / "arch.json")
         result = train(build_model(space, arch), splits, cfg, out, resume=resume)
-    typer.echo(f"test accuracy {result.test_acc:.4f} (val {result.val_acc:.4f}) after "
-               f"{len(result.history)} epochs, {result.seconds:.0f} s training → {out}")
+    typer.echo(
+        f"test accuracy {result.test_acc:.4f} (val {result.val_acc:.4f}) after "
+        f"{len(result.history)} epochs, {result.seconds:.0f} s training → {out}"
+    )
 
 
 # --------------------------------------------------------------------------- main
@@ -252,8 +331,13 @@ def _register_areas() -> None:
     from hwnas.search.cli import register as register_search
     from hwnas.supernet.cli import register as register_supernet
 
-    for register in (register_profiler, register_adb, register_search, register_supernet,
-                     register_export):
+    for register in (
+        register_profiler,
+        register_adb,
+        register_search,
+        register_supernet,
+        register_export,
+    ):
         register(app)
 
 
@@ -263,8 +347,9 @@ _register_areas()
 def _finite(ctx, param, value):
     """Every float option: a finite number (``inf``, ``nan`` and ``1e308`` are refused)."""
     if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= 1e15):
-        raise typer.BadParameter(f"{value!r} is not a finite number of sensible size",
-                                 ctx=ctx, param=param)
+        raise typer.BadParameter(
+            f"{value!r} is not a finite number of sensible size", ctx=ctx, param=param
+        )
     return value
 
 
@@ -286,8 +371,16 @@ def _finite_floats(cmd) -> object:
     return cmd
 
 
-_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST, errno.ENOTDIR,
-                 errno.EISDIR, errno.EACCES, errno.EPERM}
+_WRITE_ERRNOS = {
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EACCES,
+    errno.EPERM,
+}
 
 
 def _one_line(message) -> str:

@@ -61,8 +61,15 @@ def to_onnx(model: nn.Module, sample: torch.Tensor, path: str | Path, opset: int
     path = Path(path)
     buf = io.BytesIO()
     with _quiet():
-        torch.onnx.export(model.eval(), (sample,), buf, opset_version=opset, dynamo=False,
-                          input_names=["input"], output_names=["output"])
+        torch.onnx.export(
+            model.eval(),
+            (sample,),
+            buf,
+            opset_version=opset,
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+        )
     proto = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(proto)
     atomic_write_bytes(path, buf.getvalue())
@@ -77,8 +84,12 @@ def to_onnx_int8(fp32_onnx: str | Path, calib: Sequence[np.ndarray], path: str |
     weights dequantized at every run, with float adds and layout transposes between them —
     2.2x slower for fbnet-small's reference network (472 vs 212 µs), and a graph whose
     cost is mostly per-node dispatch rather than the work the network does."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class _Reader(CalibrationDataReader):
         def __init__(self):
@@ -90,9 +101,15 @@ def to_onnx_int8(fp32_onnx: str | Path, calib: Sequence[np.ndarray], path: str |
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         out = Path(tmp) / "q.onnx"
-        quantize_static(str(fp32_onnx), str(out), _Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+        quantize_static(
+            str(fp32_onnx),
+            str(out),
+            _Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
         atomic_write_bytes(path, out.read_bytes())
     return path
 
@@ -100,8 +117,15 @@ def to_onnx_int8(fp32_onnx: str | Path, calib: Sequence[np.ndarray], path: str |
 # --------------------------------------------------------------------------- TFLite
 
 
-def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8: bool,
-              calib: Iterable[torch.Tensor] | None = None, nhwc: bool = True) -> Path:
+def to_tflite(
+    model: nn.Module,
+    sample: torch.Tensor,
+    path: str | Path,
+    *,
+    int8: bool,
+    calib: Iterable[torch.Tensor] | None = None,
+    nhwc: bool = True,
+) -> Path:
     """Export to TFLite: fp32, or full int8 (int8 input/output tensors) calibrated on
     ``calib`` (NCHW tensors of the sample's shape).  ``sample`` is NCHW; with ``nhwc`` the
     file's input (and any 4-D output) is NHWC."""
@@ -114,7 +138,8 @@ def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8:
         with torch.no_grad():
             out_dims = model(sample).dim()
         model = litert_torch.to_channel_last_io(
-            model, args=[0], outputs=[0] if out_dims == 4 else []).eval()  # wrapper: eval too
+            model, args=[0], outputs=[0] if out_dims == 4 else []
+        ).eval()  # wrapper: eval too
         to_layout = _nchw_to_nhwc
     else:
         to_layout = _identity
@@ -139,14 +164,17 @@ def to_tflite(model: nn.Module, sample: torch.Tensor, path: str | Path, *, int8:
 
 def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
     import litert_torch
-    from litert_torch.quantize.pt2e_quantizer import (PT2EQuantizer,
-                                                      get_symmetric_quantization_config)
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = PT2EQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
     # strict export records each node's source function, which the quantizer's pattern
     # matchers need: without it residual adds stay float and a residual block gets float
     # input/output with QUANTIZE/DEQUANTIZE around the int8 body
@@ -199,15 +227,22 @@ def tflite_io(path: str | Path) -> dict:
 
     def one(d):
         scale, zp = d.get("quantization", (0.0, 0))
-        return {"shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
-                "scale": float(scale), "zero_point": int(zp)}
+        return {
+            "shape": [int(s) for s in d["shape"]],
+            "dtype": np.dtype(d["dtype"]).name,
+            "scale": float(scale),
+            "zero_point": int(zp),
+        }
 
-    return {"input": one(interp.get_input_details()[0]),
-            "output": one(interp.get_output_details()[0])}
+    return {
+        "input": one(interp.get_input_details()[0]),
+        "output": one(interp.get_output_details()[0]),
+    }
 
 
-def run_tflite(path: str | Path, x_nchw: np.ndarray, threads: int = 1, nhwc: bool = True
-               ) -> np.ndarray:
+def run_tflite(
+    path: str | Path, x_nchw: np.ndarray, threads: int = 1, nhwc: bool = True
+) -> np.ndarray:
     """Run a TFLite file on NCHW float input (batch 1 at a time), quantizing/dequantizing
     int8 I/O with the file's own scale and zero point; returns float outputs, 4-D ones in
     NCHW.  ``nhwc``: the file was written by ``to_tflite(..., nhwc=True)``."""

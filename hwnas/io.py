@@ -102,9 +102,11 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     is gone.  Returns what was removed."""
     path = Path(path)
     name = re.escape(path.name)
-    patterns = [re.compile(rf"^\.{name}\.(?:(\d+)-)?[A-Za-z0-9_]{{8}}\.tmp$"),
-                re.compile(rf"^\.{name}\.tmp-(?:(\d+)-)?[A-Za-z0-9_]{{8}}$"),
-                re.compile(rf"^\.{name}\.old-(\d+)$")]
+    patterns = [
+        re.compile(rf"^\.{name}\.(?:(\d+)-)?[A-Za-z0-9_]{{8}}\.tmp$"),
+        re.compile(rf"^\.{name}\.tmp-(?:(\d+)-)?[A-Za-z0-9_]{{8}}$"),
+        re.compile(rf"^\.{name}\.old-(\d+)$"),
+    ]
     removed = []
     try:
         entries = list(os.scandir(path.parent))
@@ -137,8 +139,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise OutputError(path, "it is a directory")
     remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                                   dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+        )
     except OSError as e:
         raise OutputError(path, e) from None
     try:
@@ -234,23 +237,27 @@ def native_stderr_quiet():
         logging.disable(was_disabled)
 
 
-def check_resume(out: Path, ckpt: str, config: dict, resume: bool, what: str,
-                 error: type[Exception]) -> bool:
+def check_resume(
+    out: Path, ckpt: str, config: dict, resume: bool, what: str, error: type[Exception]
+) -> bool:
     """Check an output folder against ``--resume``: True when ``out/ckpt`` is to be loaded.
     A folder holding a run without ``--resume``, or resuming with settings other than those
     in its ``config.json``, is refused with ``error`` (one line)."""
     have = (out / ckpt).exists()
     if have and not resume:
-        raise error(f"{out} already holds a {what}; pass --resume to continue it or choose "
-                    f"another --out")
+        raise error(
+            f"{out} already holds a {what}; pass --resume to continue it or choose another --out"
+        )
     if have:
         cfg_file = out / "config.json"
         old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
         new = json.loads(json.dumps(config))  # tuples compare as the JSON lists
         diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
         if diff:
-            raise error(f"--resume: {out} was started with different settings "
-                        f"({', '.join(diff)}); use the same options or another --out")
+            raise error(
+                f"--resume: {out} was started with different settings "
+                f"({', '.join(diff)}); use the same options or another --out"
+            )
     return have
 
 
@@ -296,9 +303,11 @@ class OutputLock:
             except OSError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
-                raise HwnasError(f"{self.out} is being written by another hwnas run (pid "
-                                 f"{holder}, lock {self.path}); wait for it to finish or "
-                                 f"choose another output") from None
+                raise HwnasError(
+                    f"{self.out} is being written by another hwnas run (pid "
+                    f"{holder}, lock {self.path}); wait for it to finish or "
+                    f"choose another output"
+                ) from None
             try:  # the previous holder may have removed the file between our open and lock
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:

@@ -41,8 +41,13 @@ FIDELITY_GOAL = 0.9  # share of held-out networks within ±10% below which a tab
 KEY_COLUMNS = ["block", "H", "W", "Cin", "Cout", "stride"]
 STAT_COLUMNS = ["median_us", "p10_us", "p90_us", "mean_us", "std_us", "runs", "repeats"]
 TABLE_COLUMNS = KEY_COLUMNS + STAT_COLUMNS + ["analytic"]
-IDENTITY_CALIBRATION = {"scale": 1.0, "offset_ms": 0.0, "per_type": {}, "per_layer_ms": 0.0,
-                        "per_element_ms": 0.0}
+IDENTITY_CALIBRATION = {
+    "scale": 1.0,
+    "offset_ms": 0.0,
+    "per_type": {},
+    "per_layer_ms": 0.0,
+    "per_element_ms": 0.0,
+}
 
 
 class TableError(HwnasError):
@@ -63,7 +68,9 @@ def rows_frame(rows: Sequence[dict]) -> pd.DataFrame:
     return df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
 
 
-def write_table_atomic(csv_path: str | Path, rows: pd.DataFrame | Sequence[dict], meta: dict) -> None:
+def write_table_atomic(
+    csv_path: str | Path, rows: pd.DataFrame | Sequence[dict], meta: dict
+) -> None:
     """Write CSV and JSON sidecar, each atomically (the profiler calls this after each block)."""
     df = rows if isinstance(rows, pd.DataFrame) else rows_frame(rows)
     meta = {"schema": SCHEMA_VERSION, "calibration": IDENTITY_CALIBRATION, **meta}
@@ -78,18 +85,24 @@ def check_sidecar_ours(csv_path: str | Path) -> None:
     csv_path = Path(csv_path)
     side = sidecar_path(csv_path)
     if side == csv_path:
-        raise TableError(f"{csv_path}: a latency table needs a .csv name (its sidecar is the "
-                         f".json beside it)")
+        raise TableError(
+            f"{csv_path}: a latency table needs a .csv name (its sidecar is the .json beside it)"
+        )
     if not os.path.lexists(side):
         return
     try:
         meta = json.loads(side.read_text())
     except (OSError, ValueError):
         meta = None
-    if not (isinstance(meta, dict) and meta.get("schema") == SCHEMA_VERSION
-            and isinstance(meta.get("space"), dict)):
-        raise TableError(f"{side} exists and is not a latency table sidecar written by hwnas; "
-                         f"not overwriting it (move it away or choose another --out)")
+    if not (
+        isinstance(meta, dict)
+        and meta.get("schema") == SCHEMA_VERSION
+        and isinstance(meta.get("space"), dict)
+    ):
+        raise TableError(
+            f"{side} exists and is not a latency table sidecar written by hwnas; "
+            f"not overwriting it (move it away or choose another --out)"
+        )
 
 
 @dataclass
@@ -103,7 +116,10 @@ class LatencyTable:
     def __post_init__(self):
         _validate_frame(self.frame, self.path)
         self._ms = {
-            (r.block, int(r.H), int(r.W), int(r.Cin), int(r.Cout), int(r.stride)): float(r.median_us) / 1000.0
+            (r.block, int(r.H), int(r.W), int(r.Cin), int(r.Cout), int(r.stride)): float(
+                r.median_us
+            )
+            / 1000.0
             for r in self.frame.itertuples(index=False)
         }
 
@@ -158,12 +174,16 @@ class LatencyTable:
         v = self.fidelity
         name = self.path.name if self.path else "this table"
         if v is None:
-            return (f"note: {name} has not been checked against whole networks; `hwnas tables "
-                    f"validate {self.path or 'TABLE'}` measures how well it predicts them")
+            return (
+                f"note: {name} has not been checked against whole networks; `hwnas tables "
+                f"validate {self.path or 'TABLE'}` measures how well it predicts them"
+            )
         if v.get("within_10pct", 0.0) < FIDELITY_GOAL:
-            return (f"warning: {name} predicts only {100 * v['within_10pct']:.0f}% of "
-                    f"{v['held_out']} held-out networks within ±10% (MAPE "
-                    f"{v['mape_pct']:.1f}%): its latencies are rough")
+            return (
+                f"warning: {name} predicts only {100 * v['within_10pct']:.0f}% of "
+                f"{v['held_out']} held-out networks within ±10% (MAPE "
+                f"{v['mape_pct']:.1f}%): its latencies are rough"
+            )
         return None
 
     def space(self, **overrides) -> SearchSpace:
@@ -179,8 +199,10 @@ class LatencyTable:
         theirs = (s["name"], s.get("version"), s.get("params", {}))
         ours = (space.name, space.version, dict(space.params))
         if theirs != ours:
-            raise TableError(f"table {self.path} was profiled for space {_describe(*theirs)}, "
-                             f"not {_describe(*ours)}; profile this space with `hwnas profile`")
+            raise TableError(
+                f"table {self.path} was profiled for space {_describe(*theirs)}, "
+                f"not {_describe(*ours)}; profile this space with `hwnas profile`"
+            )
 
     # ------------------------------------------------------------------ lookup
     def __contains__(self, key: LatencyKey) -> bool:
@@ -204,8 +226,11 @@ class LatencyTable:
         if median == 0.0:
             return 0.0
         factor = cal["per_type"].get(key[0].split("_")[0], 1.0)
-        return (cal["scale"] * factor * median + cal["per_layer_ms"]
-                + cal["per_element_ms"] * key_elements(key))
+        return (
+            cal["scale"] * factor * median
+            + cal["per_layer_ms"]
+            + cal["per_element_ms"] * key_elements(key)
+        )
 
     def _keys(self, arch, space: SearchSpace | None) -> list[LatencyKey]:
         """The arch's layer keys, all present in the table (else one error listing the gaps)."""
@@ -230,8 +255,12 @@ class LatencyTable:
     # ------------------------------------------------------------------ slots
     def slot_costs(self, space: SearchSpace) -> list[np.ndarray]:
         """Per slot, the (per-type calibrated) latency in ms for every value of its deps."""
-        cache_key = (space.name, space.version, tuple(sorted(space.params.items())),
-                     json.dumps(self.calibration, sort_keys=True))
+        cache_key = (
+            space.name,
+            space.version,
+            tuple(sorted(space.params.items())),
+            json.dumps(self.calibration, sort_keys=True),
+        )
         if cache_key in self._slot_cache:
             return self._slot_cache[cache_key]
         import itertools
@@ -241,7 +270,9 @@ class LatencyTable:
             dims = [len(space.choices[d]) for d in slot.deps]
             arr = np.zeros(dims if dims else ())
             for idx in itertools.product(*(range(n) for n in dims)):
-                info = slot.resolve(tuple(space.choices[d].options[i] for d, i in zip(slot.deps, idx)))
+                info = slot.resolve(
+                    tuple(space.choices[d].options[i] for d, i in zip(slot.deps, idx))
+                )
                 if info is None:
                     continue
                 if info.key not in self:
@@ -283,8 +314,13 @@ class LatencyTable:
         _, choices = extreme(space, self.slot_costs(space), "min")
         return Arch.of(space, choices, "fastest")
 
-    def best_under(self, space: SearchSpace, scores: Sequence[Sequence[float]], target_ms: float,
-                   bins: int = 2000) -> Arch:
+    def best_under(
+        self,
+        space: SearchSpace,
+        scores: Sequence[Sequence[float]],
+        target_ms: float,
+        bins: int = 2000,
+    ) -> Arch:
         """The architecture maximising Σ_i scores[i][choice_i] with predicted latency ≤ target.
 
         Exact up to rounding each slot's cost *up* to budget/bins, so the result is always
@@ -293,8 +329,10 @@ class LatencyTable:
         """
         lo, _ = self.bounds(space)
         if target_ms < lo:
-            raise TableError(f"target {target_ms:g} ms is below the fastest architecture of "
-                             f"{space.name} on this table ({lo:.3f} ms)")
+            raise TableError(
+                f"target {target_ms:g} ms is below the fastest architecture of "
+                f"{space.name} on this table ({lo:.3f} ms)"
+            )
         budget = target_ms - self.calibration["offset_ms"]
         found = best_under_budget(space, self.slot_costs(space), scores, budget, bins)
         arch = Arch.of(space, found[1]) if found else self.fastest(space)
@@ -309,8 +347,10 @@ class LatencyTable:
         if self.predict(arch, space) <= target_ms:
             return arch
         if scores is None:
-            scores = [[1.0 if o == c else 0.0 for o in range(len(ch))]
-                      for ch, c in zip(space.choices, arch.choices)]
+            scores = [
+                [1.0 if o == c else 0.0 for o in range(len(ch))]
+                for ch, c in zip(space.choices, arch.choices)
+            ]
         return self.best_under(space, scores, target_ms)
 
     # ------------------------------------------------------------------ errors
@@ -319,8 +359,10 @@ class LatencyTable:
         more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
         sp = space.name if space else self.meta["space"]["name"]
         res = f" --resolution {space.resolution}" if space else ""
-        return TableError(f"latency table {self.path} lacks {len(keys)} key(s): {shown}{more}; "
-                          f"fill it with `hwnas profile --space {sp}{res} --out {self.path} --resume`")
+        return TableError(
+            f"latency table {self.path} lacks {len(keys)} key(s): {shown}{more}; "
+            f"fill it with `hwnas profile --space {sp}{res} --out {self.path} --resume`"
+        )
 
 
 def key_elements(key: LatencyKey) -> int:
@@ -341,8 +383,7 @@ def _describe(name, version, params) -> str:
 
 INT_COLUMNS = ["H", "W", "Cin", "Cout", "stride", "runs", "repeats"]
 FLOAT_COLUMNS = STAT_COLUMNS[:5]
-BOOL_VALUES = {"True": True, "False": False, "true": True, "false": False, "1": True,
-               "0": False}
+BOOL_VALUES = {"True": True, "False": False, "true": True, "false": False, "1": True, "0": False}
 
 
 def _read_csv(p: Path) -> pd.DataFrame:
@@ -389,8 +430,10 @@ def _validate_meta(meta, side: Path) -> None:
     if not isinstance(meta, dict):
         raise TableError(f"{side}: not a latency table sidecar (expected a JSON object)")
     if meta.get("schema") != SCHEMA_VERSION:
-        raise TableError(f"{side}: unknown schema version {meta.get('schema')!r} "
-                         f"(this hwnas reads version {SCHEMA_VERSION})")
+        raise TableError(
+            f"{side}: unknown schema version {meta.get('schema')!r} "
+            f"(this hwnas reads version {SCHEMA_VERSION})"
+        )
     space = meta.get("space")
     if not isinstance(space, dict) or not isinstance(space.get("name"), str):
         raise TableError(f"{side}: no 'space' entry: which space was profiled is unknown")
@@ -403,8 +446,9 @@ def _validate_meta(meta, side: Path) -> None:
     for k, v in space.get("params", {}).items():
         if not _is_number(v):
             field_error(f"space.params.{k}", v, "a number")
-    if "version" in space and not (isinstance(space["version"], int)
-                                   and not isinstance(space["version"], bool)):
+    if "version" in space and not (
+        isinstance(space["version"], int) and not isinstance(space["version"], bool)
+    ):
         field_error("space.version", space["version"], "an integer")
     for key in ("provenance", "calibration", "profile", "edges", "validation", "passes"):
         if key in meta and not isinstance(meta[key], dict):
@@ -421,8 +465,7 @@ def _validate_meta(meta, side: Path) -> None:
 
 
 def _is_number(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)
-            and bool(np.isfinite(v)))
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 def _validate_frame(df: pd.DataFrame, path) -> None:
@@ -441,8 +484,9 @@ def _validate_frame(df: pd.DataFrame, path) -> None:
         raise TableError(f"{where}: duplicate rows for the same key")
 
 
-def synthetic_table(space: SearchSpace, per_mac_us: float = 0.001, per_layer_us: float = 5.0,
-                    seed: int = 0) -> LatencyTable:
+def synthetic_table(
+    space: SearchSpace, per_mac_us: float = 0.001, per_layer_us: float = 5.0, seed: int = 0
+) -> LatencyTable:
     """A table whose latencies follow MACs (for tests and dry runs; provenance says so)."""
     from hwnas.space import layer_complexity
 
@@ -453,15 +497,40 @@ def synthetic_table(space: SearchSpace, per_mac_us: float = 0.001, per_layer_us:
         identity = info.spec.key() == "skip" and info.stride == 1 and info.cin == info.cout
         us = 0.0 if identity else per_layer_us + per_mac_us * macs * float(rng.uniform(0.9, 1.1))
         key = dict(zip(KEY_COLUMNS, info.key))
-        rows.append({**key, "median_us": us, "p10_us": us, "p90_us": us, "mean_us": us,
-                     "std_us": 0.0, "runs": 0, "repeats": 0, "analytic": True})
-    meta = {"schema": SCHEMA_VERSION, "space": space_meta(space),
-            "provenance": {"device": "synthetic", "backend": "macs-model"},
-            "calibration": IDENTITY_CALIBRATION}
+        rows.append(
+            {
+                **key,
+                "median_us": us,
+                "p10_us": us,
+                "p90_us": us,
+                "mean_us": us,
+                "std_us": 0.0,
+                "runs": 0,
+                "repeats": 0,
+                "analytic": True,
+            }
+        )
+    meta = {
+        "schema": SCHEMA_VERSION,
+        "space": space_meta(space),
+        "provenance": {"device": "synthetic", "backend": "macs-model"},
+        "calibration": IDENTITY_CALIBRATION,
+    }
     return LatencyTable(rows_frame(rows), meta)
 
 
-__all__ = ["LatencyTable", "TableError", "check_sidecar_ours",
-           "TABLE_COLUMNS", "KEY_COLUMNS", "STAT_COLUMNS",
-           "SCHEMA_VERSION", "write_table_atomic", "rows_frame", "sidecar_path", "space_meta",
-           "synthetic_table", "key_elements"]
+__all__ = [
+    "LatencyTable",
+    "TableError",
+    "check_sidecar_ours",
+    "TABLE_COLUMNS",
+    "KEY_COLUMNS",
+    "STAT_COLUMNS",
+    "SCHEMA_VERSION",
+    "write_table_atomic",
+    "rows_frame",
+    "sidecar_path",
+    "space_meta",
+    "synthetic_table",
+    "key_elements",
+]

@@ -28,12 +28,21 @@ class Bar:
             fields = {} if status is None else {"status": status}
             self._progress.update(self._task, advance=n, **fields)
 
-    def update(self, *, total: int | None = None, completed: int | None = None,
-               description: str | None = None, status: str | None = None) -> None:
+    def update(
+        self,
+        *,
+        total: int | None = None,
+        completed: int | None = None,
+        description: str | None = None,
+        status: str | None = None,
+    ) -> None:
         if self._progress is None:
             return
-        kwargs = {k: v for k, v in (("total", total), ("completed", completed),
-                                    ("description", description)) if v is not None}
+        kwargs = {
+            k: v
+            for k, v in (("total", total), ("completed", completed), ("description", description))
+            if v is not None
+        }
         if status is not None:
             kwargs["status"] = status
         self._progress.update(self._task, **kwargs)
@@ -46,11 +55,23 @@ def progress_bar(description: str, total: int | None, enabled: bool | None = Non
         yield Bar()
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-               TextColumn("{task.fields[status]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         yield Bar(progress, progress.add_task(description, total=total, status=""))

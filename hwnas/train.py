@@ -52,14 +52,22 @@ class TrainConfig:
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
             (not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.schedule in SCHEDULES,
-             f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"),
-            (0 <= self.warmup_epochs < self.epochs,
-             f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"),
-            (0 <= self.label_smoothing < 1,
-             f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.threads is None or self.threads >= 1,
-             f"threads must be at least 1, got {self.threads}"),
+            (
+                self.schedule in SCHEDULES,
+                f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}",
+            ),
+            (
+                0 <= self.warmup_epochs < self.epochs,
+                f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}",
+            ),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.threads is None or self.threads >= 1,
+                f"threads must be at least 1, got {self.threads}",
+            ),
         ]
         check(checks)
 
@@ -83,10 +91,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
     """SGD; weight decay on conv/linear weights only (not on BN or biases)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     rest = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
-                           nesterov=cfg.nesterov)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(
+        [g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov
+    )
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -97,8 +108,9 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
         pct = warmup / total if warmup else 0.3
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total,
-                                                   pct_start=pct)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=pct
+        )
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -130,9 +142,16 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
 # --------------------------------------------------------------------------- train
 
 
-def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str | Path | None = None,
-          resume: bool = False, progress: bool = True, *,
-          stop_after_epoch: int | None = None) -> TrainResult:
+def train(
+    model: nn.Module,
+    splits: DataSplits,
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    *,
+    stop_after_epoch: int | None = None,
+) -> TrainResult:
     """Train ``model`` in place on ``splits.train``; evaluate on val every epoch, on test at
     the end.  With ``out_dir``: ``checkpoint.pt`` after every epoch, then ``log.csv``,
     ``model.pt`` (state dict) and ``result.json``.  ``resume`` continues from the checkpoint
@@ -157,8 +176,9 @@ def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str |
         t0 = time.perf_counter()
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        loader = splits.loader("train", cfg.batch_size, shuffle=True, augment=True,
-                               seed=cfg.seed * 100_003 + epoch)
+        loader = splits.loader(
+            "train", cfg.batch_size, shuffle=True, augment=True, seed=cfg.seed * 100_003 + epoch
+        )
         with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
             for x, y in loader:
                 logits = model(x)
@@ -172,24 +192,39 @@ def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str |
                 seen += len(y)
                 bar.advance(1, f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
         if not math.isfinite(loss_sum):
-            raise HwnasError(f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); "
-                             "lower the learning rate")
+            raise HwnasError(
+                f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); "
+                "lower the learning rate"
+            )
         val_loss, val_acc = float("nan"), float("nan")
         if len(splits.val):
             val_loss, val_acc = evaluate(model, splits.loader("val", 512))
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch + 1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(row)
-        _say(progress, "epoch {epoch}/{n}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
-             "val loss {val_loss:.4f} acc {val_acc:.4f}, {seconds:.1f} s"
-             .format(**row, n=cfg.epochs))
+        _say(
+            progress,
+            "epoch {epoch}/{n}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
+            "val loss {val_loss:.4f} acc {val_acc:.4f}, {seconds:.1f} s".format(
+                **row, n=cfg.epochs
+            ),
+        )
         if out is not None:
             _save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history)
             _write_log(out / "log.csv", history)
 
-    result = TrainResult(history=history, seconds=sum(r["seconds"] for r in history),
-                         val_acc=history[-1]["val_acc"] if history else float("nan"))
+    result = TrainResult(
+        history=history,
+        seconds=sum(r["seconds"] for r in history),
+        val_acc=history[-1]["val_acc"] if history else float("nan"),
+    )
     if last < cfg.epochs:
         return result
     result.test_loss, result.test_acc = evaluate(model, splits.loader("test", 512))
@@ -199,8 +234,9 @@ def train(model: nn.Module, splits: DataSplits, cfg: TrainConfig, out_dir: str |
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(out / "model.pt", buf.getvalue())
-        atomic_write_json(out / "result.json",
-                          {**result.to_dict(), "config": dataclasses.asdict(cfg)})
+        atomic_write_json(
+            out / "result.json", {**result.to_dict(), "config": dataclasses.asdict(cfg)}
+        )
     return result
 
 
@@ -226,8 +262,9 @@ def _write_log(path: Path, history: list[dict]) -> None:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig, epoch: int,
-                     history: list[dict]) -> None:
+def _save_checkpoint(
+    path: Path, model, optimizer, scheduler, cfg: TrainConfig, epoch: int, history: list[dict]
+) -> None:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "schema": CHECKPOINT_SCHEMA,
@@ -264,21 +301,27 @@ def load_checkpoint(path: str | Path) -> dict:
 def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
     """How ``cfg`` differs from a saved training config (``"field: old -> new"``), ignoring
     fields that do not change the result; empty when a saved run or model can be reused."""
-    return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(cfg).items()
-            if k not in RESUME_FREE_FIELDS and saved.get(k) != v]
+    return [
+        f"{k}: {saved.get(k)!r} -> {v!r}"
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in RESUME_FREE_FIELDS and saved.get(k) != v
+    ]
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig) -> tuple[int, list]:
     state = load_checkpoint(path)
     diff = config_changes(state["config"], cfg)
     if diff:
-        raise HwnasError(f"{path}: written with different settings ({'; '.join(diff)}); "
-                         "resume with the same settings or use a new --out")
+        raise HwnasError(
+            f"{path}: written with different settings ({'; '.join(diff)}); "
+            "resume with the same settings or use a new --out"
+        )
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise HwnasError(f"{path}: the checkpoint is for a different model "
-                         f"({str(e).splitlines()[0]})") from None
+        raise HwnasError(
+            f"{path}: the checkpoint is for a different model ({str(e).splitlines()[0]})"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]

@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.io import atomic_write_json
-from hwnas.space import (SPACES, arch_complexity, get_space, random_arch, reference_arch,
-                         reference_names)
+from hwnas.space import (
+    SPACES,
+    arch_complexity,
+    get_space,
+    random_arch,
+    reference_arch,
+    reference_names,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "hwnas" / "space" / "golden" / "complexity.json"
 RANDOM_SEEDS = (0,)
@@ -22,10 +28,16 @@ def golden() -> dict:
         archs += [random_arch(space, seed) for seed in RANDOM_SEEDS]
         for arch in archs:
             total, _ = arch_complexity(space, arch)
-            entries[arch.name] = {"choices": list(arch.choices), "macs": total.macs,
-                                  "params": total.params}
-        out["spaces"][name] = {"params": dict(space.params), "version": space.version,
-                               "archs": entries}
+            entries[arch.name] = {
+                "choices": list(arch.choices),
+                "macs": total.macs,
+                "params": total.params,
+            }
+        out["spaces"][name] = {
+            "params": dict(space.params),
+            "version": space.version,
+            "archs": entries,
+        }
     return out
 
 

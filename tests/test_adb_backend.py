@@ -28,7 +28,9 @@ def _tiny_int8_tflite(path: Path) -> Path:
     torch.set_num_threads(1)
     import litert_torch
     from litert_torch.quantize.pt2e_quantizer import (
-        PT2EQuantizer, get_symmetric_quantization_config)
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -36,7 +38,8 @@ def _tiny_int8_tflite(path: Path) -> Path:
     m = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU6()).eval()
     x = torch.randn(1, 8, 8, 8)
     q = PT2EQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
     prepared = prepare_pt2e(torch.export.export(m, (x,)).module(), q)
     for _ in range(4):
         prepared(torch.randn(1, 8, 8, 8))
@@ -71,11 +74,18 @@ def _remote_files(phone) -> list[str]:
 
 
 def test_reads_the_pixel_and_pins_the_big_cores(binary):
-    with AdbStandin(require_auth=True) as s, AdbBackend(serial=s.serial,
-                                                        benchmark_binary=binary) as b:
+    with (
+        AdbStandin(require_auth=True) as s,
+        AdbBackend(serial=s.serial, benchmark_binary=binary) as b,
+    ):
         d = b.device
         assert (d.model, d.manufacturer, d.android, d.soc, d.abi) == (
-            "Pixel", "Google", "10", "msm8996", "arm64-v8a")
+            "Pixel",
+            "Google",
+            "10",
+            "msm8996",
+            "arm64-v8a",
+        )
         assert d.max_freq_khz == (1593600, 1593600, 2150400, 2150400)
         assert b.cores == (2, 3) and b.mask == "c"
         prov = b.provenance()
@@ -90,26 +100,40 @@ def test_cores_override_and_thread_check(binary):
     with AdbStandin() as s:
         with AdbBackend(serial=s.serial, benchmark_binary=binary, cores="2") as b:
             assert b.mask == "4"
-        with pytest.raises(HwnasError, match=r"^--threads 2 exceeds the 1 pinned core\(s\) \[3\]; "
-                                             r"lower --threads or widen --cores$"):
+        with pytest.raises(
+            HwnasError,
+            match=r"^--threads 2 exceeds the 1 pinned core\(s\) \[3\]; "
+            r"lower --threads or widen --cores$",
+        ):
             AdbBackend(serial=s.serial, benchmark_binary=binary, cores="3", threads=2)
-        with pytest.raises(HwnasError, match=r"^--cores '7' names core 7 but the phone has cores "
-                                             r"0-3$"):
+        with pytest.raises(
+            HwnasError,
+            match=r"^--cores '7' names core 7 but the phone has cores "
+            r"0-3$",
+        ):
             AdbBackend(serial=s.serial, benchmark_binary=binary, cores="7")
 
 
 @pytest.mark.parametrize("variant", ["modern", "v2019", "legacy", "all_same"])
 def test_measures_a_real_int8_tflite_in_each_output_format(variant, model, binary):
-    with AdbStandin(PhoneConfig(variant=variant)) as s, AdbBackend(
-            serial=s.serial, benchmark_binary=binary) as b:
+    with (
+        AdbStandin(PhoneConfig(variant=variant)) as s,
+        AdbBackend(serial=s.serial, benchmark_binary=binary) as b,
+    ):
         samples = b.measure(model, warmup=3, runs=20, repeats=3)
         assert len(samples.us) == 3 and all(v > 0 for v in samples.us)
         assert s.phone.masks == ["c", "c", "c"]
         runs = [a for a in s.phone.executed if a[:1] == ["taskset"]]
         assert runs[0][2:] == [
-            "/data/local/tmp/benchmark_model", f"--graph=/data/local/tmp/hwnas_{model.name}",
-            "--num_threads=1", "--warmup_runs=3", "--num_runs=20", "--use_xnnpack=true",
-            "--min_secs=0", "--warmup_min_secs=0"]
+            "/data/local/tmp/benchmark_model",
+            f"--graph=/data/local/tmp/hwnas_{model.name}",
+            "--num_threads=1",
+            "--warmup_runs=3",
+            "--num_runs=20",
+            "--use_xnnpack=true",
+            "--min_secs=0",
+            "--warmup_min_secs=0",
+        ]
         assert b._log.invocations[-1].count == 20
         assert _remote_files(s.phone) == ["benchmark_model"]  # the model was removed
 
@@ -131,8 +155,10 @@ def test_missing_binary_says_what_and_where(model):
     with AdbStandin() as s, pytest.raises(HwnasError) as e:
         AdbBackend(serial=s.serial)
     msg = str(e.value)
-    assert msg.startswith(f"no benchmark_model on {s.serial} at /data/local/tmp/benchmark_model: "
-                          f"pass --benchmark-binary PATH; get LiteRT's Android benchmark tool")
+    assert msg.startswith(
+        f"no benchmark_model on {s.serial} at /data/local/tmp/benchmark_model: "
+        f"pass --benchmark-binary PATH; get LiteRT's Android benchmark tool"
+    )
     assert "android_aarch64_benchmark_model" in msg and "--config=android_arm64" in msg
     assert "\n" not in msg
 
@@ -148,11 +174,16 @@ def test_benchmark_binary_path_must_exist(tmp_path):
 
 
 def test_permission_denied(binary):
-    with (AdbStandin(PhoneConfig(permission_denied=True)) as s,
-          pytest.raises(HwnasError, match=r"^/data/local/tmp/benchmark_model on "
-                                          r"127\.0\.0\.1:\d+: benchmark_model is not "
-                                          r"executable \(permission denied\); run `adb "
-                                          r"shell chmod 755")):
+    with (
+        AdbStandin(PhoneConfig(permission_denied=True)) as s,
+        pytest.raises(
+            HwnasError,
+            match=r"^/data/local/tmp/benchmark_model on "
+            r"127\.0\.0\.1:\d+: benchmark_model is not "
+            r"executable \(permission denied\); run `adb "
+            r"shell chmod 755",
+        ),
+    ):
         AdbBackend(serial=s.serial, benchmark_binary=binary)
 
 
@@ -160,8 +191,11 @@ def test_unloadable_model_names_the_block(binary, tmp_path):
     junk = tmp_path / "ir_k5_e6_junk.tflite"
     junk.write_bytes(b"not a flatbuffer")
     with AdbStandin() as s, AdbBackend(serial=s.serial, benchmark_binary=binary) as b:
-        with pytest.raises(HwnasError, match=r"^ir_k5_e6_junk\.tflite: benchmark_model could not "
-                                             r"load the model; check that the file is a valid"):
+        with pytest.raises(
+            HwnasError,
+            match=r"^ir_k5_e6_junk\.tflite: benchmark_model could not "
+            r"load the model; check that the file is a valid",
+        ):
             b.measure(junk, warmup=1, runs=2, repeats=1)
         assert _remote_files(s.phone) == ["benchmark_model"]
 
@@ -182,24 +216,38 @@ def test_dropped_connection_mid_measure_then_reconnect(model, binary):
 def test_cooldown_waits_while_hot_and_is_bounded(binary):
     slept = []
     hot = PhoneConfig(thermal_c=(58.0, 52.0, 33.0), cool_per_read_c=2.0)  # battery, cpu, cpu
-    with AdbStandin(hot) as s, AdbBackend(serial=s.serial, benchmark_binary=binary,
-                                          max_temp_c=45.0, cooldown_poll_s=0.0) as b:
+    with (
+        AdbStandin(hot) as s,
+        AdbBackend(
+            serial=s.serial, benchmark_binary=binary, max_temp_c=45.0, cooldown_poll_s=0.0
+        ) as b,
+    ):
         b.cooldown(sleep=slept.append)
         assert len(slept) == 4  # 52 → 50 → 48 → 46 → 44: four waits
         assert b.hottest_c() <= 45.0  # the battery zone (58 °C at first) does not count
         assert b.provenance()["temperature_c"]["max"] == 58.0
     stuck = PhoneConfig(thermal_c=(30.0, 60.0))
-    with AdbStandin(stuck) as s, AdbBackend(serial=s.serial, benchmark_binary=binary,
-                                            max_temp_c=45.0, cooldown_timeout_s=0.05,
-                                            cooldown_poll_s=0.01) as b:
+    with (
+        AdbStandin(stuck) as s,
+        AdbBackend(
+            serial=s.serial,
+            benchmark_binary=binary,
+            max_temp_c=45.0,
+            cooldown_timeout_s=0.05,
+            cooldown_poll_s=0.01,
+        ) as b,
+    ):
         assert 0.05 <= b.cooldown() < 2.0
         assert b.provenance()["cooldown_timeouts"] == 1
 
 
 def test_no_device_is_one_clear_line():
-    with pytest.raises(HwnasError, match=r"^no ADB device found: attach a phone with USB "
-                                         r"debugging on \(or pass --serial HOST:PORT for adb "
-                                         r"over TCP\)$"):
+    with pytest.raises(
+        HwnasError,
+        match=r"^no ADB device found: attach a phone with USB "
+        r"debugging on \(or pass --serial HOST:PORT for adb "
+        r"over TCP\)$",
+    ):
         connect(None)
 
 
@@ -218,8 +266,13 @@ def test_find_devices_and_the_devices_command():
 
     with AdbStandin() as s:
         (d,) = find_devices([s.serial])
-        assert (d.serial, d.via, d.model, d.soc, d.android) == (s.serial, "tcp", "Pixel",
-                                                                 "msm8996", "10")
+        assert (d.serial, d.via, d.model, d.soc, d.android) == (
+            s.serial,
+            "tcp",
+            "Pixel",
+            "msm8996",
+            "10",
+        )
         app = typer.Typer()
         register(app)
         app.command("noop")(lambda: None)  # keep typer in multi-command mode

@@ -71,8 +71,11 @@ def test_the_only_listed_device_is_chosen_and_measured(fake_adb, tmp_path, monke
             assert b.device.soc == "msm8996" and b.mask == "c" and b.transport.via == "adb"
             hostile = tmp_path / "$(reboot) x.tflite"
             hostile.write_bytes(b"not a model")
-            with pytest.raises(HwnasError, match=r"^\$\(reboot\) x\.tflite: benchmark_model could "
-                                                 r"not load the model"):
+            with pytest.raises(
+                HwnasError,
+                match=r"^\$\(reboot\) x\.tflite: benchmark_model could "
+                r"not load the model",
+            ):
                 b.measure(hostile, warmup=1, runs=1, repeats=1)
         assert s.phone.syntax == []
         (ref,) = find_devices()

@@ -102,15 +102,31 @@ def test_all_same_has_no_spread():
 @pytest.mark.parametrize(
     "text, exit_code, expected",
     [
-        ("ERROR: Could not open '/data/local/tmp/hwnas_k3.tflite'.\n", 1,
-         "k3.tflite: benchmark_model could not open the model file"),
-        ("STARTING!\nFailed to load model /data/local/tmp/hwnas_k3.tflite\n", 1,
-         "k3.tflite: benchmark_model could not load the model"),
-        ("/system/bin/sh: /data/local/tmp/benchmark_model: not found\n", 127,
-         "k3.tflite: benchmark_model is missing on the device; pass --benchmark-binary PATH"),
-        ("/system/bin/sh: /data/local/tmp/benchmark_model: can't execute: Permission denied\n",
-         126, "k3.tflite: benchmark_model is not executable (permission denied)"),
-        ("STARTING!\nSegmentation fault\n", 139, "k3.tflite: benchmark_model exited with status 139"),
+        (
+            "ERROR: Could not open '/data/local/tmp/hwnas_k3.tflite'.\n",
+            1,
+            "k3.tflite: benchmark_model could not open the model file",
+        ),
+        (
+            "STARTING!\nFailed to load model /data/local/tmp/hwnas_k3.tflite\n",
+            1,
+            "k3.tflite: benchmark_model could not load the model",
+        ),
+        (
+            "/system/bin/sh: /data/local/tmp/benchmark_model: not found\n",
+            127,
+            "k3.tflite: benchmark_model is missing on the device; pass --benchmark-binary PATH",
+        ),
+        (
+            "/system/bin/sh: /data/local/tmp/benchmark_model: can't execute: Permission denied\n",
+            126,
+            "k3.tflite: benchmark_model is not executable (permission denied)",
+        ),
+        (
+            "STARTING!\nSegmentation fault\n",
+            139,
+            "k3.tflite: benchmark_model exited with status 139",
+        ),
         ("STARTING!\n", 0, "k3.tflite: no timings found in benchmark_model's output"),
     ],
     ids=["could-not-open", "not-loadable", "binary-missing", "permission", "crash", "truncated"],
@@ -139,7 +155,9 @@ def test_core_mask(cores, mask):
 def test_parse_cores():
     assert parse_cores("2,3") == (2, 3)
     assert parse_cores("0,4-7") == (0, 4, 5, 6, 7)
-    with pytest.raises(HwnasError, match=r"^--cores '2,9' names core 9 but the phone has cores 0-3$"):
+    with pytest.raises(
+        HwnasError, match=r"^--cores '2,9' names core 9 but the phone has cores 0-3$"
+    ):
         parse_cores("2,9", 4)
     with pytest.raises(HwnasError, match=r"is not a core list"):
         parse_cores("big", 4)
@@ -167,6 +185,7 @@ def test_standin_shell_runs_sequences_like_sh():
         ran.append(argv)
         return "", 1 if argv[0] == "false" else 0
 
-    out, rc, _ = sh.run_line("false && echo no; false || echo 'yes it'; echo $?", runner,
-                             lambda p: [])
+    out, rc, _ = sh.run_line(
+        "false && echo no; false || echo 'yes it'; echo $?", runner, lambda p: []
+    )
     assert ran == [["false"], ["false"], ["echo", "yes it"], ["echo", "0"]]

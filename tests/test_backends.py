@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.device_profiler.backends import (BACKENDS, HostLiteRTBackend, HostOrtBackend,
-                                            Samples, get_backend)
+from hwnas.device_profiler.backends import (
+    BACKENDS,
+    HostLiteRTBackend,
+    HostOrtBackend,
+    Samples,
+    get_backend,
+)
 from hwnas.device_profiler.blockmodels import ModelCache
 from hwnas.errors import HwnasError
 from hwnas.space import LayerInfo, parse_key

@@ -14,12 +14,13 @@ from hwnas.space.blocks import FC, IRBlock, MnasBlock, Pool, Stem, Head, registe
 MNAS_SPECS = [
     MnasBlock(op, k, e, se, res)
     for (op, e), k, se, res in itertools.product(
-        [("conv", 1), ("dwconv", 1), ("mbconv", 3), ("mbconv", 6)], (3, 5), (0.0, 0.25),
-        (False, True))
+        [("conv", 1), ("dwconv", 1), ("mbconv", 3), ("mbconv", 6)],
+        (3, 5),
+        (0.0, 0.25),
+        (False, True),
+    )
 ]
 ALL_SPECS = [parse_key(k) for k in FBNET_OPS] + MNAS_SPECS + [Stem(3), Head(), Pool(), FC()]
-
-
 
 
 # (H, W, Cin, Cout, stride): same shape, downsampling, odd size, channel change at stride 1
@@ -35,8 +36,9 @@ def _cases():
                 continue
             if isinstance(spec, Pool) and cin != cout:
                 continue
-            yield pytest.param(spec, (h, w, cin), cout, stride,
-                               id=f"{spec.key()}-{h}x{w}x{cin}-{cout}-s{stride}")
+            yield pytest.param(
+                spec, (h, w, cin), cout, stride, id=f"{spec.key()}-{h}x{w}x{cin}-{cout}-s{stride}"
+            )
 
 
 @pytest.mark.parametrize("spec,in_shape,cout,stride", list(_cases()))
@@ -70,8 +72,17 @@ def test_key_round_trip(spec):
 
 
 def test_fbnet_keys_are_the_papers_nine():
-    assert FBNET_OPS == ("ir_k3_e1", "ir_k3_e1_g2", "ir_k3_e3", "ir_k3_e6", "ir_k5_e1",
-                         "ir_k5_e1_g2", "ir_k5_e3", "ir_k5_e6", "skip")
+    assert FBNET_OPS == (
+        "ir_k3_e1",
+        "ir_k3_e1_g2",
+        "ir_k3_e3",
+        "ir_k3_e6",
+        "ir_k5_e1",
+        "ir_k5_e1_g2",
+        "ir_k5_e3",
+        "ir_k5_e6",
+        "skip",
+    )
     assert parse_key("ir_k5_e1_g2") == IRBlock(5, 1, 2)
     assert MnasBlock("mbconv", 5, 6, 0.25, True).key() == "mbconv_k5_e6_se0.25_id"
 
@@ -81,12 +92,18 @@ def test_registry_refuses_duplicates():
         register(IRBlock, lambda spec, cin, cout, stride: None)
 
 
-@pytest.mark.parametrize("key,message", [
-    ("foo_k3", "unknown block key 'foo_k3': prefix 'foo' is not one of conv, dwconv, fc, head, "
-               "ir, mbconv, pool, skip, stem"),
-    ("ir_k3_x9", "unknown block key 'ir_k3_x9': token 'x9' is not understood"),
-    ("ir_k3_e1_g1", "block key 'ir_k3_e1_g1' is not canonical; write 'ir_k3_e1'"),
-])
+@pytest.mark.parametrize(
+    "key,message",
+    [
+        (
+            "foo_k3",
+            "unknown block key 'foo_k3': prefix 'foo' is not one of conv, dwconv, fc, head, "
+            "ir, mbconv, pool, skip, stem",
+        ),
+        ("ir_k3_x9", "unknown block key 'ir_k3_x9': token 'x9' is not understood"),
+        ("ir_k3_e1_g1", "block key 'ir_k3_e1_g1' is not canonical; write 'ir_k3_e1'"),
+    ],
+)
 def test_bad_keys(key, message):
     with pytest.raises(HwnasError) as e:
         parse_key(key)
@@ -96,5 +113,6 @@ def test_bad_keys(key, message):
 def test_residual_needs_matching_shapes():
     with pytest.raises(ValueError) as e:
         build_block(MnasBlock("conv", 3, 1, 0.0, True), 8, 16, 1)
-    assert str(e.value) == ("conv_k3_id: an identity residual needs stride 1 and Cin == Cout "
-                            "(got stride 1, 8 -> 16)")
+    assert str(e.value) == (
+        "conv_k3_id: an identity residual needs stride 1 and Cin == Cout (got stride 1, 8 -> 16)"
+    )

@@ -49,23 +49,39 @@ def test_spaces_show(capsys):
 
 def test_unknown_space(capsys):
     assert run(capsys, "spaces", "show", "nope") == (
-        2, "", "error: unknown space 'nope'; choose one of fbnet, fbnet-small, mnasnet, "
-               "mnasnet-small\n")
+        2,
+        "",
+        "error: unknown space 'nope'; choose one of fbnet, fbnet-small, mnasnet, mnasnet-small\n",
+    )
     code, _, err = run(capsys, "arch", "sample", "fbnet-tiny", "-o", "x.json")
     assert code == 2 and err.startswith("error: unknown space 'fbnet-tiny'")
 
 
 def test_arch_ref_and_unknown_reference(capsys, tmp_path):
     path = tmp_path / "ref.json"
-    code, out, _ = run(capsys, "arch", "ref", "fbnet", "fbnet-b", "-o", path, "--classes", "10",
-                       "--resolution", "192")
+    code, out, _ = run(
+        capsys,
+        "arch",
+        "ref",
+        "fbnet",
+        "fbnet-b",
+        "-o",
+        path,
+        "--classes",
+        "10",
+        "--resolution",
+        "192",
+    )
     assert code == 0 and str(path) in out
     arch = Arch.load(path)
     space = get_space("fbnet", num_classes=10, resolution=192)
     assert arch == reference_arch(space, "fbnet-b") and arch.space_args["resolution"] == 192
     assert run(capsys, "arch", "ref", "fbnet-small", "mnasnet-a1", "-o", path) == (
-        2, "", "error: unknown reference 'mnasnet-a1' for space fbnet-small; choose one of "
-               "mobilenetv2, fbnet-a, fbnet-b, fbnet-c\n")
+        2,
+        "",
+        "error: unknown reference 'mnasnet-a1' for space fbnet-small; choose one of "
+        "mobilenetv2, fbnet-a, fbnet-b, fbnet-c\n",
+    )
 
 
 def test_arch_sample_and_show(capsys, tmp_path):
@@ -89,20 +105,25 @@ def test_arch_show_with_latency_table(capsys, tmp_path):
     table.save(tmp_path / "t.csv")
     arch = reference_arch(space, "fbnet-a")
     arch.save(tmp_path / "a.json")
-    code, out, _ = run(capsys, "arch", "show", tmp_path / "a.json", "--table", tmp_path / "t.csv",
-                       "--json")
+    code, out, _ = run(
+        capsys, "arch", "show", tmp_path / "a.json", "--table", tmp_path / "t.csv", "--json"
+    )
     doc = json.loads(out)
     assert code == 0
     assert doc["total"]["predicted_ms"] == pytest.approx(table.predict(arch))
-    assert [la["latency_ms"] for la in doc["layers"]] == [table.lookup(i.key)
-                                                           for i in space.layers(arch)]
+    assert [la["latency_ms"] for la in doc["layers"]] == [
+        table.lookup(i.key) for i in space.layers(arch)
+    ]
     code, out, _ = run(capsys, "arch", "show", tmp_path / "a.json", "--table", tmp_path / "t.csv")
     assert "predicted latency (calibrated)" in out
 
 
 def test_arch_bad_files(capsys, tmp_path):
     assert run(capsys, "arch", "show", tmp_path / "none.json") == (
-        2, "", f"error: {tmp_path / 'none.json'}: no such architecture file\n")
+        2,
+        "",
+        f"error: {tmp_path / 'none.json'}: no such architecture file\n",
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
     code, _, err = run(capsys, "arch", "show", bad)
@@ -110,9 +131,12 @@ def test_arch_bad_files(capsys, tmp_path):
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"space": "fbnet-small", "choices": [0, 1]}))
     assert run(capsys, "arch", "show", wrong) == (
-        2, "", f"error: {wrong}: architecture does not fit space fbnet-small: architecture "
-               "has 2 choices; "
-               "space fbnet-small has 29\n")
+        2,
+        "",
+        f"error: {wrong}: architecture does not fit space fbnet-small: architecture "
+        "has 2 choices; "
+        "space fbnet-small has 29\n",
+    )
 
 
 def _folder(root, classes=("a", "b"), n=12):
@@ -121,7 +145,8 @@ def _folder(root, classes=("a", "b"), n=12):
         (root / c).mkdir(parents=True)
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                root / c / f"{i}.png")
+                root / c / f"{i}.png"
+            )
     return root
 
 
@@ -130,12 +155,25 @@ def test_train_and_resume(capsys, tmp_path):
     arch = tmp_path / "arch.json"
     run(capsys, "arch", "ref", "fbnet-small", "mobilenetv2", "--classes", "2", "-o", arch)
     out_dir = tmp_path / "run"
-    args = ["train", arch, "--data", "folder", "--data-root", data, "--epochs", "1",
-            "--batch-size", "8", "--out", out_dir]
+    args = [
+        "train",
+        arch,
+        "--data",
+        "folder",
+        "--data-root",
+        data,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        out_dir,
+    ]
     code, out, err = run(capsys, *args)
     assert code == 0 and out.startswith("test accuracy ") and "epoch 1/1" in err
     assert {"arch.json", "checkpoint.pt", "log.csv", "model.pt", "result.json"} <= {
-        p.name for p in out_dir.iterdir()}
+        p.name for p in out_dir.iterdir()
+    }
     code, out2, err = run(capsys, *args, "--resume")
     assert code == 0 and "resuming after epoch 1/1" in err
     assert out2.split(" after")[0] == out.split(" after")[0]
@@ -146,23 +184,40 @@ def test_train_and_resume(capsys, tmp_path):
 def test_train_bad_input(capsys, tmp_path):
     arch = tmp_path / "arch.json"
     run(capsys, "arch", "ref", "fbnet-small", "mobilenetv2", "-o", arch)
-    assert run(capsys, "train", arch, "--data", "folder", "--data-root", tmp_path / "no",
-               "--out", tmp_path / "r") == (2, "", f"error: folder: {tmp_path / 'no'} is not a "
-                                                    "directory\n")
+    assert run(
+        capsys,
+        "train",
+        arch,
+        "--data",
+        "folder",
+        "--data-root",
+        tmp_path / "no",
+        "--out",
+        tmp_path / "r",
+    ) == (2, "", f"error: folder: {tmp_path / 'no'} is not a directory\n")
     data = _folder(tmp_path / "data", n=2)
-    assert run(capsys, "train", arch, "--data", "folder", "--data-root", data,
-               "--out", tmp_path / "r") == (
-        2, "", f"error: {arch}: the architecture has 10 classes, folder has 2; make it with "
-               "--classes 2\n")
+    assert run(
+        capsys, "train", arch, "--data", "folder", "--data-root", data, "--out", tmp_path / "r"
+    ) == (
+        2,
+        "",
+        f"error: {arch}: the architecture has 10 classes, folder has 2; make it with --classes 2\n",
+    )
 
 
 def test_entry_point_prints_one_line():
-    proc = subprocess.run([sys.executable, "-m", "hwnas.cli", "arch", "ref", "mnasnet", "fbnet-a",
-                           "-o", "x.json"], capture_output=True, text=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hwnas.cli", "arch", "ref", "mnasnet", "fbnet-a", "-o", "x.json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
-    assert proc.stderr == ("error: unknown reference 'fbnet-a' for space mnasnet; choose one of "
-                           "mobilenetv2, mnasnet-a1, mnasnet-b1\n")
+    assert proc.stderr == (
+        "error: unknown reference 'fbnet-a' for space mnasnet; choose one of "
+        "mobilenetv2, mnasnet-a1, mnasnet-b1\n"
+    )
 
 
 def test_progress_bar_is_silent_off_a_tty(capsys, monkeypatch):

@@ -6,8 +6,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from hwnas.convert import (ConversionError, run_tflite, tflite_io, to_onnx, to_onnx_int8,
-                                  to_tflite)
+from hwnas.convert import ConversionError, run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
 from hwnas.space import LayerInfo, layer_module, parse_key
 
 pytestmark = pytest.mark.export

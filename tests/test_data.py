@@ -15,8 +15,9 @@ from hwnas.data import augment_batch, load_dataset
 from hwnas.data.readers import FASHION_MNIST_DIR
 from hwnas.errors import HwnasError
 
-needs_fmnist = pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(),
-                                  reason="Fashion-MNIST not installed (make test installs it)")
+needs_fmnist = pytest.mark.skipif(
+    not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST not installed (make test installs it)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_augment_is_crop_and_flip():
     g = torch.Generator().manual_seed(0)
     out = augment_batch(x, g)
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
-    crops = [padded[:, :, i:i + 6, j:j + 6] for i in range(9) for j in range(9)]
+    crops = [padded[:, :, i : i + 6, j : j + 6] for i in range(9) for j in range(9)]
     flipped = 0
     for n in range(64):
         plain = any(torch.equal(out[n], c[n]) for c in crops)
@@ -118,8 +119,9 @@ def test_cifar10_truncated(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(HwnasError) as e:
         load_dataset("cifar10", root)
-    assert str(e.value) == (f"{path}: truncated: 18428 bytes is not a whole number of "
-                            "3073-byte records")
+    assert str(e.value) == (
+        f"{path}: truncated: 18428 bytes is not a whole number of 3073-byte records"
+    )
 
 
 # --------------------------------------------------------------------------- image folders
@@ -156,6 +158,7 @@ def test_image_folder_with_train_and_test(tmp_path):
 
 def _idx_copy(tmp_path):
     """A Fashion-MNIST-shaped IDX tree with 5 train and 3 test images."""
+
     def images(n):
         return struct.pack(">IIII", 0x803, n, 28, 28) + bytes(n * 784)
 
@@ -180,8 +183,10 @@ def test_generated_idx_loads(tmp_path):
 
 
 def test_missing_directory(tmp_path):
-    assert _err("fashion-mnist", tmp_path / "nope") == \
-        f"fashion-mnist: {tmp_path / 'nope'} is not a directory"
+    assert (
+        _err("fashion-mnist", tmp_path / "nope")
+        == f"fashion-mnist: {tmp_path / 'nope'} is not a directory"
+    )
     assert _err("cifar10", tmp_path / "nope") == f"cifar10: {tmp_path / 'nope'} is not a directory"
     assert _err("folder", tmp_path / "nope") == f"folder: {tmp_path / 'nope'} is not a directory"
 
@@ -198,7 +203,8 @@ def test_wrong_idx_magic(tmp_path):
     shutil.copy(root / "train-labels-idx1-ubyte.gz", root / "train-images-idx3-ubyte.gz")
     assert _err("fashion-mnist", root) == (
         f"{root / 'train-images-idx3-ubyte.gz'}: not an IDX file of the expected kind "
-        "(magic 0x00000801, expected 0x00000803)")
+        "(magic 0x00000801, expected 0x00000803)"
+    )
 
 
 def test_truncated_idx(tmp_path):
@@ -206,8 +212,9 @@ def test_truncated_idx(tmp_path):
     path = root / "train-images-idx3-ubyte.gz"
     data = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(data[:-100]))
-    assert _err("fashion-mnist", root) == (f"{path}: truncated: 3820 data bytes, "
-                                           "shape 5x28x28 needs 3920")
+    assert _err("fashion-mnist", root) == (
+        f"{path}: truncated: 3820 data bytes, shape 5x28x28 needs 3920"
+    )
     path.write_bytes(gzip.compress(data)[:-30])  # the gzip stream itself cut short
     assert _err("fashion-mnist", root) == f"{path}: truncated: the gzip stream ends early"
 
@@ -224,11 +231,14 @@ def test_folder_without_images(tmp_path):
     (tmp_path / "empty" / "cat" / "readme.txt").write_text("x")
     assert _err("folder", tmp_path / "empty") == (
         f"{tmp_path / 'empty'}: no images found (expected one subfolder per class holding "
-        ".bmp/.gif/.jpeg/.jpg/.png/.tif/.tiff/.webp files)")
+        ".bmp/.gif/.jpeg/.jpg/.png/.tif/.tiff/.webp files)"
+    )
 
 
 def test_bad_arguments(tmp_path):
     assert _err("mnist") == "unknown dataset 'mnist'; choose one of fashion-mnist, cifar10, folder"
     assert _err("cifar10") == "dataset cifar10 needs a root folder (--data-root)"
-    assert _err("fashion-mnist", _idx_copy(tmp_path), val_fraction=1.0) == \
-        "val_fraction must be in [0, 1), got 1.0"
+    assert (
+        _err("fashion-mnist", _idx_copy(tmp_path), val_fraction=1.0)
+        == "val_fraction must be in [0, 1), got 1.0"
+    )

@@ -13,21 +13,38 @@ from hwnas.search.evolution import EvolutionConfig, crossover, mutate, search
 from hwnas.space.space import Stage
 from hwnas.space import Arch
 from hwnas.supernet import CALIBRATION_BATCHES, SupernetError, path_accuracy
-from hwnas.supernet.train import (CKPT, MANIFEST, SupernetConfig, load_supernet,
-                                  open_supernet, train_supernet)
+from hwnas.supernet.train import (
+    CKPT,
+    MANIFEST,
+    SupernetConfig,
+    load_supernet,
+    open_supernet,
+    train_supernet,
+)
 from spaces import tiny_space
 
-SPACE = tiny_space("tiny-evo", resolution=12, num_classes=10, in_channels=1,
-                   ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
-                   stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)))
-OTHER = tiny_space("tiny-evo-other", resolution=12, num_classes=10, in_channels=1,
-                   ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
-                   stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)))
+SPACE = tiny_space(
+    "tiny-evo",
+    resolution=12,
+    num_classes=10,
+    in_channels=1,
+    ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
+    stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)),
+)
+OTHER = tiny_space(
+    "tiny-evo-other",
+    resolution=12,
+    num_classes=10,
+    in_channels=1,
+    ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"),
+    stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2)),
+)
 
 
 def _cfg(out, **kw):
-    return SupernetConfig(out=str(out), space=SPACE.name, subset=400, epochs=2,
-                          batch_size=32, eval_paths=2, **kw)
+    return SupernetConfig(
+        out=str(out), space=SPACE.name, subset=400, epochs=2, batch_size=32, eval_paths=2, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +106,18 @@ def test_mutation_and_crossover_stay_in_the_space():
 
 
 def _evo(out, supernet, target, **kw):
-    return EvolutionConfig(target_ms=target, out=str(out), space=SPACE.name,
-                           supernet=str(supernet), population=6, generations=3, parents=3,
-                           calib_batches=2, eval_batches=1, **kw)
+    return EvolutionConfig(
+        target_ms=target,
+        out=str(out),
+        space=SPACE.name,
+        supernet=str(supernet),
+        population=6,
+        generations=3,
+        parents=3,
+        calib_batches=2,
+        eval_batches=1,
+        **kw,
+    )
 
 
 def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
@@ -112,11 +138,15 @@ def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
     # the leaders were re-scored on the whole held-out split: the winner's figure is that score
     net, _, splits = open_supernet(out, SPACE, "fashion-mnist")
     assert rec["supernet"]["winner_acc"] == path_accuracy(
-        net, Arch.of(SPACE, rec["choices"]), splits, calib_batches=CALIBRATION_BATCHES,
-        seed=0)
+        net, Arch.of(SPACE, rec["choices"]), splits, calib_batches=CALIBRATION_BATCHES, seed=0
+    )
     # stopped after one generation, then resumed: the same winner and the same evaluations
-    assert search(_evo(tmp_path / "b", out, target), table=table, space=SPACE,
-                  stop_after_generations=1) is None
+    assert (
+        search(
+            _evo(tmp_path / "b", out, target), table=table, space=SPACE, stop_after_generations=1
+        )
+        is None
+    )
     with pytest.raises(SearchError, match="--resume"):
         search(_evo(tmp_path / "b", out, target), table=table, space=SPACE)
     again = search(_evo(tmp_path / "b", out, target, resume=True), table=table, space=SPACE)
@@ -128,8 +158,13 @@ def test_evolution_refuses_a_supernet_of_another_space(trained, tmp_path):
     table = synthetic_table(OTHER)
     lo, hi = table.bounds(OTHER)
     with pytest.raises(SearchError, match="trained for"):
-        search(EvolutionConfig(target_ms=hi, out=str(tmp_path / "x"), space=OTHER.name,
-                               supernet=str(out)), table=table, space=OTHER)
+        search(
+            EvolutionConfig(
+                target_ms=hi, out=str(tmp_path / "x"), space=OTHER.name, supernet=str(out)
+            ),
+            table=table,
+            space=OTHER,
+        )
     assert not (tmp_path / "x").exists()
 
 
@@ -142,16 +177,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HWNAS_NO_PROGRESS", "1")
     table = synthetic_table(get_space("fbnet-small")).save(tmp_path / "t.csv")
     base = ["search", "--table", str(table), "--out", str(tmp_path / "run")]
-    for extra, said in ((["--strategy", "evolution"], "needs --supernet"),
-                        (["--strategy", "evolution", "--supernet", str(tmp_path)],
-                         "not a supernet folder"),
-                        (["--supernet", str(tmp_path)], "not a supernet folder"),
-                        (["--strategy", "mnasnet", "--space", "fbnet-small", "--supernet",
-                          str(tmp_path)],
-                         "go together"),
-                        (["--target-ms", "inf"], "positive finite numbers"),
-                        (["--target-ms", "0.3,x"], "positive finite numbers"),
-                        (["--target-ms", "0.3,0.4"], "only for --strategy evolution")):
+    for extra, said in (
+        (["--strategy", "evolution"], "needs --supernet"),
+        (["--strategy", "evolution", "--supernet", str(tmp_path)], "not a supernet folder"),
+        (["--supernet", str(tmp_path)], "not a supernet folder"),
+        (
+            ["--strategy", "mnasnet", "--space", "fbnet-small", "--supernet", str(tmp_path)],
+            "go together",
+        ),
+        (["--target-ms", "inf"], "positive finite numbers"),
+        (["--target-ms", "0.3,x"], "positive finite numbers"),
+        (["--target-ms", "0.3,0.4"], "only for --strategy evolution"),
+    ):
         target = [] if "--target-ms" in extra else ["--target-frac", "0.6"]
         with pytest.raises(SystemExit) as e:
             main(base + target + extra)
@@ -188,15 +225,27 @@ def test_mnasnet_controller_scored_by_the_trained_supernet(trained, tmp_path):
     table = synthetic_table(SPACE)
     lo, hi = table.bounds(SPACE)
     target = lo + 0.5 * (hi - lo)
-    cfg = MnasConfig(target_ms=target, out=str(tmp_path / "m"), space=SPACE.name,
-                     evaluator="supernet", supernet=str(out), trials=8, batch=4)
+    cfg = MnasConfig(
+        target_ms=target,
+        out=str(tmp_path / "m"),
+        space=SPACE.name,
+        evaluator="supernet",
+        supernet=str(out),
+        trials=8,
+        batch=4,
+    )
     rec = mnas_search(cfg, table=table, space=SPACE)
     assert rec["predicted_ms"] <= target
     summary = (tmp_path / "m" / "summary.md").read_text()
     assert "trained supernet" in summary, summary[:500]
     with pytest.raises(SearchError, match="go together"):
-        mnas_search(MnasConfig(target_ms=target, out=str(tmp_path / "n"), space=SPACE.name,
-                               evaluator="supernet"), table=table, space=SPACE)
+        mnas_search(
+            MnasConfig(
+                target_ms=target, out=str(tmp_path / "n"), space=SPACE.name, evaluator="supernet"
+            ),
+            table=table,
+            space=SPACE,
+        )
     assert not (tmp_path / "n").exists()
 
 

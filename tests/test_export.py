@@ -15,17 +15,32 @@ from hwnas.space import get_space, reference_arch
 
 pytestmark = pytest.mark.export
 DATA = "/usr/share/datasets/fashion-mnist"
-FAST = dict(epochs=1, subset=1200, batch_size=64, eval_images=300, parity_images=64,
-            calib_images=100, warmup=2, runs=5, repeats=1, threads=1, progress=False)
+FAST = dict(
+    epochs=1,
+    subset=1200,
+    batch_size=64,
+    eval_images=300,
+    parity_images=64,
+    calib_images=100,
+    warmup=2,
+    runs=5,
+    repeats=1,
+    threads=1,
+    progress=False,
+)
 
 
 def _run_dir(root, space, ref, target_ms=50.0):
     run = root / "run"
     run.mkdir()
     arch = reference_arch(get_space(space), ref)
-    arch.save(run / "arch.json", predicted_ms=1.0, target_ms=target_ms,
-              provenance={"device": "host", "backend": "host-litert", "precision": "int8",
-                          "threads": 1}, supernet_note="the supernet stayed near chance")
+    arch.save(
+        run / "arch.json",
+        predicted_ms=1.0,
+        target_ms=target_ms,
+        provenance={"device": "host", "backend": "host-litert", "precision": "int8", "threads": 1},
+        supernet_note="the supernet stayed near chance",
+    )
     (run / "theta_heatmap.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
     return run
 
@@ -90,11 +105,11 @@ def test_int8_io_quant_params_usable(exported):
     with torch.no_grad():
         ref = model(x).numpy()
     for i in range(len(x)):
-        nhwc = x[i:i + 1].permute(0, 2, 3, 1).numpy()
+        nhwc = x[i : i + 1].permute(0, 2, 3, 1).numpy()
         q = np.clip(np.round(nhwc / q_in["scale"]) + q_in["zero_point"], -128, 127)
         interp.set_tensor(inp["index"], q.astype(np.int8))
         interp.invoke()
-        y = (interp.get_tensor(outp["index"]).astype(np.float32) - q_out["zero_point"])
+        y = interp.get_tensor(outp["index"]).astype(np.float32) - q_out["zero_point"]
         y *= q_out["scale"]
         agree += int(y.argmax() == ref[i].argmax())
         assert np.abs(y[0] - ref[i]).max() < 0.5 * max(1.0, np.abs(ref[i]).max())
@@ -105,14 +120,19 @@ def test_model_json_matches_files(exported):
     run, s = exported
     out = run / "export"
     meta = json.loads((out / "model.json").read_text())
-    assert set(meta["files"]) == {"model_int8.tflite", "model_fp32.tflite", "model_int8.onnx",
-                                  "model_fp32.onnx"}
+    assert set(meta["files"]) == {
+        "model_int8.tflite",
+        "model_fp32.tflite",
+        "model_int8.onnx",
+        "model_fp32.onnx",
+    }
     for name, f in meta["files"].items():
         assert (out / name).stat().st_size == f["bytes"]
     io8 = tflite_io(out / "model_int8.tflite")
     io32 = tflite_io(out / "model_fp32.tflite")
-    assert meta["input"]["shape"] == io8["input"]["shape"] == io32["input"]["shape"] == [1, 32,
-                                                                                          32, 3]
+    assert (
+        meta["input"]["shape"] == io8["input"]["shape"] == io32["input"]["shape"] == [1, 32, 32, 3]
+    )
     assert meta["input"]["layout"] == "NHWC"
     assert meta["input"]["dtype"] == {"model_int8.tflite": "int8", "model_fp32.tflite": "float32"}
     assert io32["input"]["dtype"] == "float32"
@@ -141,9 +161,14 @@ def test_closing_loop_report_and_plots(exported):
     assert lat["backend"] == "host-litert" and lat["primary"] == "model_int8.tflite"
     assert lat["target_holds"] == (lat["measured_ms"] <= 50.0)
     text = (out / "report.md").read_text()
-    for needle in ("model_int8.tflite", "predicted", "Target:", "export.png",
-                   "search/theta_heatmap.png",
-                   "**Warning from the search:** the supernet stayed near chance."):
+    for needle in (
+        "model_int8.tflite",
+        "predicted",
+        "Target:",
+        "export.png",
+        "search/theta_heatmap.png",
+        "**Warning from the search:** the supernet stayed near chance.",
+    ):
         assert needle in text
     assert (out / "export.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "search" / "theta_heatmap.png").exists()
@@ -155,8 +180,7 @@ def test_closing_loop_report_and_plots(exported):
 
 def test_second_export_reuses_training(exported, capsys):
     run, _ = exported
-    cfg = ExportConfig(source=run, **{**FAST, "progress": True}, formats="onnx",
-                       precision="fp32")
+    cfg = ExportConfig(source=run, **{**FAST, "progress": True}, formats="onnx", precision="fp32")
     s = export_run(cfg)
     assert "reusing the trained model" in capsys.readouterr().err
     out = run / "export"
@@ -179,21 +203,29 @@ def test_bad_input_one_line_nothing_written(tmp_path, case):
     if case == "no_arch":
         (tmp_path / "emptyrun").mkdir()
         kwargs["source"] = tmp_path / "emptyrun"
-        message = (f"{tmp_path / 'emptyrun'}: no arch.json in this run directory (pass a search "
-                   "run directory or an ARCH.json)")
+        message = (
+            f"{tmp_path / 'emptyrun'}: no arch.json in this run directory (pass a search "
+            "run directory or an ARCH.json)"
+        )
     elif case == "unknown_space":
         (tmp_path / "bad.json").write_text('{"space": "nope", "choices": [0]}')
         kwargs["source"] = tmp_path / "bad.json"
-        message = (f"{tmp_path / 'bad.json'}: architecture of unknown space 'nope': unknown "
-                   "space 'nope'; choose one of fbnet, fbnet-small, mnasnet, mnasnet-small")
+        message = (
+            f"{tmp_path / 'bad.json'}: architecture of unknown space 'nope': unknown "
+            "space 'nope'; choose one of fbnet, fbnet-small, mnasnet, mnasnet-small"
+        )
     elif case == "no_data":
         kwargs["data_root"] = tmp_path / "nodata"
-        message = (f"no data for training and int8 calibration (fashion-mnist): fashion-mnist: "
-                   f"{tmp_path / 'nodata'} is not a directory")
+        message = (
+            f"no data for training and int8 calibration (fashion-mnist): fashion-mnist: "
+            f"{tmp_path / 'nodata'} is not a directory"
+        )
     else:
         kwargs["out"] = tmp_path / "afile" / "export"
-        message = (f"cannot write the export to {tmp_path / 'afile' / 'export'}: "
-                   f"{tmp_path / 'afile'} is not a directory")
+        message = (
+            f"cannot write the export to {tmp_path / 'afile' / 'export'}: "
+            f"{tmp_path / 'afile'} is not a directory"
+        )
     before = _listing(tmp_path)
     with pytest.raises(HwnasError) as e:
         export_run(ExportConfig(**kwargs, progress=False))
@@ -236,15 +268,26 @@ def test_backend_follows_the_table_provenance():
     from hwnas.export.export import choose_backend, device_name
 
     cfg = ExportConfig(source="x", progress=False)
-    phone = {"device": {"model": "Pixel", "serial": "FA7"}, "backend": "adb", "threads": 1,
-             "cores": [2, 3], "use_xnnpack": True}
+    phone = {
+        "device": {"model": "Pixel", "serial": "FA7"},
+        "backend": "adb",
+        "threads": 1,
+        "cores": [2, 3],
+        "use_xnnpack": True,
+    }
     assert choose_backend(cfg, phone) == "adb"
     assert backend_settings(phone, "adb", threads=1, precision="int8") == {
-        "threads": 1, "precision": "int8", "cores": (2, 3), "use_xnnpack": True}
+        "threads": 1,
+        "precision": "int8",
+        "cores": (2, 3),
+        "use_xnnpack": True,
+    }
     assert choose_backend(cfg, {"device": "host", "backend": "host-ort"}) == "host-ort"
     assert choose_backend(cfg, {}) == "host-litert"
     assert backend_settings(phone, "host-ort", threads=2, precision="int8") == {
-        "threads": 2, "precision": "int8"}
+        "threads": 2,
+        "precision": "int8",
+    }
     assert device_name(phone["device"]) == "Pixel" and device_name(None) == "?"
     with pytest.raises(HwnasError) as e:
         choose_backend(ExportConfig(source="x", backend="gpu"), {})
@@ -257,8 +300,7 @@ def test_export_result_is_frozen_and_indexes_like_the_summary():
 
     from hwnas.export.export import ExportResult
 
-    r = ExportResult(Path("out"), {"checks": {"a": 1}, "files": {}, "accuracy": {},
-                                   "latency": {}})
+    r = ExportResult(Path("out"), {"checks": {"a": 1}, "files": {}, "accuracy": {}, "latency": {}})
     assert r["checks"] is r.checks and r.files == {}
     with pytest.raises(FrozenInstanceError):
         r.out = Path("elsewhere")
@@ -268,7 +310,8 @@ def test_model_json_states_the_training_resize():
     from hwnas.export.app import resize_rule
 
     assert resize_rule("fashion-mnist", 32).startswith(
-        "28x28 images zero-padded by 2 px on each side to 32x32")
+        "28x28 images zero-padded by 2 px on each side to 32x32"
+    )
     assert resize_rule("cifar10", 32).startswith("bilinear (antialiased) resize to 32x32")
 
 
@@ -281,15 +324,19 @@ def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
     (run / "pareto.png").write_bytes(b"png")
     with pytest.raises(HwnasError) as e:
         check_writable(run, run / "arch.json")
-    assert str(e.value) == (f"cannot write the export to {run}: it holds the architecture "
-                            f"{run / 'arch.json'}; choose another --out")
+    assert str(e.value) == (
+        f"cannot write the export to {run}: it holds the architecture "
+        f"{run / 'arch.json'}; choose another --out"
+    )
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(HwnasError) as e:
         check_writable(other, run / "arch.json")
-    assert str(e.value) == (f"cannot write the export to {other}: it is a folder with other "
-                            "files, not an earlier export; choose another --out")
+    assert str(e.value) == (
+        f"cannot write the export to {other}: it is a folder with other "
+        "files, not an earlier export; choose another --out"
+    )
     assert (other / "notes.txt").read_text() == "mine"
     for ok in ("train", "summary.json"):  # an interrupted or an earlier export
         folder = tmp_path / f"ok-{ok}"
@@ -312,8 +359,10 @@ def test_training_of_another_arch_is_not_reused(tmp_path):
     cfg = ExportConfig(source=tmp_path, resume=True, progress=False)
     with pytest.raises(HwnasError) as e:
         train_or_reuse(cfg, src, None, train_dir)
-    assert str(e.value) == (f"{train_dir} holds the training of another architecture; drop "
-                            "--resume to train this one from scratch, or choose another --out")
+    assert str(e.value) == (
+        f"{train_dir} holds the training of another architecture; drop "
+        "--resume to train this one from scratch, or choose another --out"
+    )
     assert (train_dir / "model.pt").exists()  # refused before touching anything
 
 
@@ -358,8 +407,17 @@ def test_reference_trained_with_the_same_recipe_and_compared(tmp_path):
     target = 0.8 * table.predict(reference_arch(space, "mobilenetv2"), space)
     run = _run_dir(tmp_path, "fbnet-small", "fbnet-a", target_ms=target)
     fast = {**FAST, "subset": 600, "eval_images": 100}
-    s = export_run(ExportConfig(source=run, table=path, formats=("onnx",), precision=("fp32",),
-                                backend="host-ort", reference=True, **fast))
+    s = export_run(
+        ExportConfig(
+            source=run,
+            table=path,
+            formats=("onnx",),
+            precision=("fp32",),
+            backend="host-ort",
+            reference=True,
+            **fast,
+        )
+    )
     ref = s["reference"]
     assert ref["predicted_ms"] <= target and ref["name"].startswith("mobilenetv2")
     assert 0.0 <= ref["test_acc"] <= 1.0

@@ -66,10 +66,10 @@ def inputs(tmp_path_factory):
         (root / "data" / c).mkdir(parents=True)
         for i in range(4):
             Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                root / "data" / c / f"{i}.png")
+                root / "data" / c / f"{i}.png"
+            )
     space = get_space("fbnet-small")
-    reference_arch(get_space("fbnet-small", num_classes=2), "mobilenetv2").save(
-        root / "arch2.json")
+    reference_arch(get_space("fbnet-small", num_classes=2), "mobilenetv2").save(root / "arch2.json")
     reference_arch(space, "mobilenetv2").save(root / "arch.json")
     reference_arch(get_space("mnasnet-small"), "mobilenetv2").save(root / "mnas.json")
     synthetic_table(space).save(root / "t.csv")
@@ -83,8 +83,11 @@ def _mount(path: Path, options: str) -> bool:
     if os.environ.get("HWNAS_TEST_NO_MOUNT") or os.geteuid() != 0 or not shutil.which("mount"):
         return False
     path.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                       capture_output=True, check=False)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
     return r.returncode == 0
 
 
@@ -162,15 +165,32 @@ def _commands(inputs: Path, base: Path) -> dict[str, list]:
     return {
         "arch ref": ["arch", "ref", "fbnet-small", "mobilenetv2", "-o", base / "a.json"],
         "arch sample": ["arch", "sample", "fbnet-small", "-o", base / "x" / "a.json"],
-        "train": ["train", inputs / "arch2.json", *data, "--epochs", "1", "--out",
-                  base / "run"],
-        "search": ["search", "--table", inputs / "t.csv", "--target-ms", "5", *data,
-                   "--epochs", "1", "--out", base / "runs" / "s"],
-        "profile": ["profile", "--device", "host", "--backend", "host-ort", "--space",
-                    "fbnet-small", "--out", base / "t.csv"],
+        "train": ["train", inputs / "arch2.json", *data, "--epochs", "1", "--out", base / "run"],
+        "search": [
+            "search",
+            "--table",
+            inputs / "t.csv",
+            "--target-ms",
+            "5",
+            *data,
+            "--epochs",
+            "1",
+            "--out",
+            base / "runs" / "s",
+        ],
+        "profile": [
+            "profile",
+            "--device",
+            "host",
+            "--backend",
+            "host-ort",
+            "--space",
+            "fbnet-small",
+            "--out",
+            base / "t.csv",
+        ],
         "supernet train": ["supernet", "train", *data, "--epochs", "1", "--out", base / "sn"],
-        "export": ["export", inputs / "arch2.json", *data, "--epochs", "1", "--out",
-                   base / "exp"],
+        "export": ["export", inputs / "arch2.json", *data, "--epochs", "1", "--out", base / "exp"],
     }
 
 
@@ -239,8 +259,8 @@ TABLE_CASES = {  # case: what the one line must say
     "torn last field": "column analytic: 'Tr' is not True or False",
     "row cut short": "is not a number",
     "sidecar is a list": "t.json: not a latency table sidecar",
-    "params not an object": "t.json: field space.params is \"abc\", not an object",
-    "calibration not a number": "t.json: field calibration.scale is \"x\", not a finite number",
+    "params not an object": 't.json: field space.params is "abc", not an object',
+    "calibration not a number": 't.json: field calibration.scale is "x", not a finite number',
     "another space": "was profiled for space mnasnet-small",
     "another resolution": "resolution=64",
 }
@@ -252,11 +272,24 @@ def test_malformed_table_is_one_line(command, case, inputs, tmp_path, capsys):
     if command.startswith("tables") and case in ("another space", "another resolution"):
         pytest.skip("tables show pairs the table with no architecture (diff: test_tables_diff)")
     table = _table_case(case, inputs, tmp_path)
-    args = {"tables show": ["tables", "show", table],
-            "tables diff": ["tables", "diff", inputs / "t.csv", table],
-            "arch show": ["arch", "show", inputs / "arch.json", "--table", table],
-            "search": ["search", "--table", table, "--target-ms", "5", "--data", "folder",
-                       "--data-root", inputs / "data", "--out", tmp_path / "run"]}[command]
+    args = {
+        "tables show": ["tables", "show", table],
+        "tables diff": ["tables", "diff", inputs / "t.csv", table],
+        "arch show": ["arch", "show", inputs / "arch.json", "--table", table],
+        "search": [
+            "search",
+            "--table",
+            table,
+            "--target-ms",
+            "5",
+            "--data",
+            "folder",
+            "--data-root",
+            inputs / "data",
+            "--out",
+            tmp_path / "run",
+        ],
+    }[command]
     before = listing(tmp_path)
     code, out, err = run(capsys, *args)
     assert code == 2 and TABLE_CASES[case] in one_error(err)
@@ -273,18 +306,39 @@ def test_profile_never_overwrites_a_sidecar_it_did_not_write(inputs, tmp_path, c
     victim = tmp_path / "x.json"
     shutil.copy(inputs / "arch.json", victim)
     before = listing(tmp_path)
-    code, _, err = run(capsys, "profile", "--device", "host", "--backend", "host-ort",
-                       "--space", "fbnet-small", "--out", tmp_path / "x.csv")
+    code, _, err = run(
+        capsys,
+        "profile",
+        "--device",
+        "host",
+        "--backend",
+        "host-ort",
+        "--space",
+        "fbnet-small",
+        "--out",
+        tmp_path / "x.csv",
+    )
     assert code == 2 and "x.json exists and is not a latency table sidecar" in one_error(err)
     assert victim.read_bytes() == (inputs / "arch.json").read_bytes()
     assert listing(tmp_path) == before
 
 
 def test_profile_out_a_folder_says_so(tmp_path, capsys):
-    code, _, err = run(capsys, "profile", "--device", "host", "--backend", "host-ort",
-                       "--space", "fbnet-small", "--out", tmp_path)
-    assert code == 2 and one_error(err) == (f"error: cannot write {tmp_path}: it is a "
-                                            "directory; --out takes a table CSV path")
+    code, _, err = run(
+        capsys,
+        "profile",
+        "--device",
+        "host",
+        "--backend",
+        "host-ort",
+        "--space",
+        "fbnet-small",
+        "--out",
+        tmp_path,
+    )
+    assert code == 2 and one_error(err) == (
+        f"error: cannot write {tmp_path}: it is a directory; --out takes a table CSV path"
+    )
 
 
 # ------------------------------------------------------------------ bad options and files
@@ -302,12 +356,18 @@ BAD_ARCH = {
     "fractional choice": (lambda d: d["choices"].__setitem__(0, 1.5), "integer option indices"),
     "boolean choice": (lambda d: d["choices"].__setitem__(0, True), "integer option indices"),
     "unknown schema": (lambda d: d.__setitem__("schema", 99), "unknown architecture schema 99"),
-    "values contradict": (lambda d: d["values"].__setitem__("s1.width", 999),
-                          "'values' contradict 'choices' at 's1.width'"),
-    "negative resolution": (lambda d: d["space_args"].__setitem__("resolution", -32),
-                            "resolution must be an integer of at least 8"),
-    "string classes": (lambda d: d["space_args"].__setitem__("num_classes", "ten"),
-                       "num_classes must be an integer"),
+    "values contradict": (
+        lambda d: d["values"].__setitem__("s1.width", 999),
+        "'values' contradict 'choices' at 's1.width'",
+    ),
+    "negative resolution": (
+        lambda d: d["space_args"].__setitem__("resolution", -32),
+        "resolution must be an integer of at least 8",
+    ),
+    "string classes": (
+        lambda d: d["space_args"].__setitem__("num_classes", "ten"),
+        "num_classes must be an integer",
+    ),
 }
 
 
@@ -322,22 +382,38 @@ def test_strict_arch_files(case, inputs, tmp_path, capsys):
 BAD_OPTIONS = {
     "--lr inf": (["train", "ARCH", "--lr", "inf", "--out", "OUT"], "'--lr': inf is not a finite"),
     "--lr 1e308": (["train", "ARCH", "--lr", "1e308", "--out", "OUT"], "not a finite number"),
-    "--label-smoothing nan": (["train", "ARCH", "--label-smoothing", "nan", "--out", "OUT"],
-                              "not a finite number"),
-    "--target-ms inf": (["search", "--target-ms", "inf", "--out", "OUT"],
-                        "--target-ms takes positive finite numbers"),
-    "--target-ms 1e308": (["search", "--target-ms", "1e308", "--table", "TABLE", "--out",
-                           "OUT"], "--target-ms takes positive finite numbers"),
-    "--width-mult nan": (["arch", "ref", "fbnet-small", "mobilenetv2", "--width-mult", "nan",
-                          "-o", "OUT"], "not a finite number"),
-    "--width-mult -1": (["arch", "ref", "fbnet-small", "mobilenetv2", "--width-mult", "-1",
-                         "-o", "OUT"], "width_mult must be a number in (0, 10]"),
-    "--resolution -32": (["arch", "ref", "fbnet-small", "mobilenetv2", "--resolution", "-32",
-                          "-o", "OUT"], "resolution must be an integer of at least 8"),
-    "--strategy random": (["search", "--strategy", "random", "--target-ms", "1", "--out", "OUT"],
-                          "Invalid value for '--strategy'"),
-    "--fit-fraction inf": (["tables", "validate", "TABLE", "--fit-fraction", "inf"],
-                           "not a finite number"),
+    "--label-smoothing nan": (
+        ["train", "ARCH", "--label-smoothing", "nan", "--out", "OUT"],
+        "not a finite number",
+    ),
+    "--target-ms inf": (
+        ["search", "--target-ms", "inf", "--out", "OUT"],
+        "--target-ms takes positive finite numbers",
+    ),
+    "--target-ms 1e308": (
+        ["search", "--target-ms", "1e308", "--table", "TABLE", "--out", "OUT"],
+        "--target-ms takes positive finite numbers",
+    ),
+    "--width-mult nan": (
+        ["arch", "ref", "fbnet-small", "mobilenetv2", "--width-mult", "nan", "-o", "OUT"],
+        "not a finite number",
+    ),
+    "--width-mult -1": (
+        ["arch", "ref", "fbnet-small", "mobilenetv2", "--width-mult", "-1", "-o", "OUT"],
+        "width_mult must be a number in (0, 10]",
+    ),
+    "--resolution -32": (
+        ["arch", "ref", "fbnet-small", "mobilenetv2", "--resolution", "-32", "-o", "OUT"],
+        "resolution must be an integer of at least 8",
+    ),
+    "--strategy random": (
+        ["search", "--strategy", "random", "--target-ms", "1", "--out", "OUT"],
+        "Invalid value for '--strategy'",
+    ),
+    "--fit-fraction inf": (
+        ["tables", "validate", "TABLE", "--fit-fraction", "inf"],
+        "not a finite number",
+    ),
 }
 
 
@@ -362,8 +438,12 @@ sys.stdin.read()
 
 
 def _holder(out: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -372,8 +452,9 @@ def _holder(out: Path) -> subprocess.Popen:
 def held(tmp_path_factory):
     """Another process holding the lock of each command's output folder."""
     base = tmp_path_factory.mktemp("held")
-    outs = {c: Path(a[a.index("--out") + 1]) for c, a in _commands(base, base).items()
-            if "--out" in a}
+    outs = {
+        c: Path(a[a.index("--out") + 1]) for c, a in _commands(base, base).items() if "--out" in a
+    }
     procs = {c: _holder(o) for c, o in outs.items()}
     yield base, procs
     for p in procs.values():
@@ -422,19 +503,38 @@ def test_next_profile_removes_a_killed_runs_temporaries(inputs, tmp_path, capsys
     meta = json.loads((inputs / "t.json").read_text())
     # threads 2 in the table, 1 asked: the run is refused after taking the output (measuring
     # nothing), and has cleaned up what the killed run left
-    meta["provenance"] = {"device": "host", "backend": "host-ort", "precision": "int8",
-                          "threads": 2}
+    meta["provenance"] = {
+        "device": "host",
+        "backend": "host-ort",
+        "precision": "int8",
+        "threads": 2,
+    }
     (tmp_path / "t.json").write_text(json.dumps(meta))
     dead = _dead_pid()
-    stale = [tmp_path / f".t.json.{dead}-abcd1234.tmp", tmp_path / f".t.csv.{dead}-zz_y9876.tmp",
-             tmp_path / ".t.json.k2j4h5g6.tmp"]  # the last: an older hwnas's, long ago
+    stale = [
+        tmp_path / f".t.json.{dead}-abcd1234.tmp",
+        tmp_path / f".t.csv.{dead}-zz_y9876.tmp",
+        tmp_path / ".t.json.k2j4h5g6.tmp",
+    ]  # the last: an older hwnas's, long ago
     live = tmp_path / f".t.csv.{os.getpid()}-live0000.tmp"  # a live writer's: kept
     for p in stale + [live]:
         p.write_text("partial")
     old = time.time() - 3600
     os.utime(stale[-1], (old, old))
-    code, out, err = run(capsys, "profile", "--device", "host", "--backend", "host-ort",
-                         "--space", "fbnet-small", "--threads", "1", "--out", csv)
+    code, out, err = run(
+        capsys,
+        "profile",
+        "--device",
+        "host",
+        "--backend",
+        "host-ort",
+        "--space",
+        "fbnet-small",
+        "--threads",
+        "1",
+        "--out",
+        csv,
+    )
     assert code == 2 and "was profiled with threads=2" in one_error(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["t.csv", "t.json", live.name])
 
@@ -534,12 +634,29 @@ def test_profile_killed_with_sigkill_resumes_without_loss(tmp_path, monkeypatch)
     from hwnas.device_profiler.runner import ProfileConfig, profile
     from spaces import tiny_space
 
-    space = tiny_space("tiny-faults", depths=(2, 1), head_channels=16,
-                       ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
-                       params={"f": 1})
+    space = tiny_space(
+        "tiny-faults",
+        depths=(2, 1),
+        head_channels=16,
+        ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"),
+        width_multipliers=(1.0,),
+        params={"f": 1},
+    )
     keys = tuple(i.key for i in space.all_layer_infos())
-    profile(ProfileConfig(space=space, out=out, backend="host-ort", device="host", warmup=1,
-                          runs=5, repeats=2, progress=False, keys=keys, passes=1))
+    profile(
+        ProfileConfig(
+            space=space,
+            out=out,
+            backend="host-ort",
+            device="host",
+            warmup=1,
+            runs=5,
+            repeats=2,
+            progress=False,
+            keys=keys,
+            passes=1,
+        )
+    )
     after = LatencyTable.load(out).frame
     key = ["block", "H", "W", "Cin", "Cout", "stride"]
     assert not after.duplicated(key).any() and len(after) > len(before)

@@ -10,18 +10,19 @@ import torch
 from hwnas.latency import synthetic_table
 from hwnas.search.common import SearchError, check_target
 from hwnas.search.fbnet import FBNetConfig, derive, search, theta_forward
-from hwnas.search.fbnet_loss import (fbnet_loss, gumbel_weights, target_term, temperature,
-                                     theta_loss)
+from hwnas.search.fbnet_loss import fbnet_loss, gumbel_weights, target_term, temperature, theta_loss
 from hwnas.space import get_space, reference_arch
 from hwnas.supernet import FBNetSupernet
 from spaces import tiny_space
 
-TINY = tiny_space("tiny-fb", resolution=12, num_classes=10,
-                  ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip"))
+TINY = tiny_space(
+    "tiny-fb", resolution=12, num_classes=10, ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "skip")
+)
 
 
-def fbnet_loss_misread(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = 0.2,
-                       beta: float = 0.6) -> torch.Tensor:
+def fbnet_loss_misread(
+    ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = 0.2, beta: float = 0.6
+) -> torch.Tensor:
     """The common misreading CE · α · log(LAT^β) = CE · α · β · log(LAT), which the search
     does not use: here only to show the two differ."""
     return ce * alpha * torch.log(lat_us.clamp_min(torch.e) ** beta)
@@ -34,7 +35,8 @@ def test_loss_matches_hand_computed_paper_formula_not_the_misreading():
     # misread: 2.0 · 0.2 · log(20000^0.6) = 0.4 · 0.6 · 9.903488 = 2.376837
     assert float(fbnet_loss_misread(ce, lat, 0.2, 0.6)) == pytest.approx(2.376837, rel=1e-5)
     assert float(fbnet_loss(ce, lat)) == pytest.approx(
-        2.0 * 0.2 * math.log(20000.0) ** 0.6, rel=1e-6)
+        2.0 * 0.2 * math.log(20000.0) ** 0.6, rel=1e-6
+    )
 
 
 def test_loss_is_never_nan_and_target_terms():
@@ -71,12 +73,13 @@ def test_gradient_reaches_theta_through_the_supernet_in_both_modes():
     for hard in (False, True):
         theta = [torch.zeros(len(c), requires_grad=True) for c in TINY.choices]
         gen = torch.Generator().manual_seed(1)
-        pairs = [gumbel_weights(t, 1.0, gen, hard or c.kind == "width")
-                 for t, c in zip(theta, TINY.choices)]
+        pairs = [
+            gumbel_weights(t, 1.0, gen, hard or c.kind == "width")
+            for t, c in zip(theta, TINY.choices)
+        ]
         out = theta_forward(net, TINY, x, [w for w, _ in pairs], [i for _, i in pairs], hard)
         torch.nn.functional.cross_entropy(out, y).backward()
-        assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in theta
-                   if len(t) > 1), hard
+        assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in theta if len(t) > 1), hard
 
 
 @pytest.mark.parametrize("space", [TINY, get_space("fbnet-small")], ids=lambda s: s.name)
@@ -113,14 +116,25 @@ def test_tiny_target_is_met_by_repair_and_impossible_target_states_minimum():
     assert table.predict(winner, space) <= target
     assert all(table.predict(a, space) <= target for a, _ in topk)
     assert len({a.choices for a, _ in topk}) == len(topk)
-    with pytest.raises(SearchError, match=rf"below the fastest architecture of fbnet-small on "
-                                          rf"this table \({lo:.3f} ms\)"):
+    with pytest.raises(
+        SearchError,
+        match=rf"below the fastest architecture of fbnet-small on "
+        rf"this table \({lo:.3f} ms\)",
+    ):
         check_target(table, space, lo * 0.5)
 
 
 def _cfg(tmp_path, name, mode="hard", **kw):
-    base = dict(target_ms=0.0, out=str(tmp_path / name), subset=256, epochs=2, warmup_epochs=1,
-                batch_size=64, mode=mode, seed=3)
+    base = dict(
+        target_ms=0.0,
+        out=str(tmp_path / name),
+        subset=256,
+        epochs=2,
+        warmup_epochs=1,
+        batch_size=64,
+        mode=mode,
+        seed=3,
+    )
     return FBNetConfig(**{**base, **kw})
 
 
@@ -141,8 +155,16 @@ def test_end_to_end_tiny_budget(tmp_path, mode, capsys):
     assert [ln.split(":")[0] for ln in epochs] == ["epoch 1/2 warmup", "epoch 2/2 search"]
     assert f"(target {target:g})" in epochs[1] and "E[lat]" in epochs[1]
     out = tmp_path / mode
-    for f in ("config.json", "log.csv", "arch.json", "topk.json", "summary.md",
-              "theta_heatmap.png", "theta_evolution.png", "latency.png"):
+    for f in (
+        "config.json",
+        "log.csv",
+        "arch.json",
+        "topk.json",
+        "summary.md",
+        "theta_heatmap.png",
+        "theta_evolution.png",
+        "latency.png",
+    ):
         assert (out / f).exists(), f
     arch = json.loads((out / "arch.json").read_text())
     assert arch["predicted_ms"] <= target and arch["margin_ms"] >= 0
@@ -159,16 +181,18 @@ def test_resume_equals_uninterrupted(tmp_path):
     full = search(_cfg(tmp_path, "full", target_ms=target, epochs=3), table=table, space=TINY)
     part_cfg = _cfg(tmp_path, "part", target_ms=target, epochs=3)
     assert search(part_cfg, stop_after_epochs=2, table=table, space=TINY) is None
-    resumed = search(_cfg(tmp_path, "part", target_ms=target, epochs=3, resume=True),
-                     table=table, space=TINY)
+    resumed = search(
+        _cfg(tmp_path, "part", target_ms=target, epochs=3, resume=True), table=table, space=TINY
+    )
     assert resumed["choices"] == full["choices"]
     a = (tmp_path / "full" / "log.csv").read_text().splitlines()
     b = (tmp_path / "part" / "log.csv").read_text().splitlines()
     strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731 (drop seconds)
     assert strip(a) == strip(b)
     with pytest.raises(SearchError, match=r"started with different settings \(epochs\)"):
-        search(_cfg(tmp_path, "part", target_ms=target, epochs=4, resume=True),
-               table=table, space=TINY)
+        search(
+            _cfg(tmp_path, "part", target_ms=target, epochs=4, resume=True), table=table, space=TINY
+        )
 
 
 def test_config_validation_is_one_line():
@@ -187,8 +211,7 @@ def test_fbnet_small_end_to_end(tmp_path, mode):
     table = synthetic_table(space)
     lo, hi = table.bounds(space)
     target = lo + 0.2 * (hi - lo)
-    rec = search(_cfg(tmp_path, mode, mode, target_ms=target, refine=1), table=table,
-                 space=space)
+    rec = search(_cfg(tmp_path, mode, mode, target_ms=target, refine=1), table=table, space=space)
     assert rec["predicted_ms"] <= target
     arch = Arch.load(tmp_path / mode / "arch.json")
     assert build_model(space, arch)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
@@ -207,12 +230,29 @@ def test_cli_runs_fbnet_and_refuses_foreign_flags(tmp_path):
     table = synthetic_table(space)
     path = table.save(tmp_path / "t.csv")
     lo, hi = table.bounds(space)
-    args = ["search", "--table", str(path), "--target-ms", f"{lo + 0.2 * (hi - lo):.4f}",
-            "--out", str(tmp_path / "run"), "--mode", "hard", "--epochs", "2",
-            "--warmup-epochs", "1", "--subset", "128", "--refine", "1"]
+    args = [
+        "search",
+        "--table",
+        str(path),
+        "--target-ms",
+        f"{lo + 0.2 * (hi - lo):.4f}",
+        "--out",
+        str(tmp_path / "run"),
+        "--mode",
+        "hard",
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "1",
+        "--subset",
+        "128",
+        "--refine",
+        "1",
+    ]
     res = CliRunner().invoke(app, args + ["--trials", "5"])
-    assert isinstance(res.exception, SearchError) and "--trials: only for --strategy mnasnet" \
-        in str(res.exception)
+    assert isinstance(
+        res.exception, SearchError
+    ) and "--trials: only for --strategy mnasnet" in str(res.exception)
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "predicted" in res.output and (tmp_path / "run" / "arch.json").exists()

@@ -14,10 +14,17 @@ from hwnas.space.space import Stage
 from spaces import tiny_space
 
 TINY_FBNET = tiny_space("tiny")
-TINY_MNAS = tiny_space("tiny-mnas", family="mnasnet",
-                       stages=(Stage("b1", 8, 1, 1), Stage("b2", 16, 2, 2)),
-                       width_multipliers=(1.0, 1.5), ops=(), mnas_ops=("dwconv", "mbconv_e3"),
-                       kernels=(3,), se_ratios=(0.0,), params={"tiny": 2})
+TINY_MNAS = tiny_space(
+    "tiny-mnas",
+    family="mnasnet",
+    stages=(Stage("b1", 8, 1, 1), Stage("b2", 16, 2, 2)),
+    width_multipliers=(1.0, 1.5),
+    ops=(),
+    mnas_ops=("dwconv", "mbconv_e3"),
+    kernels=(3,),
+    se_ratios=(0.0,),
+    params={"tiny": 2},
+)
 
 
 def all_archs(space):
@@ -42,8 +49,10 @@ def test_bounds_are_exact(tiny):
 def test_expected_equals_predict_for_one_hot_and_mean_for_uniform(tiny):
     space, table, preds = tiny
     arch = all_archs(space)[7]
-    one_hot = [torch.nn.functional.one_hot(torch.tensor(c), len(ch)).double()
-               for c, ch in zip(arch, space.choices)]
+    one_hot = [
+        torch.nn.functional.one_hot(torch.tensor(c), len(ch)).double()
+        for c, ch in zip(arch, space.choices)
+    ]
     assert float(table.expected(one_hot, space)) == pytest.approx(table.predict(arch, space))
     uniform = [torch.full((len(ch),), 1.0 / len(ch), dtype=torch.double) for ch in space.choices]
     assert float(table.expected(uniform, space)) == pytest.approx(preds.mean())
@@ -64,8 +73,9 @@ def test_best_under_matches_brute_force(tiny):
     archs = all_archs(space)
     for frac in (0.05, 0.3, 0.7):
         target = preds.min() + frac * (preds.max() - preds.min())
-        best = max(sum(scores[i][c] for i, c in enumerate(a))
-                   for a, p in zip(archs, preds) if p <= target)
+        best = max(
+            sum(scores[i][c] for i, c in enumerate(a)) for a, p in zip(archs, preds) if p <= target
+        )
         got = table.best_under(space, scores, target, bins=20000)
         assert table.predict(got, space) <= target
         assert sum(scores[i][c] for i, c in enumerate(got.choices)) == pytest.approx(best)
@@ -75,7 +85,9 @@ def test_target_below_minimum_states_it():
     space = TINY_FBNET
     table = synthetic_table(space)
     lo, _ = table.bounds(space)
-    with pytest.raises(TableError, match=rf"below the fastest architecture of tiny on this table \({lo:.3f} ms\)"):
+    with pytest.raises(
+        TableError, match=rf"below the fastest architecture of tiny on this table \({lo:.3f} ms\)"
+    ):
         table.best_under(space, [[0.0] * len(c) for c in space.choices], lo * 0.5)
 
 
@@ -130,13 +142,21 @@ def _saved(tmp_path):
     return p, pd.read_csv(p), json.loads(p.with_suffix(".json").read_text())
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda df, meta: df.drop(columns=["p90_us"]), "missing column(s) p90_us"),
-    (lambda df, meta: df.assign(median_us=float("nan")),
-     "t.csv: line 2, column median_us: '' is not a number"),
-    (lambda df, meta: df.assign(mean_us=-1.0), "t.csv: line 2, column mean_us: '-1.0' is negative"),
-    (lambda df, meta: pd.concat([df, df.iloc[:1]]), "duplicate rows for the same key"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda df, meta: df.drop(columns=["p90_us"]), "missing column(s) p90_us"),
+        (
+            lambda df, meta: df.assign(median_us=float("nan")),
+            "t.csv: line 2, column median_us: '' is not a number",
+        ),
+        (
+            lambda df, meta: df.assign(mean_us=-1.0),
+            "t.csv: line 2, column mean_us: '-1.0' is negative",
+        ),
+        (lambda df, meta: pd.concat([df, df.iloc[:1]]), "duplicate rows for the same key"),
+    ],
+)
 def test_bad_tables_fail_with_one_line(tmp_path, mutate, message):
     p, df, meta = _saved(tmp_path)
     mutate(df, meta).to_csv(p, index=False)
@@ -162,9 +182,13 @@ def test_missing_keys_name_the_fix(tmp_path):
     p, df, meta = _saved(tmp_path)
     df[df.block != "ir_k5_e6"].to_csv(p, index=False)
     table = LatencyTable.load(p)
-    arch = Arch.of(space, space.encode({**{c.name: c.options[0] for c in space.choices},
-                                        "s3.l1.op": "ir_k5_e6"}))
-    with pytest.raises(TableError, match=r"lacks 1 key\(s\): ir_k5_e6/.*hwnas profile --space fbnet-small"):
+    arch = Arch.of(
+        space,
+        space.encode({**{c.name: c.options[0] for c in space.choices}, "s3.l1.op": "ir_k5_e6"}),
+    )
+    with pytest.raises(
+        TableError, match=r"lacks 1 key\(s\): ir_k5_e6/.*hwnas profile --space fbnet-small"
+    ):
         table.predict(arch)
 
 
@@ -175,11 +199,15 @@ def test_a_table_says_when_it_predicts_networks_badly_or_was_never_checked(tmp_p
     table = synthetic_table(space)
     table.save(tmp_path / "t.csv")
     assert "has not been checked against whole networks" in table.fidelity_note()
-    table.meta["validation"] = {"held_out": 30, "within_10pct": 0.5, "within_5pct": 0.2,
-                                "mape_pct": 14.0, "kendall_tau": 0.6}
+    table.meta["validation"] = {
+        "held_out": 30,
+        "within_10pct": 0.5,
+        "within_5pct": 0.2,
+        "mape_pct": 14.0,
+        "kendall_tau": 0.6,
+    }
     table.save()
     resolve_table("fbnet-small", tmp_path / "t.csv")
-    assert ("predicts only 50% of 30 held-out networks within ±10%"
-            in capsys.readouterr().err)
+    assert "predicts only 50% of 30 held-out networks within ±10%" in capsys.readouterr().err
     table.meta["validation"]["within_10pct"] = 0.97
     assert table.fidelity_note() is None

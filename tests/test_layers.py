@@ -83,9 +83,11 @@ def test_every_module_is_in_a_layer():
 
 
 def test_imports_point_down_the_layers():
-    wrong = [f"{', '.join(why)} ({LAYER[a]} imports {LAYER[b]})"
-             for (a, b), why in sorted(edges().items())
-             if LAYER[b] > LAYER[a] and (a, b) not in ALLOWED]
+    wrong = [
+        f"{', '.join(why)} ({LAYER[a]} imports {LAYER[b]})"
+        for (a, b), why in sorted(edges().items())
+        if LAYER[b] > LAYER[a] and (a, b) not in ALLOWED
+    ]
     assert not wrong, "imports up the layers:\n" + "\n".join(wrong)
 
 
@@ -101,7 +103,7 @@ def test_no_package_level_cycle():
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
                 loop = path + [node]
-                return loop[loop.index(nxt):] + [nxt]
+                return loop[loop.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt, path + [node])
                 if cycle:
@@ -123,10 +125,14 @@ def test_test_doubles_are_imported_by_no_product_module():
 def test_the_scan_sees_lazy_and_relative_imports():
     """The scanner itself: a function-level import and ``from . import x`` are found."""
     mods = modules()
-    found = imports("hwnas.device_profiler.runner", mods["hwnas.device_profiler.runner"],
-                    set(mods))
-    assert {"hwnas.latency", "hwnas.progress", "hwnas.convert",
-            "hwnas.device_profiler.backends"} <= found
-    found = imports("hwnas.device_profiler.blockmodels",
-                    mods["hwnas.device_profiler.blockmodels"], set(mods))
+    found = imports("hwnas.device_profiler.runner", mods["hwnas.device_profiler.runner"], set(mods))
+    assert {
+        "hwnas.latency",
+        "hwnas.progress",
+        "hwnas.convert",
+        "hwnas.device_profiler.backends",
+    } <= found
+    found = imports(
+        "hwnas.device_profiler.blockmodels", mods["hwnas.device_profiler.blockmodels"], set(mods)
+    )
     assert "hwnas.convert" in found  # `from hwnas import convert`

@@ -34,10 +34,15 @@ def _rows(out):
 
 def _fake_child(calls):
     """Stand-in for proxy training: accuracy from the choices, no training."""
+
     def run(job, worker="local"):
         calls.append(job.choices)
-        return {"accuracy": 0.5 + 0.01 * (sum(job.choices) % 10), "seconds": 0.01,
-                "worker": worker}, ""
+        return {
+            "accuracy": 0.5 + 0.01 * (sum(job.choices) % 10),
+            "seconds": 0.01,
+            "worker": worker,
+        }, ""
+
     return run
 
 
@@ -77,24 +82,38 @@ def test_controller_state_round_trip():
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("kw, msg", [
-    ({"workers": 0}, "--workers must be at least 1 (got 0)"),
-    ({"reward": "pareto"}, "unknown reward 'pareto'; choose one of soft, hard, abs"),
-    ({"evaluator": "oracle"}, "unknown evaluator 'oracle'; choose one of train, shared, supernet"),
-    ({"latency": "guess"}, "unknown latency mode 'guess'; choose one of predict, measured"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"workers": 0}, "--workers must be at least 1 (got 0)"),
+        ({"reward": "pareto"}, "unknown reward 'pareto'; choose one of soft, hard, abs"),
+        (
+            {"evaluator": "oracle"},
+            "unknown evaluator 'oracle'; choose one of train, shared, supernet",
+        ),
+        ({"latency": "guess"}, "unknown latency mode 'guess'; choose one of predict, measured"),
+    ],
+)
 def test_config_errors_one_line(kw, msg):
     with pytest.raises(SearchError) as e:
         MnasConfig(target_ms=10, out="x", **kw)
     assert str(e.value) == msg
 
 
-@pytest.mark.parametrize("kw, start", [
-    ({"latency": "measured"}, "--latency measured: the table's backend 'macs-model' is not one"),
-    ({"target_ms": 0.5}, "target 0.5 ms is below the fastest architecture of mnasnet-small"),
-    ({"workers": 2, "ray_address": "127.0.0.1:1", "ray_timeout_s": 2},
-     "--ray-address 127.0.0.1:1: no Ray cluster reachable within 2 s"),
-])
+@pytest.mark.parametrize(
+    "kw, start",
+    [
+        (
+            {"latency": "measured"},
+            "--latency measured: the table's backend 'macs-model' is not one",
+        ),
+        ({"target_ms": 0.5}, "target 0.5 ms is below the fastest architecture of mnasnet-small"),
+        (
+            {"workers": 2, "ray_address": "127.0.0.1:1", "ray_timeout_s": 2},
+            "--ray-address 127.0.0.1:1: no Ray cluster reachable within 2 s",
+        ),
+    ],
+)
 def test_search_errors_one_line(tmp_path, table, kw, start):
     cfg = MnasConfig(**{"target_ms": _target(table), "out": str(tmp_path / "run"), **kw})
     with pytest.raises(SearchError) as e:
@@ -108,8 +127,9 @@ def test_search_errors_one_line(tmp_path, table, kw, start):
 def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(pool_mod, "run_child_safe", _fake_child(calls))
-    cfg = MnasConfig(target_ms=_target(table), out=str(tmp_path / "run"), trials=6, batch=2,
-                     subset=300)
+    cfg = MnasConfig(
+        target_ms=_target(table), out=str(tmp_path / "run"), trials=6, batch=2, subset=300
+    )
     assert search(cfg, table=table, space=SPACE, stop_after_batches=1) is None
     assert "batch 1: trials 2/6, mean reward" in capsys.readouterr().err
     first = _rows(tmp_path / "run")
@@ -126,16 +146,18 @@ def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch, cap
 
     # an uninterrupted run with the same seed samples and scores the same trials
     calls.clear()
-    whole = search(MnasConfig(**{**cfg.__dict__, "out": str(tmp_path / "whole")}),
-                   table=table, space=SPACE)
+    whole = search(
+        MnasConfig(**{**cfg.__dict__, "out": str(tmp_path / "whole")}), table=table, space=SPACE
+    )
     assert _rows(tmp_path / "whole") == rows and whole["choices"] == rec["choices"]
 
 
 def test_no_trial_meets_target_is_repaired(tmp_path, table, monkeypatch):
     monkeypatch.setattr(pool_mod, "run_child_safe", _fake_child([]))
     lo, _ = table.bounds(SPACE)
-    cfg = MnasConfig(target_ms=lo * 1.001, out=str(tmp_path / "run"), trials=2, batch=2,
-                     reward="hard")
+    cfg = MnasConfig(
+        target_ms=lo * 1.001, out=str(tmp_path / "run"), trials=2, batch=2, reward="hard"
+    )
     rec = search(cfg, table=table, space=SPACE)
     assert rec["repaired"] and not rec["met_target"]
     assert rec["predicted_ms"] <= cfg.target_ms
@@ -154,8 +176,7 @@ def test_failing_trial_in_process_is_retried_then_invalid(tmp_path, table, monke
     monkeypatch.setattr(mnasnet_trials, "run_child", child)
     for retries, status, attempts, reward in ((1, "ok", "2", None), (0, "failed", "1", "0.0")):
         out = tmp_path / f"r{retries}"
-        cfg = MnasConfig(target_ms=_target(table), out=str(out), trials=2, batch=2,
-                         retries=retries)
+        cfg = MnasConfig(target_ms=_target(table), out=str(out), trials=2, batch=2, retries=retries)
         search(cfg, table=table, space=SPACE)
         row = _rows(out)[0]
         assert (row["status"], row["attempts"]) == (status, attempts)
@@ -188,15 +209,29 @@ def test_ray_two_workers_end_to_end_with_killed_worker(tmp_path, table, monkeypa
     pytest.importorskip("ray")
     monkeypatch.setattr(pool_mod, "run_child", _dies_on_first_attempt(1))
     out = tmp_path / "run"
-    cfg = MnasConfig(target_ms=_target(table), out=str(out), trials=4, batch=2, workers=2,
-                     subset=300, child_epochs=1)
+    cfg = MnasConfig(
+        target_ms=_target(table),
+        out=str(out),
+        trials=4,
+        batch=2,
+        workers=2,
+        subset=300,
+        child_epochs=1,
+    )
     rec = search(cfg, table=table, space=SPACE)
     rows = _rows(out)
     assert len(rows) == 4 and all(r["status"] in ("ok", "cached") for r in rows)
     assert rows[1]["attempts"] == "2" and rows[0]["attempts"] == "1"
     assert len({r["worker"] for r in rows if r["status"] == "ok"}) >= 2
-    for name in ("config.json", "trials.csv", "pareto.png", "rewards.png", "arch.json",
-                 "topk.json", "summary.md"):
+    for name in (
+        "config.json",
+        "trials.csv",
+        "pareto.png",
+        "rewards.png",
+        "arch.json",
+        "topk.json",
+        "summary.md",
+    ):
         assert (out / name).exists(), name
     arch = json.loads((out / "arch.json").read_text())
     assert arch["predicted_ms"] <= cfg.target_ms and rec["choices"] == arch["choices"]

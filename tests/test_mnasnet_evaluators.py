@@ -24,7 +24,7 @@ def test_kendall_tau_hand_computed():
     # pairs of [1,2,3] vs [1,3,2]: (1,2)+ (1,3)+ (2,3)− → (2 − 1) / 3
     assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
     # tie in b: n0 = 3, ties_b = 1, concordant 2 → 2 / √(3·2)
-    assert kendall_tau([1, 2, 3], [1, 2, 2]) == pytest.approx(2 / 6 ** 0.5)
+    assert kendall_tau([1, 2, 3], [1, 2, 2]) == pytest.approx(2 / 6**0.5)
     agree = rank_agreement([0.5, 0.7, 0.6], [0.1, 0.3, 0.2])
     assert agree["kendall_tau"] == pytest.approx(1.0) and agree["same_best"]
 
@@ -45,8 +45,16 @@ def test_shared_evaluator_search_and_resume(tmp_path):
     table = synthetic_table(SPACE)
     lo, hi = table.bounds(SPACE)
     out = tmp_path / "run"
-    cfg = MnasConfig(target_ms=lo + (hi - lo) / 3, out=str(out), trials=6, batch=3,
-                     evaluator="shared", supernet_epochs=1, subset=200, batch_size=50)
+    cfg = MnasConfig(
+        target_ms=lo + (hi - lo) / 3,
+        out=str(out),
+        trials=6,
+        batch=3,
+        evaluator="shared",
+        supernet_epochs=1,
+        subset=200,
+        batch_size=50,
+    )
     assert search(cfg, table=table, space=SPACE, stop_after_batches=1) is None
     assert (out / "supernet.pt").exists()
     stamp = (out / "supernet.pt").stat().st_mtime_ns
@@ -61,8 +69,12 @@ def test_shared_evaluator_search_and_resume(tmp_path):
 def test_shared_evaluator_refuses_fbnet_space(tmp_path):
     space = get_space("fbnet-small")
     table = synthetic_table(space)
-    cfg = MnasConfig(target_ms=table.bounds(space)[1], out=str(tmp_path / "r"),
-                     evaluator="shared", space="fbnet-small")
+    cfg = MnasConfig(
+        target_ms=table.bounds(space)[1],
+        out=str(tmp_path / "r"),
+        evaluator="shared",
+        space="fbnet-small",
+    )
     with pytest.raises(SearchError) as e:
         search(cfg, table=table, space=space)
     assert str(e.value) == "--evaluator shared needs a mnasnet-family space, not fbnet-small"
@@ -78,5 +90,6 @@ def test_measured_latency_host_ort_cached(tmp_path):
     ms = m(choices)
     assert 0 < ms < 1000
     assert json.loads((tmp_path / "measured_latency.json").read_text()) == {
-        "-".join(map(str, choices)): ms}
+        "-".join(map(str, choices)): ms
+    }
     assert m(choices) == ms  # cached

@@ -12,9 +12,15 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.device_profiler import runner as runner_mod
-from hwnas.device_profiler.backends import (HostLiteRTBackend, HostOrtBackend, available_cores,
-                                            backend_settings, core_list, host_cores,
-                                            parse_core_list)
+from hwnas.device_profiler.backends import (
+    HostLiteRTBackend,
+    HostOrtBackend,
+    available_cores,
+    backend_settings,
+    core_list,
+    host_cores,
+    parse_core_list,
+)
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.device_profiler.validate import ValidateConfig, table_backend
 from hwnas.errors import HwnasError
@@ -26,8 +32,7 @@ AVAIL = available_cores()
 pytestmark = pytest.mark.skipif(AVAIL is None, reason="this OS cannot pin (no sched_setaffinity)")
 TWO = pytest.mark.skipif(AVAIL is not None and len(AVAIL) < 2, reason="needs 2 cores")
 TINY = tiny_space("tiny-pin", depths=(1, 1), head_channels=16, ops=("ir_k3_e1", "skip"))
-FAST = dict(warmup=1, runs=3, repeats=1, progress=False, min_seconds=0.0, passes=1,
-            edges=False)
+FAST = dict(warmup=1, runs=3, repeats=1, progress=False, min_seconds=0.0, passes=1, edges=False)
 
 
 def affinity() -> frozenset:
@@ -48,6 +53,7 @@ class Recording(HostOrtBackend):
             t = threading.Thread(target=lambda: self.thread_seen.append(affinity()))
             t.start()
             t.join()
+
         return run
 
 
@@ -101,18 +107,25 @@ def test_core_lists_and_their_errors():
     assert parse_core_list("0,2-3") == (0, 2, 3) and core_list((0, 1, 2, 5)) == "0-2,5"
     with pytest.raises(HwnasError, match=r"^--cores 'a' is not a core list"):
         host_cores("a", 1)
-    with pytest.raises(HwnasError, match=r"core\(s\) 4096 are not among the cores this "
-                                         r"process may run on"):
+    with pytest.raises(
+        HwnasError,
+        match=r"core\(s\) 4096 are not among the cores this "
+        r"process may run on",
+    ):
         HostLiteRTBackend(cores="4096")
-    with pytest.raises(HwnasError, match=rf"^--threads 2 exceeds the 1 pinned core\(s\) "
-                                         rf"{AVAIL[0]}; lower --threads or widen --cores$"):
+    with pytest.raises(
+        HwnasError,
+        match=rf"^--threads 2 exceeds the 1 pinned core\(s\) "
+        rf"{AVAIL[0]}; lower --threads or widen --cores$",
+    ):
         HostOrtBackend(threads=2, cores=str(AVAIL[0]))
     # more threads than this machine has cores: pinned to all of them
     assert host_cores(None, len(AVAIL) + 3) == AVAIL
 
 
-def test_real_onnx_runtime_session_runs_pinned_and_profile_records_it(tmp_path, cache,
-                                                                      monkeypatch, capsys):
+def test_real_onnx_runtime_session_runs_pinned_and_profile_records_it(
+    tmp_path, cache, monkeypatch, capsys
+):
     seen = []
     original = HostOrtBackend._session
 
@@ -132,25 +145,40 @@ def test_real_onnx_runtime_session_runs_pinned_and_profile_records_it(tmp_path, 
         main(["tables", "list", str(tmp_path)])
     assert f"1 (core {AVAIL[-1]})" in capsys.readouterr().out
     if len(AVAIL) > 1:  # continuing it on other cores would mix two settings in one table
-        with pytest.raises(HwnasError, match=rf"pinned to cores {AVAIL[-1]}, this run pins "
-                                             rf"{AVAIL[0]}; pass --cores {AVAIL[-1]}"):
-            profile_run(ProfileConfig(space=TINY, out=out, backend="host-ort",
-                                      cores=str(AVAIL[0]), **FAST))
-    profile_run(ProfileConfig(space=TINY, out=out, backend="host-ort",
-                              cores=str(AVAIL[-1]), limit=1, **FAST))
+        with pytest.raises(
+            HwnasError,
+            match=rf"pinned to cores {AVAIL[-1]}, this run pins "
+            rf"{AVAIL[0]}; pass --cores {AVAIL[-1]}",
+        ):
+            profile_run(
+                ProfileConfig(space=TINY, out=out, backend="host-ort", cores=str(AVAIL[0]), **FAST)
+            )
+    profile_run(
+        ProfileConfig(
+            space=TINY, out=out, backend="host-ort", cores=str(AVAIL[-1]), limit=1, **FAST
+        )
+    )
 
 
 def test_phone_cores_do_not_pin_the_host_fallback(tmp_path, cache):
     out = tmp_path / "p.csv"
-    profile_run(ProfileConfig(device="pixel1", space=TINY, out=out, cores="4096",
-                              limit=1, **FAST), log=lambda m: None)
+    profile_run(
+        ProfileConfig(device="pixel1", space=TINY, out=out, cores="4096", limit=1, **FAST),
+        log=lambda m: None,
+    )
     assert LatencyTable.load(out).provenance["cores"] == [AVAIL[-1]]
 
 
 def table_with(tmp_path, space=TINY, **prov) -> LatencyTable:
     t = synthetic_table(space)
-    t.meta["provenance"] = {"device": "host", "backend": "host-ort", "threads": 1,
-                            "precision": "int8", "host_cores": 64, **prov}
+    t.meta["provenance"] = {
+        "device": "host",
+        "backend": "host-ort",
+        "threads": 1,
+        "precision": "int8",
+        "host_cores": 64,
+        **prov,
+    }
     t.save(tmp_path / "t.csv")
     return LatencyTable.load(tmp_path / "t.csv")
 
@@ -161,12 +189,18 @@ def test_validate_uses_the_tables_cores_and_threads(tmp_path):
     b = table_backend(t, ValidateConfig(table=t.path), lines.append)
     assert b.cores == (AVAIL[0],) and lines == []
     assert backend_settings(t.provenance)["cores"] == (AVAIL[0],)  # search and export too
-    with pytest.raises(HwnasError, match=r"^\S*t.csv was measured with 1 thread\(s\), --threads "
-                                         r"2 would time the networks differently"):
+    with pytest.raises(
+        HwnasError,
+        match=r"^\S*t.csv was measured with 1 thread\(s\), --threads "
+        r"2 would time the networks differently",
+    ):
         table_backend(t, ValidateConfig(table=t.path, threads=2), lines.append)
     if len(AVAIL) > 1:
-        with pytest.raises(HwnasError, match=rf"t.csv was measured pinned to cores "
-                                             rf"{AVAIL[0]}, --cores {AVAIL[1]} would time"):
+        with pytest.raises(
+            HwnasError,
+            match=rf"t.csv was measured pinned to cores "
+            rf"{AVAIL[0]}, --cores {AVAIL[1]} would time",
+        ):
             table_backend(t, ValidateConfig(table=t.path, cores=str(AVAIL[1])), lines.append)
     assert lines == []
 
@@ -177,15 +211,19 @@ def test_validate_warns_when_this_machine_lacks_the_tables_cores(tmp_path):
     assert "cores" not in backend_settings(t.provenance)
     b = table_backend(t, ValidateConfig(table=t.path), lines.append)
     assert b.cores == AVAIL[-1:]
-    assert lines == [f"warning: t.csv was measured pinned to cores 63 (64 on its machine); "
-                     f"this one offers only {core_list(AVAIL)}: validating on cores "
-                     f"{AVAIL[-1]}, so the figures mix two settings"]
+    assert lines == [
+        f"warning: t.csv was measured pinned to cores 63 (64 on its machine); "
+        f"this one offers only {core_list(AVAIL)}: validating on cores "
+        f"{AVAIL[-1]}, so the figures mix two settings"
+    ]
     lines.clear()
     t = table_with(tmp_path)  # an older table: measured unpinned
     b = table_backend(t, ValidateConfig(table=t.path, cores=str(AVAIL[0])), lines.append)
     assert b.cores == (AVAIL[0],)
-    assert lines == [f"note: t.csv records no pinned cores (measured unpinned); validating "
-                     f"pinned to cores {AVAIL[0]}"]
+    assert lines == [
+        f"note: t.csv records no pinned cores (measured unpinned); validating "
+        f"pinned to cores {AVAIL[0]}"
+    ]
 
 
 def test_validate_cli_other_threads_is_one_line_and_writes_nothing(tmp_path, capsys):

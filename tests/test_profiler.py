@@ -12,17 +12,28 @@ from hwnas.device_profiler.backends import HostOrtBackend
 from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analytic
 from hwnas.device_profiler.presets import get_preset, list_presets
 from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
-from hwnas.device_profiler.validate import (ValidateConfig, fit_affine, fit_calibration,
-                                            fit_overhead,
-                                            kendall_tau, metrics, validate)
+from hwnas.device_profiler.validate import (
+    ValidateConfig,
+    fit_affine,
+    fit_calibration,
+    fit_overhead,
+    kendall_tau,
+    metrics,
+    validate,
+)
 from hwnas.errors import HwnasError
 from hwnas.latency import KEY_COLUMNS, LatencyTable, synthetic_table
 from hwnas.space import get_space, random_arch
 from spaces import tiny_space
 
-TINY = tiny_space("tiny-prof", depths=(2, 1), head_channels=16,
-                  ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0,),
-                  params={"t": 1})
+TINY = tiny_space(
+    "tiny-prof",
+    depths=(2, 1),
+    head_channels=16,
+    ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"),
+    width_multipliers=(1.0,),
+    params={"t": 1},
+)
 FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1)
 
 
@@ -87,8 +98,10 @@ def test_pixel1_without_a_phone_falls_back_to_host(tmp_path, cache):
     lines = []
     cfg = ProfileConfig(device="pixel1", space=TINY, out=tmp_path / "p.csv", **FAST)
     r = profile_run(cfg, log=lines.append)
-    assert lines == ["no ADB device found for pixel1: profiling this host with host-ort "
-                     "instead (the table's provenance says host)"]
+    assert lines == [
+        "no ADB device found for pixel1: profiling this host with host-ort "
+        "instead (the table's provenance says host)"
+    ]
     prov = LatencyTable.load(r.path).provenance
     assert prov["device"] == "host" and prov["backend"] == "host-ort"
     assert prov["preset"]["name"] == "pixel1" and "fallback" in prov
@@ -103,12 +116,15 @@ def test_resume_refuses_another_setting(tmp_path, cache):
         profile(ProfileConfig(space=TINY, out=out, threads=2, **FAST))
 
 
-@pytest.mark.parametrize("kw, msg", [
-    ({"runs": 0}, "need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got 10, 0, 3)"),
-    ({"precision": "int4"}, "--precision 'int4' must be int8 or fp32"),
-    ({"backend": "gpu"}, "--backend 'gpu' is not one of host-ort, host-litert, adb"),
-    ({"threads": 0}, "--threads 0 must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"runs": 0}, "need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got 10, 0, 3)"),
+        ({"precision": "int4"}, "--precision 'int4' must be int8 or fp32"),
+        ({"backend": "gpu"}, "--backend 'gpu' is not one of host-ort, host-litert, adb"),
+        ({"threads": 0}, "--threads 0 must be at least 1"),
+    ],
+)
 def test_config_errors(kw, msg):
     with pytest.raises(HwnasError) as e:
         ProfileConfig(**kw)
@@ -148,8 +164,9 @@ def test_metrics_and_calibration_fit():
 def test_validate_stores_calibration_and_plot(tmp_path, cache):
     out = tmp_path / "v.csv"
     profile(ProfileConfig(space=TINY, out=out, **FAST))
-    rep = validate(ValidateConfig(table=out, samples=6, progress=False, min_seconds=0.0),
-                   space=TINY)
+    rep = validate(
+        ValidateConfig(table=out, samples=6, progress=False, min_seconds=0.0), space=TINY
+    )
     assert rep["networks"] == 6 and rep["fit_networks"] == 3 and rep["held_out_networks"] == 3
     for key in ("mape_pct", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau"):
         assert key in rep["held_out_calibrated"]
@@ -157,8 +174,9 @@ def test_validate_stores_calibration_and_plot(tmp_path, cache):
     cal = LatencyTable.load(out).calibration
     assert cal["fitted_on"] == 6 and cal == {**cal, **rep["calibration"]}
     fid = LatencyTable.load(out).fidelity  # what `tables list` and every search report
-    assert fid["held_out"] == 3 and fid["within_10pct"] == rep["held_out_calibrated"][
-        "within_10pct"]
+    assert (
+        fid["held_out"] == 3 and fid["within_10pct"] == rep["held_out_calibrated"]["within_10pct"]
+    )
     json.dumps(rep)  # serialisable
 
 
@@ -190,8 +208,14 @@ def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
     binary.write_bytes(b"\x7fELF stand-in\n")
     lines = []
     with AdbStandin() as s:
-        cfg = ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=binary,
-                            space=TINY, out=tmp_path / "px.csv", **FAST)
+        cfg = ProfileConfig(
+            device="pixel1",
+            serial=s.serial,
+            benchmark_binary=binary,
+            space=TINY,
+            out=tmp_path / "px.csv",
+            **FAST,
+        )
         r = profile_run(cfg, log=lines.append)
     assert lines == [] and r.backend == "adb"
     table = LatencyTable.load(r.path)
@@ -204,8 +228,10 @@ def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
 def test_overhead_calibration_recovers_a_per_layer_overhead_and_matches_the_table():
     # measured = 0.9·Σ − 0.02·layers + 0.1: the per-block invoke overhead a network pays once
     rng = np.random.default_rng(0)
-    sums = [{"ir": float(s), "#layers": float(n)}
-            for s, n in zip(rng.uniform(1, 5, 12), rng.integers(8, 22, 12))]
+    sums = [
+        {"ir": float(s), "#layers": float(n)}
+        for s, n in zip(rng.uniform(1, 5, 12), rng.integers(8, 22, 12))
+    ]
     meas = [0.9 * s["ir"] - 0.02 * s["#layers"] + 0.1 for s in sums]
     cal = fit_overhead(sums, meas)
     assert cal["scale"] == pytest.approx(0.9) and cal["per_layer_ms"] == pytest.approx(-0.02)
@@ -213,9 +239,11 @@ def test_overhead_calibration_recovers_a_per_layer_overhead_and_matches_the_tabl
     space = get_space("fbnet-small")
     table = synthetic_table(space)
     from hwnas.device_profiler.validate import _apply, type_sums
+
     arch = random_arch(space, 3)
     assert _apply(cal, type_sums(table, space, arch)) == pytest.approx(
-        table.with_calibration(cal).predict(arch))
+        table.with_calibration(cal).predict(arch)
+    )
 
 
 def test_partial_table_of_an_older_model_recipe_is_not_continued(tmp_path, cache):
@@ -229,8 +257,11 @@ def test_partial_table_of_an_older_model_recipe_is_not_continued(tmp_path, cache
     assert meta["profile"]["recipe"] == RECIPE_VERSION
     meta["profile"]["recipe"] = RECIPE_VERSION - 1
     side.write_text(json.dumps(meta))
-    with pytest.raises(HwnasError, match=rf"^{out} holds blocks made with model recipe "
-                                         rf"{RECIPE_VERSION - 1}, this hwnas makes recipe"):
+    with pytest.raises(
+        HwnasError,
+        match=rf"^{out} holds blocks made with model recipe "
+        rf"{RECIPE_VERSION - 1}, this hwnas makes recipe",
+    ):
         profile(ProfileConfig(space=TINY, out=out, **FAST))
 
 
@@ -248,8 +279,8 @@ def test_edge_calibration_turns_standalone_blocks_into_the_network_they_make():
     frame = inner.frame.copy()
     measured = frame["median_us"] > 0
     frame.loc[measured, "median_us"] += a_us + b_us * np.array(
-        [key_elements(tuple(r)) for r in frame.loc[measured, KEY_COLUMNS].itertuples(
-            index=False)])
+        [key_elements(tuple(r)) for r in frame.loc[measured, KEY_COLUMNS].itertuples(index=False)]
+    )
     cal = edge_calibration({"a_us": a_us, "b_us_per_element": b_us}, space)
     table = LatencyTable(frame, inner.meta).with_calibration(cal)
     net_edges_ms = (a_us + b_us * (3 * 32 * 32 + 10)) / 1000
@@ -257,7 +288,8 @@ def test_edge_calibration_turns_standalone_blocks_into_the_network_they_make():
         arch = random_arch(space, seed)
         assert table.predict(arch) == pytest.approx(inner.predict(arch) + net_edges_ms)
         assert _apply(table.calibration, type_sums(table, space, arch)) == pytest.approx(
-            table.predict(arch))
+            table.predict(arch)
+        )
 
 
 def test_stacked_block_models_run_two_copies(tmp_path, cache):
@@ -269,17 +301,27 @@ def test_stacked_block_models_run_two_copies(tmp_path, cache):
     res = next(i for i in infos if stackable(i))
     first = next(i for i in infos if not stackable(i) and i.key[0].startswith("ir"))
     c = ModelCache.at(cache)
-    convs = [sum(n.op_type == "Conv" for n in onnx.load(str(
-        c.block(res, "onnx", "fp32", repeat=r).path)).graph.node) for r in (1, 2)]
+    convs = [
+        sum(
+            n.op_type == "Conv"
+            for n in onnx.load(str(c.block(res, "onnx", "fp32", repeat=r).path)).graph.node
+        )
+        for r in (1, 2)
+    ]
     assert convs[1] == 2 * convs[0] > 0
     with pytest.raises(HwnasError, match="changes shape: it cannot be stacked"):
         c.block(first, "onnx", "fp32", repeat=2)
 
 
 def test_a_complete_profile_measures_its_edges_and_calibrates_with_them(tmp_path, cache):
-    space = tiny_space("tiny-edges", depths=(2, 1), head_channels=16,
-                       ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"), width_multipliers=(1.0, 2.0),
-                       params={"e": 1})  # 4 stackable keys: 2 ops x 2 widths of stage 1
+    space = tiny_space(
+        "tiny-edges",
+        depths=(2, 1),
+        head_channels=16,
+        ops=("ir_k3_e1", "ir_k3_e1_g2", "skip"),
+        width_multipliers=(1.0, 2.0),
+        params={"e": 1},
+    )  # 4 stackable keys: 2 ops x 2 widths of stage 1
     out = tmp_path / "e.csv"
     lines = []
     profile_run(ProfileConfig(space=space, out=out, **FAST), log=lines.append)
@@ -301,8 +343,11 @@ def test_host_timing_runs_at_least_min_seconds_and_passes_refine_every_block(tmp
     and the time are reached; a complete profile times every block again in shuffled passes
     and records it."""
     be = HostOrtBackend(threads=1)
-    path = ModelCache.at(cache).block(next(i for i in TINY.all_layer_infos()
-                                           if not is_analytic(i)), "onnx", "int8").path
+    path = (
+        ModelCache.at(cache)
+        .block(next(i for i in TINY.all_layer_infos() if not is_analytic(i)), "onnx", "int8")
+        .path
+    )
     assert len(be.measure(path, warmup=0, runs=3, repeats=1).us) == 3
     be.min_seconds = 0.05
     assert len(be.measure(path, warmup=0, runs=3, repeats=1).us) > 3

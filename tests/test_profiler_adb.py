@@ -37,8 +37,9 @@ def test_dropped_connection_mid_profile_then_resume(tmp_path, env):
     measured_keys = sum(1 for i in TINY.all_layer_infos() if not runner_mod.is_analytic(i))
     assert measured_keys >= 4
     with AdbStandin(PhoneConfig(drop_after_shell=25)) as s:
-        cfg = ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=env,
-                            space=TINY, out=out, **FAST)
+        cfg = ProfileConfig(
+            device="pixel1", serial=s.serial, benchmark_binary=env, space=TINY, out=out, **FAST
+        )
         with pytest.raises(AdbConnectionLost, match=r"^block .*re-run"):
             profile_run(cfg, log=lambda m: None)
         assert s.dropped == 1
@@ -47,9 +48,18 @@ def test_dropped_connection_mid_profile_then_resume(tmp_path, env):
         assert 1 <= n_partial < len(TINY.all_keys())
         before = partial.frame.copy()
         lines = []
-        r = profile_run(ProfileConfig(device="pixel1", serial=s.serial, benchmark_binary=env,
-                                      space=TINY, out=out, resume=True, **FAST),
-                        log=lines.append)
+        r = profile_run(
+            ProfileConfig(
+                device="pixel1",
+                serial=s.serial,
+                benchmark_binary=env,
+                space=TINY,
+                out=out,
+                resume=True,
+                **FAST,
+            ),
+            log=lines.append,
+        )
     assert lines == [] and r.backend == "adb" and r.skipped == n_partial
     table = LatencyTable.load(out)
     assert _keys(table) == sorted(TINY.all_keys())

@@ -10,7 +10,7 @@ T = 10.0
 
 def test_soft_below_at_above():
     # 0.8 · (5/10)^−0.07 = 0.8 · 2^0.07 = 0.8 · 1.049717 = 0.839773
-    assert soft(0.8, 5.0, T) == pytest.approx(0.8 * 2 ** 0.07, rel=1e-12)
+    assert soft(0.8, 5.0, T) == pytest.approx(0.8 * 2**0.07, rel=1e-12)
     assert soft(0.8, 5.0, T) == pytest.approx(0.839773, abs=1e-6)
     assert soft(0.8, 10.0, T) == pytest.approx(0.8)
     # 0.8 · 2^−0.07 = 0.8 · 0.952638 = 0.762110

@@ -9,13 +9,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwnas.space import (SPACES, Arch, LayerInfo, arch_complexity, build_model, get_space,
-                         layer_complexity, random_arch, reference_arch, reference_names)
+from hwnas.space import (
+    SPACES,
+    Arch,
+    LayerInfo,
+    arch_complexity,
+    build_model,
+    get_space,
+    layer_complexity,
+    random_arch,
+    reference_arch,
+    reference_names,
+)
 from hwnas.space.blocks import FC, Head, IRBlock
 
 GOLDEN = Path(__file__).resolve().parents[1] / "hwnas" / "space" / "golden" / "complexity.json"
-
-
 
 
 def _expected_shape(info: LayerInfo, batch: int) -> tuple:
@@ -34,9 +42,12 @@ def test_random_arch_builds_and_walker_matches_tensors(name, seed):
     children = list(model.named_children())
     assert len(children) == len(infos)
     seen: list[tuple] = []
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: seen.append((n, tuple(i[0].shape),
-                                                                       tuple(o.shape))))
-             for n, m in children]
+    hooks = [
+        m.register_forward_hook(
+            lambda m, i, o, n=n: seen.append((n, tuple(i[0].shape), tuple(o.shape)))
+        )
+        for n, m in children
+    ]
     x = torch.randn(2, space.in_channels, space.resolution, space.resolution)
     y = model(x)
     for h in hooks:
@@ -66,8 +77,10 @@ def test_arch_json_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", list(SPACES))
 def test_references_exist(name):
     space = get_space(name)
-    expected = {"fbnet": {"mobilenetv2", "fbnet-a", "fbnet-b", "fbnet-c"},
-                "mnasnet": {"mobilenetv2", "mnasnet-a1", "mnasnet-b1"}}[space.family]
+    expected = {
+        "fbnet": {"mobilenetv2", "fbnet-a", "fbnet-b", "fbnet-c"},
+        "mnasnet": {"mobilenetv2", "mnasnet-a1", "mnasnet-b1"},
+    }[space.family]
     assert set(reference_names(space)) == expected
     for ref in expected:
         arch = reference_arch(space, ref)
@@ -126,8 +139,9 @@ def test_fbnet_a_matches_paper_with_its_1504_head():
     head = next(i for i, _ in rows if isinstance(i.spec, Head))
     fc = next(i for i, _ in rows if isinstance(i.spec, FC))
     ours = layer_complexity(head) + layer_complexity(fc)
-    paper = (layer_complexity(LayerInfo("head", Head(), head.in_shape, 1504, 1))
-             + layer_complexity(LayerInfo("fc", FC(), (1, 1, 1504), fc.cout, 1)))
+    paper = layer_complexity(LayerInfo("head", Head(), head.in_shape, 1504, 1)) + layer_complexity(
+        LayerInfo("fc", FC(), (1, 1, 1504), fc.cout, 1)
+    )
     macs = total.macs - ours.macs + paper.macs
     params = total.params - ours.params + paper.params
     assert abs(macs / 249e6 - 1) < 0.01

@@ -1,7 +1,6 @@
 """The FBNet supernet: every path is the builder's network, BN re-estimation, and a supernet
 that learns on a space with stage-first layers where uniform sampling does not."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,8 +14,12 @@ from hwnas.space.arch import random_arch
 from hwnas.supernet import FBNetSupernet, calibrate, path_accuracy, slice_like, widest_arch
 from spaces import tiny_space
 
-TINY = tiny_space("tiny-supernet", resolution=12, num_classes=4,
-                  ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "ir_k5_e3", "skip"))
+TINY = tiny_space(
+    "tiny-supernet",
+    resolution=12,
+    num_classes=4,
+    ops=("ir_k3_e1", "ir_k3_e3", "ir_k5_e1_g2", "ir_k5_e3", "skip"),
+)
 
 
 def _randomise_bn(net):
@@ -53,8 +56,9 @@ def test_every_path_is_the_extracted_builder_network(space):
         x = torch.randn(3, 3, r, r)
         with torch.no_grad():
             torch.testing.assert_close(net(x, arch), model(x), rtol=1e-5, atol=1e-5)
-        assert [type(m) for m in model.children()] == \
-            [type(m) for m in build_model(space, arch).children()]
+        assert [type(m) for m in model.children()] == [
+            type(m) for m in build_model(space, arch).children()
+        ]
 
 
 def test_bn_reestimation_matches_the_standalone_network():
@@ -90,20 +94,46 @@ def _toy_splits(n=768, seed=0) -> DataSplits:
     images = (torch.rand(n, 1, 12, 12, generator=g) * 60).to(torch.uint8)
     for i, c in enumerate(labels.tolist()):
         r, q = divmod(c, 2)
-        images[i, 0, r * 6:r * 6 + 6, q * 6:q * 6 + 6] += 150
+        images[i, 0, r * 6 : r * 6 + 6, q * 6 : q * 6 + 6] += 150
     ds = ImageDataset(images, labels, (0.3,), (0.3,), 3)
     cut = int(0.8 * n)
-    return DataSplits(train=ds.subset(range(cut)), val=ds.subset(range(cut, n)),
-                      test=ds.subset(range(cut, n)), classes=[str(i) for i in range(4)],
-                      mean=(0.3,), std=(0.3,))
+    return DataSplits(
+        train=ds.subset(range(cut)),
+        val=ds.subset(range(cut, n)),
+        test=ds.subset(range(cut, n)),
+        classes=[str(i) for i in range(4)],
+        mean=(0.3,),
+        std=(0.3,),
+    )
 
 
-OPS9 = ("ir_k3_e1", "ir_k3_e1_g2", "ir_k3_e3", "ir_k3_e6", "ir_k5_e1", "ir_k5_e1_g2", "ir_k5_e3",
-        "ir_k5_e6", "skip")
+OPS9 = (
+    "ir_k3_e1",
+    "ir_k3_e1_g2",
+    "ir_k3_e3",
+    "ir_k3_e6",
+    "ir_k5_e1",
+    "ir_k5_e1_g2",
+    "ir_k5_e3",
+    "ir_k5_e6",
+    "skip",
+)
 # Five stages, four of them starting with a stage-first layer, FBNet's 9 candidates.
-LEARN = tiny_space("tiny-learn", resolution=16, num_classes=10, in_channels=1, ops=OPS9,
-                   stages=(Stage("s1", 8, 1, 1), Stage("s2", 16, 2, 2), Stage("s3", 24, 2, 2),
-                           Stage("s4", 32, 2, 2), Stage("s5", 48, 1, 1)), head_channels=64)
+LEARN = tiny_space(
+    "tiny-learn",
+    resolution=16,
+    num_classes=10,
+    in_channels=1,
+    ops=OPS9,
+    stages=(
+        Stage("s1", 8, 1, 1),
+        Stage("s2", 16, 2, 2),
+        Stage("s3", 24, 2, 2),
+        Stage("s4", 32, 2, 2),
+        Stage("s5", 48, 1, 1),
+    ),
+    head_channels=64,
+)
 
 
 def _random_path_accuracy(current: bool, steps=150, seed=0) -> float:
@@ -136,8 +166,9 @@ def _random_path_accuracy(current: bool, steps=150, seed=0) -> float:
                 break
     rng = torch.Generator().manual_seed(99)
     paths = [uniform_path(LEARN, rng) for _ in range(6)]
-    return sum(path_accuracy(net, a, splits, calib_batches=5, max_eval_batches=2)
-               for a in paths) / len(paths)
+    return sum(
+        path_accuracy(net, a, splits, calib_batches=5, max_eval_batches=2) for a in paths
+    ) / len(paths)
 
 
 def test_random_paths_learn_where_uniform_sampling_stays_at_chance():
@@ -176,8 +207,9 @@ def test_selection_scores_distinct_candidates_under_the_target():
     from hwnas.latency import synthetic_table
     from hwnas.search.fbnet import refine, select
 
-    space = tiny_space("tiny-select", resolution=12, num_classes=4,
-                       ops=("ir_k3_e1", "ir_k3_e3", "skip"))
+    space = tiny_space(
+        "tiny-select", resolution=12, num_classes=4, ops=("ir_k3_e1", "ir_k3_e3", "skip")
+    )
     table = synthetic_table(space)
     lo, hi = table.bounds(space)
     target = lo + 0.5 * (hi - lo)
@@ -247,6 +279,7 @@ def test_depth_sampling_makes_every_stage_depth_equally_likely():
     assert all(abs(c / total - 0.25) < 0.04 for c in depths.values()), depths
     assert len(firsts) == len(net.ops) and len(widths) == 3
     gen = torch.Generator().manual_seed(0)
-    uniform = Counter(sum(uniform_path(space, gen)[i] != skip for i in stages["s3"])
-                      for _ in range(n))
+    uniform = Counter(
+        sum(uniform_path(space, gen)[i] != skip for i in stages["s3"]) for _ in range(n)
+    )
     assert uniform[0] < n * 0.01  # what depth sampling fixes: (1/9)^3 of paths

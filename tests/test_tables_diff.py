@@ -38,8 +38,13 @@ def pair(tmp_path):
     factor, its first ir_k3_e1 row dropped, another backend, threads and calibration."""
     space = get_space(SPACE)
     a = synthetic_table(space)
-    a.meta["provenance"] = {"device": "host", "backend": "host-ort", "threads": 1,
-                            "runtime_version": "1.0", "cores": [1]}
+    a.meta["provenance"] = {
+        "device": "host",
+        "backend": "host-ort",
+        "threads": 1,
+        "runtime_version": "1.0",
+        "cores": [1],
+    }
     a.meta["profile"] = {"recipe": 3}
     a.save(tmp_path / "A.csv")
     f = a.frame.copy()
@@ -49,8 +54,7 @@ def pair(tmp_path):
     dropped_key = tuple(f.loc[dropped, ["block", "H", "W", "Cin", "Cout", "stride"]])
     f = f.drop(index=dropped).reset_index(drop=True)
     meta = json.loads(json.dumps(a.meta))
-    meta["provenance"].update(backend="host-litert", threads=2, runtime_version="2.0",
-                              cores=[0, 1])
+    meta["provenance"].update(backend="host-litert", threads=2, runtime_version="2.0", cores=[0, 1])
     meta["profile"]["recipe"] = 4
     meta["calibration"] = {**meta["calibration"], "scale": 2.0}
     LatencyTable(f, meta).save(tmp_path / "B.csv")
@@ -64,10 +68,16 @@ def test_ratios_per_type_and_overall_are_the_known_scaling(pair):
     keys = a.keys()
     n = len(keys)
     identity = sum(1 for k in keys if a.lookup(k) == 0)
-    assert d["rows"] == {"a": n, "b": n - 1, "both": n - 1,
-                         "measured_in_both": n - 1 - identity,
-                         "identity_in_both": identity, "zero_in_one": 0,
-                         "only_a": 1, "only_b": 0}
+    assert d["rows"] == {
+        "a": n,
+        "b": n - 1,
+        "both": n - 1,
+        "measured_in_both": n - 1 - identity,
+        "identity_in_both": identity,
+        "zero_in_one": 0,
+        "only_a": 1,
+        "only_b": 0,
+    }
     assert d["only_a"] == ["/".join(map(str, dropped))]
     for block, v in d["per_type"].items():
         want = factor(block)
@@ -105,9 +115,19 @@ def test_cli_prints_the_figures_and_writes_json(pair, capsys, tmp_path):
     pa, pb, _, _ = pair
     code, out, err = run(capsys, "tables", "diff", pa, pb, "--json", tmp_path / "d" / "d.json")
     assert code == 0, err
-    for text in ("ratio B/A, median of", "2.000", "mobilenetv2: predicted A → B",
-                 "ir_k5_e6", "0.500", "4.000", "host-litert", "runtime version", "recipe",
-                 '{"scale": 1.0}', '{"scale": 2.0}'):  # of two objects, the keys that differ
+    for text in (
+        "ratio B/A, median of",
+        "2.000",
+        "mobilenetv2: predicted A → B",
+        "ir_k5_e6",
+        "0.500",
+        "4.000",
+        "host-litert",
+        "runtime version",
+        "recipe",
+        '{"scale": 1.0}',
+        '{"scale": 2.0}',
+    ):  # of two objects, the keys that differ
         assert text in out, text
     d = json.loads((tmp_path / "d" / "d.json").read_text())
     assert d["ratio"]["median"] == pytest.approx(2.0)

@@ -16,8 +16,6 @@ from hwnas.train import TrainConfig, config_changes, evaluate, load_checkpoint, 
 pytestmark = pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST missing")
 
 
-
-
 @pytest.fixture(scope="module")
 def splits():
     s = load_dataset("fashion-mnist", subset=512, seed=0)
@@ -26,9 +24,17 @@ def splits():
 
 def tiny(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         nn.Conv2d(16, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 def test_loss_decreases(splits, tmp_path):
@@ -40,15 +46,20 @@ def test_loss_decreases(splits, tmp_path):
     assert after < before - 0.5 and acc > 0.35, (before, after, acc)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert 0 <= result.test_acc <= 1 and result.val_acc == result.history[-1]["val_acc"]
-    assert {p.name for p in tmp_path.iterdir()} >= {"checkpoint.pt", "log.csv", "model.pt",
-                                                   "result.json"}
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "checkpoint.pt",
+        "log.csv",
+        "model.pt",
+        "result.json",
+    }
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     fresh = tiny(1)
     fresh.load_state_dict(state)
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
-                                                  model.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values())
+    )
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
@@ -72,11 +83,19 @@ def test_resume_with_other_settings_is_refused(splits, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=128)
     train(tiny(), splits, cfg, tmp_path, progress=False, stop_after_epoch=1)
     with pytest.raises(HwnasError) as e:
-        train(tiny(), splits, TrainConfig(epochs=2, batch_size=64), tmp_path, resume=True,
-              progress=False)
-    assert str(e.value) == (f"{tmp_path / 'checkpoint.pt'}: written with different settings "
-                            "(batch_size: 128 -> 64); resume with the same settings or use a "
-                            "new --out")
+        train(
+            tiny(),
+            splits,
+            TrainConfig(epochs=2, batch_size=64),
+            tmp_path,
+            resume=True,
+            progress=False,
+        )
+    assert str(e.value) == (
+        f"{tmp_path / 'checkpoint.pt'}: written with different settings "
+        "(batch_size: 128 -> 64); resume with the same settings or use a "
+        "new --out"
+    )
 
 
 def test_bad_checkpoint(tmp_path):
@@ -85,12 +104,15 @@ def test_bad_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "checkpoint.pt")
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"epochs": 0}, "epochs must be at least 1, got 0"),
-    ({"schedule": "step"}, "unknown schedule 'step'; choose one of cosine, onecycle"),
-    ({"warmup_epochs": 3}, "warmup_epochs must be in [0, epochs=3), got 3"),
-    ({"momentum": 0.0}, "nesterov needs momentum > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"epochs": 0}, "epochs must be at least 1, got 0"),
+        ({"schedule": "step"}, "unknown schedule 'step'; choose one of cosine, onecycle"),
+        ({"warmup_epochs": 3}, "warmup_epochs must be in [0, epochs=3), got 3"),
+        ({"momentum": 0.0}, "nesterov needs momentum > 0"),
+    ],
+)
 def test_config_validation(kwargs, message):
     with pytest.raises(HwnasError) as e:
         TrainConfig(**kwargs)
@@ -102,7 +124,9 @@ def test_config_changes_names_what_changed_and_ignores_threads():
 
     saved = dataclasses.asdict(TrainConfig(epochs=3, lr=0.1, threads=2))
     assert config_changes(saved, TrainConfig(epochs=3, lr=0.1, threads=1)) == []
-    assert config_changes(saved, TrainConfig(epochs=4, lr=0.05)) == ["epochs: 3 -> 4",
-                                                                    "lr: 0.1 -> 0.05"]
+    assert config_changes(saved, TrainConfig(epochs=4, lr=0.05)) == [
+        "epochs: 3 -> 4",
+        "lr: 0.1 -> 0.05",
+    ]
     # a result written before a field existed counts as different, never as the same
     assert config_changes({"epochs": 3}, TrainConfig(epochs=3)) != []

@@ -19,8 +19,16 @@ from hwnas.errors import HwnasError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -75,8 +83,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise HwnasError(f"{path}: truncated: {len(data)} bytes, not even an IDX header")
     (found,) = struct.unpack(">I", data[:4])
     if found != magic:
-        raise HwnasError(f"{path}: not an IDX file of the expected kind "
-                         f"(magic 0x{found:08x}, expected 0x{magic:08x})")
+        raise HwnasError(
+            f"{path}: not an IDX file of the expected kind "
+            f"(magic 0x{found:08x}, expected 0x{magic:08x})"
+        )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -84,8 +94,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:header])
     need = int(np.prod(shape))
     if len(data) - header != need:
-        raise HwnasError(f"{path}: truncated: {len(data) - header} data bytes, "
-                         f"shape {'x'.join(map(str, shape))} needs {need}")
+        raise HwnasError(
+            f"{path}: truncated: {len(data) - header} data bytes, "
+            f"shape {'x'.join(map(str, shape))} needs {need}"
+        )
     return np.frombuffer(data, np.uint8, need, header).reshape(shape).copy()
 
 
@@ -104,8 +116,7 @@ def _read_maybe_gzip(path: Path) -> bytes:
 def _labels(values: np.ndarray, num_classes: int, path: Path) -> torch.Tensor:
     labels = torch.from_numpy(values.astype(np.int64))
     if len(labels) and int(labels.max()) >= num_classes:
-        raise HwnasError(f"{path}: label {int(labels.max())} is out of range "
-                         f"0..{num_classes - 1}")
+        raise HwnasError(f"{path}: label {int(labels.max())} is out of range 0..{num_classes - 1}")
     return labels
 
 
@@ -132,8 +143,10 @@ def read_cifar_batch(path: Path, num_classes: int) -> Raw:
         raise HwnasError(f"{path}: no such file")
     data = path.read_bytes()
     if len(data) == 0 or len(data) % CIFAR_RECORD:
-        raise HwnasError(f"{path}: truncated: {len(data)} bytes is not a whole number of "
-                         f"{CIFAR_RECORD}-byte records")
+        raise HwnasError(
+            f"{path}: truncated: {len(data)} bytes is not a whole number of "
+            f"{CIFAR_RECORD}-byte records"
+        )
     records = np.frombuffer(data, np.uint8).reshape(-1, CIFAR_RECORD)
     images = torch.from_numpy(records[:, 1:].reshape(-1, 3, 32, 32).copy())
     return Raw(images, _labels(records[:, 0], num_classes, path))
@@ -146,30 +159,39 @@ def _concat(parts: list[Raw]) -> Raw:
 # --------------------------------------------------------------------------- folders
 
 
-def image_folder(root: Path, resolution: int, channels: int, seed: int,
-                 test_fraction: float = 0.2) -> tuple[Raw, Raw, list[str]]:
+def image_folder(
+    root: Path, resolution: int, channels: int, seed: int, test_fraction: float = 0.2
+) -> tuple[Raw, Raw, list[str]]:
     """Images in one subfolder per class.  With ``train/`` and ``test/`` subfolders those
     are the splits; otherwise a seeded ``test_fraction`` of the images becomes the test set.
     Images are converted to RGB (or L for one channel) and resized to ``resolution``."""
     root = require_dir(Path(root), "folder")
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _class_dirs(root / "train")
-        return (_read_tree(root / "train", classes, resolution, channels),
-                _read_tree(root / "test", classes, resolution, channels), classes)
+        return (
+            _read_tree(root / "train", classes, resolution, channels),
+            _read_tree(root / "test", classes, resolution, channels),
+            classes,
+        )
     classes = _class_dirs(root)
     raw = _read_tree(root, classes, resolution, channels)
     perm = torch.randperm(len(raw.labels), generator=torch.Generator().manual_seed(seed))
     n_test = max(1, round(test_fraction * len(perm)))
     test, train = perm[:n_test], perm[n_test:]
-    return (Raw(raw.images[train], raw.labels[train]), Raw(raw.images[test], raw.labels[test]),
-            classes)
+    return (
+        Raw(raw.images[train], raw.labels[train]),
+        Raw(raw.images[test], raw.labels[test]),
+        classes,
+    )
 
 
 def _class_dirs(root: Path) -> list[str]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not any(_images_in(root / c) for c in classes):
-        raise HwnasError(f"{root}: no images found (expected one subfolder per class "
-                         f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)")
+        raise HwnasError(
+            f"{root}: no images found (expected one subfolder per class "
+            f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)"
+        )
     return classes
 
 
@@ -195,6 +217,8 @@ def _read_tree(root: Path, classes: list[str], resolution: int, channels: int) -
             images.append(arr.reshape(resolution, resolution, channels).transpose(2, 0, 1))
             labels.append(label)
     if not images:
-        raise HwnasError(f"{root}: no images found (expected one subfolder per class "
-                         f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)")
+        raise HwnasError(
+            f"{root}: no images found (expected one subfolder per class "
+            f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)"
+        )
     return Raw(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64))

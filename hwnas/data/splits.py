@@ -31,8 +31,9 @@ class ImageDataset(Dataset):
     ``C0`` (stored) is 1 or ``channels``; one stored channel is replicated on the fly.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: tuple, std: tuple,
-                 channels: int):
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, mean: tuple, std: tuple, channels: int
+    ):
         self.images, self.labels, self.channels = images, labels, channels
         self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -108,8 +109,14 @@ class DataSplits:
             raise HwnasError(f"unknown split {split!r}; choose train, val or test")
         return getattr(self, split)
 
-    def loader(self, split: str, batch_size: int, shuffle: bool | None = None,
-               augment: bool | None = None, seed: int = 0) -> DataLoader:
+    def loader(
+        self,
+        split: str,
+        batch_size: int,
+        shuffle: bool | None = None,
+        augment: bool | None = None,
+        seed: int = 0,
+    ) -> DataLoader:
         """Batches of ``split``; shuffling and augmentation default to on for train only.
         The same ``seed`` gives the same batches and the same augmentation."""
         ds = self.split(split)
@@ -120,14 +127,18 @@ class DataSplits:
         order = torch.Generator().manual_seed(seed)
         aug = torch.Generator().manual_seed(seed + 0x9E3779B9)
         sampler = RandomSampler(ds, generator=order) if shuffle else SequentialSampler(ds)
-        return DataLoader(_Batches(ds, augment, aug), batch_size=None,
-                          sampler=BatchSampler(sampler, batch_size, drop_last=False))
+        return DataLoader(
+            _Batches(ds, augment, aug),
+            batch_size=None,
+            sampler=BatchSampler(sampler, batch_size, drop_last=False),
+        )
 
     def calibration(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` real training images (N, C, H, W), normalised, not augmented."""
         if not 1 <= n <= len(self.train):
-            raise HwnasError(f"asked for {n} calibration images; the training split has "
-                             f"{len(self.train)}")
+            raise HwnasError(
+                f"asked for {n} calibration images; the training split has {len(self.train)}"
+            )
         idx = torch.randperm(len(self.train), generator=torch.Generator().manual_seed(seed))[:n]
         return self.train.batch(idx.sort().values)[0]
 
@@ -135,9 +146,16 @@ class DataSplits:
         return dataclasses.replace(self, test=test)
 
 
-def load_dataset(name: str, root: str | Path | None = None, *, resolution: int = 32,
-                 in_channels: int = 3, seed: int = 0, val_fraction: float = 0.2,
-                 subset: int | None = None) -> DataSplits:
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    resolution: int = 32,
+    in_channels: int = 3,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    subset: int | None = None,
+) -> DataSplits:
     """Load a dataset into memory at ``resolution`` with ``in_channels`` channels.
 
     ``subset`` keeps that many training images (a seeded random choice) before the seeded
@@ -169,8 +187,11 @@ def load_dataset(name: str, root: str | Path | None = None, *, resolution: int =
     perm = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(seed))
     if subset is not None:
         if subset > len(perm):
-            print(f"note: --subset {subset} is more than the {len(perm)} training images of "
-                  f"{name}; using all {len(perm)}", file=sys.stderr)
+            print(
+                f"note: --subset {subset} is more than the {len(perm)} training images of "
+                f"{name}; using all {len(perm)}",
+                file=sys.stderr,
+            )
         perm = perm[:subset]
     n_val = round(val_fraction * len(perm))
     val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
@@ -186,7 +207,10 @@ def load_dataset(name: str, root: str | Path | None = None, *, resolution: int =
         train=ds(train_x[train_idx], train.labels[train_idx]),
         val=ds(train_x[val_idx], train.labels[val_idx]),
         test=ds(test_x, test.labels),
-        classes=classes, mean=mean, std=std, name=name,
+        classes=classes,
+        mean=mean,
+        std=std,
+        name=name,
     )
 
 
@@ -207,10 +231,15 @@ def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
         return F.pad(images, (grow // 2,) * 4).contiguous()
     out = torch.empty(n, c, resolution, resolution, dtype=torch.uint8)
     for s in range(0, n, 4096):  # chunks bound the float copy's memory
-        chunk = images[s:s + 4096].float()
-        resized = F.interpolate(chunk, size=(resolution, resolution), mode="bilinear",
-                                antialias=True, align_corners=False)
-        out[s:s + 4096] = resized.round().clamp(0, 255).byte()
+        chunk = images[s : s + 4096].float()
+        resized = F.interpolate(
+            chunk,
+            size=(resolution, resolution),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        out[s : s + 4096] = resized.round().clamp(0, 255).byte()
     return out
 
 

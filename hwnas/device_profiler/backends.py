@@ -32,9 +32,14 @@ class Samples:
         a = np.asarray(self.us, dtype=float)
         if a.size == 0:
             raise HwnasError("no latency samples to summarise")
-        out = {"median_us": float(np.median(a)), "p10_us": float(np.percentile(a, 10)),
-               "p90_us": float(np.percentile(a, 90)), "mean_us": float(a.mean()),
-               "std_us": float(a.std()), "runs": int(a.size)}
+        out = {
+            "median_us": float(np.median(a)),
+            "p10_us": float(np.percentile(a, 10)),
+            "p90_us": float(np.percentile(a, 90)),
+            "mean_us": float(a.mean()),
+            "std_us": float(a.std()),
+            "runs": int(a.size),
+        }
         return out
 
     def repeat_cv(self) -> float | None:
@@ -57,8 +62,9 @@ class Backend(Protocol):
 
 def check_counts(warmup: int, runs: int, repeats: int) -> None:
     if warmup < 0 or runs < 1 or repeats < 1:
-        raise HwnasError(f"need --warmup >= 0, --runs >= 1, --repeats >= 1 (got {warmup}, "
-                         f"{runs}, {repeats})")
+        raise HwnasError(
+            f"need --warmup >= 0, --runs >= 1, --repeats >= 1 (got {warmup}, {runs}, {repeats})"
+        )
 
 
 def host_cpu() -> str:
@@ -80,8 +86,10 @@ def _version(dist: str) -> str | None:
 
 
 HOST_BACKENDS = ("host-ort", "host-litert")
-PINNING = ("os.sched_setaffinity of the measuring thread, and so of the runtime threads it "
-           "starts, for each measurement; the previous affinity restored after")
+PINNING = (
+    "os.sched_setaffinity of the measuring thread, and so of the runtime threads it "
+    "starts, for each measurement; the previous affinity restored after"
+)
 
 
 def available_cores() -> tuple[int, ...] | None:
@@ -112,8 +120,9 @@ def parse_core_list(text: str) -> tuple[int, ...]:
             lo, _, hi = part.partition("-")
             cores.update(range(int(lo), int(hi or lo) + 1))
     except ValueError:
-        raise HwnasError(f"--cores {text!r} is not a core list; use e.g. --cores 1 or "
-                         f"--cores 2,3 or 4-7") from None
+        raise HwnasError(
+            f"--cores {text!r} is not a core list; use e.g. --cores 1 or --cores 2,3 or 4-7"
+        ) from None
     if not cores or min(cores) < 0:
         raise HwnasError(f"--cores {text!r} names no core; use e.g. --cores 1 or --cores 2,3")
     return tuple(sorted(cores))
@@ -127,20 +136,27 @@ def host_cores(cores, threads: int) -> tuple[int, ...] | None:
     avail = available_cores()
     if avail is None:
         if cores:
-            raise HwnasError("--cores: this OS cannot pin threads to cores (no "
-                             "sched_setaffinity); leave --cores out")
+            raise HwnasError(
+                "--cores: this OS cannot pin threads to cores (no "
+                "sched_setaffinity); leave --cores out"
+            )
         return None
     if cores is None or cores == "" or cores == ():
         return avail[-threads:]
-    chosen = parse_core_list(cores) if isinstance(cores, str) else tuple(sorted(
-        {int(c) for c in cores}))
+    chosen = (
+        parse_core_list(cores) if isinstance(cores, str) else tuple(sorted({int(c) for c in cores}))
+    )
     gone = [c for c in chosen if c not in avail]
     if gone:
-        raise HwnasError(f"--cores {core_list(chosen)}: core(s) {core_list(gone)} are not "
-                         f"among the cores this process may run on ({core_list(avail)})")
+        raise HwnasError(
+            f"--cores {core_list(chosen)}: core(s) {core_list(gone)} are not "
+            f"among the cores this process may run on ({core_list(avail)})"
+        )
     if threads > len(chosen):
-        raise HwnasError(f"--threads {threads} exceeds the {len(chosen)} pinned core(s) "
-                         f"{core_list(chosen)}; lower --threads or widen --cores")
+        raise HwnasError(
+            f"--threads {threads} exceeds the {len(chosen)} pinned core(s) "
+            f"{core_list(chosen)}; lower --threads or widen --cores"
+        )
     return chosen
 
 
@@ -155,8 +171,9 @@ def pinned(cores):
     try:
         os.sched_setaffinity(0, cores)
     except OSError as e:
-        raise HwnasError(f"cannot pin the measurement to cores {core_list(cores)}: "
-                         f"{e.strerror or e}") from None
+        raise HwnasError(
+            f"cannot pin the measurement to cores {core_list(cores)}: {e.strerror or e}"
+        ) from None
     try:
         yield
     finally:
@@ -171,11 +188,14 @@ class _HostBackend:
     runtime = ""
     runtime_dist = ""
 
-    def __init__(self, *, threads: int = 1, precision: str = "int8", seed: int = 0,
-                 cores=None, **unused):
+    def __init__(
+        self, *, threads: int = 1, precision: str = "int8", seed: int = 0, cores=None, **unused
+    ):
         if unused:
-            raise HwnasError(f"backend {self.name} does not take "
-                             f"{', '.join('--' + k.replace('_', '-') for k in unused)}")
+            raise HwnasError(
+                f"backend {self.name} does not take "
+                f"{', '.join('--' + k.replace('_', '-') for k in unused)}"
+            )
         if threads < 1:
             raise HwnasError(f"--threads {threads} must be at least 1")
         check_precision(precision)
@@ -214,15 +234,22 @@ class _HostBackend:
         raise NotImplementedError
 
     def provenance(self) -> dict:
-        return {"device": "host", "backend": self.name, "host_cpu": host_cpu(),
-                "host_cores": os.cpu_count(), "os": platform.platform(),
-                "runtime": self.runtime, "runtime_version": _version(self.runtime_dist),
-                "precision": self.precision, "threads": self.threads,
-                "cores": list(self.cores) if self.cores is not None else None,
-                "cores_available": list(available_cores() or ()),
-                "pinning": PINNING if self.cores is not None else "none (this OS cannot pin)",
-                "model_format": self.model_format,
-                "sample": "per timed run: wall time of one inference (perf_counter_ns, µs)"}
+        return {
+            "device": "host",
+            "backend": self.name,
+            "host_cpu": host_cpu(),
+            "host_cores": os.cpu_count(),
+            "os": platform.platform(),
+            "runtime": self.runtime,
+            "runtime_version": _version(self.runtime_dist),
+            "precision": self.precision,
+            "threads": self.threads,
+            "cores": list(self.cores) if self.cores is not None else None,
+            "cores_available": list(available_cores() or ()),
+            "pinning": PINNING if self.cores is not None else "none (this OS cannot pin)",
+            "model_format": self.model_format,
+            "sample": "per timed run: wall time of one inference (perf_counter_ns, µs)",
+        }
 
     def close(self) -> None:
         pass
@@ -245,8 +272,10 @@ class HostOrtBackend(_HostBackend):
         try:
             sess = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
-            raise HwnasError(f"onnxruntime cannot load {model_file.name}: "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+            raise HwnasError(
+                f"onnxruntime cannot load {model_file.name}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from e
         inp = sess.get_inputs()[0]
         dtype = np.int8 if "int8" in inp.type else np.float32
         feed = {inp.name: random_input(inp.shape, dtype, self.seed)}
@@ -267,8 +296,10 @@ class HostLiteRTBackend(_HostBackend):
                 interp = Interpreter(model_path=str(model_file), num_threads=self.threads)
                 interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise HwnasError(f"LiteRT cannot load {model_file.name}: "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+            raise HwnasError(
+                f"LiteRT cannot load {model_file.name}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from e
         for d in interp.get_input_details():
             interp.set_tensor(d["index"], random_input(d["shape"], d["dtype"], self.seed))
         return interp.invoke
@@ -300,18 +331,28 @@ def get_backend(name: str, **settings) -> Backend:
     return factory(**settings)
 
 
-def backend_settings(provenance: dict, name: str | None = None, *, threads: int | None = None,
-                     precision: str | None = None) -> dict:
+def backend_settings(
+    provenance: dict,
+    name: str | None = None,
+    *,
+    threads: int | None = None,
+    precision: str | None = None,
+) -> dict:
     """The settings for backend ``name`` (default: the table's) to time as the table with
     ``provenance`` was timed: its threads and precision unless given; on adb, when the table
     came from a phone too, its pinned cores and XNNPACK choice; on the host, when the table
     came from the host too, its pinned cores where this machine has them all (else the
     backend's default, the last ``threads`` cores)."""
     name = name or provenance.get("backend")
-    settings = {"threads": threads or int(provenance.get("threads") or 1),
-                "precision": precision or provenance.get("precision") or "int8"}
-    if (name in HOST_BACKENDS and provenance.get("backend") in HOST_BACKENDS
-            and provenance.get("cores")):
+    settings = {
+        "threads": threads or int(provenance.get("threads") or 1),
+        "precision": precision or provenance.get("precision") or "int8",
+    }
+    if (
+        name in HOST_BACKENDS
+        and provenance.get("backend") in HOST_BACKENDS
+        and provenance.get("cores")
+    ):
         theirs = tuple(int(c) for c in provenance["cores"])
         if set(theirs) <= set(available_cores() or ()) and len(theirs) >= settings["threads"]:
             settings["cores"] = theirs
@@ -323,9 +364,14 @@ def backend_settings(provenance: dict, name: str | None = None, *, threads: int 
     return settings
 
 
-def backend_from_provenance(provenance: dict, name: str | None = None, *,
-                            threads: int | None = None, precision: str | None = None,
-                            **adb) -> Backend:
+def backend_from_provenance(
+    provenance: dict,
+    name: str | None = None,
+    *,
+    threads: int | None = None,
+    precision: str | None = None,
+    **adb,
+) -> Backend:
     """The backend that timed a latency table, from the table's ``provenance``
     (``backend_settings``): the one place search, validation and export build it.  ``name``,
     ``threads`` and ``precision`` override the table's; ``adb`` (serial, benchmark_binary,
@@ -343,16 +389,35 @@ def backend_from_provenance(provenance: dict, name: str | None = None, *,
     return get_backend(name, **settings)
 
 
-def measure_file(backend: Backend, path: Path, *, warmup: int, runs: int,
-                 repeats: int) -> dict:
+def measure_file(backend: Backend, path: Path, *, warmup: int, runs: int, repeats: int) -> dict:
     """Time one model file (an exported network, a cached whole-network model) on
     ``backend``: median, p10 and p90 in ms, and the number of samples."""
     stats = backend.measure(Path(path), warmup=warmup, runs=runs, repeats=repeats).stats()
-    return {"median_ms": stats["median_us"] / 1000, "p10_ms": stats["p10_us"] / 1000,
-            "p90_ms": stats["p90_us"] / 1000, "runs": stats["runs"]}
+    return {
+        "median_ms": stats["median_us"] / 1000,
+        "p10_ms": stats["p10_us"] / 1000,
+        "p90_ms": stats["p90_us"] / 1000,
+        "runs": stats["runs"],
+    }
 
 
-__all__ = ["Samples", "Backend", "HostOrtBackend", "HostLiteRTBackend", "BACKENDS",
-           "BACKEND_FORMATS", "get_backend", "backend_settings", "backend_from_provenance",
-           "measure_file", "host_cpu", "check_counts", "HOST_BACKENDS", "available_cores",
-           "host_cores", "parse_core_list", "core_list", "pinned"]
+__all__ = [
+    "Samples",
+    "Backend",
+    "HostOrtBackend",
+    "HostLiteRTBackend",
+    "BACKENDS",
+    "BACKEND_FORMATS",
+    "get_backend",
+    "backend_settings",
+    "backend_from_provenance",
+    "measure_file",
+    "host_cpu",
+    "check_counts",
+    "HOST_BACKENDS",
+    "available_cores",
+    "host_cores",
+    "parse_core_list",
+    "core_list",
+    "pinned",
+]

@@ -77,16 +77,21 @@ def block_module(info: LayerInfo, seed: int = 0, repeat: int = 1) -> nn.Module:
         return trained_like(layer_module(info), seed).eval()
     if not stackable(info):
         raise HwnasError(f"block {info.key} changes shape: it cannot be stacked")
-    return nn.Sequential(*[trained_like(layer_module(info), seed + i)
-                           for i in range(repeat)]).eval()
+    return nn.Sequential(
+        *[trained_like(layer_module(info), seed + i) for i in range(repeat)]
+    ).eval()
 
 
 def stackable(info: LayerInfo) -> bool:
     """A measured layer whose output has its input's shape (stride 1, Cin == Cout), so
     copies of it can run one after the other in one model."""
     block, _, _, cin, cout, stride = info.key[:6]
-    return (stride == 1 and cin == cout and block.split("_")[0] not in CONSTANT_BLOCKS
-            and not is_analytic(info))
+    return (
+        stride == 1
+        and cin == cout
+        and block.split("_")[0] not in CONSTANT_BLOCKS
+        and not is_analytic(info)
+    )
 
 
 def network_module(space: SearchSpace, arch, seed: int = 0) -> nn.Module:
@@ -95,8 +100,9 @@ def network_module(space: SearchSpace, arch, seed: int = 0) -> nn.Module:
     return trained_like(build_model(space, arch), seed).eval()
 
 
-def calibration_inputs(shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int = 0
-                       ) -> list[torch.Tensor]:
+def calibration_inputs(
+    shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int = 0
+) -> list[torch.Tensor]:
     """``n`` seeded N(0,1) tensors of ``shape`` (batch 1): representative enough for timing."""
     g = torch.Generator().manual_seed(seed)
     return [torch.randn(*shape, generator=g) for _ in range(n)]
@@ -104,14 +110,23 @@ def calibration_inputs(shape: Sequence[int], n: int = CALIB_SAMPLES, seed: int =
 
 def content_key(what: dict, fmt: str, precision: str) -> str:
     """Hash of what is converted, how, and with which tool versions (the cache file name)."""
-    blob = json.dumps({"what": what, "format": fmt, "precision": precision,
-                       "recipe": RECIPE_VERSION, "tools": convert.tool_versions()},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "what": what,
+            "format": fmt,
+            "precision": precision,
+            "recipe": RECIPE_VERSION,
+            "tools": convert.tool_versions(),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def export_model(model: nn.Module, shape: Sequence[int], fmt: str, precision: str, path: Path,
-                 seed: int = 0) -> Path:
+def export_model(
+    model: nn.Module, shape: Sequence[int], fmt: str, precision: str, path: Path, seed: int = 0
+) -> Path:
     """Convert ``model`` (NCHW input of ``shape``) to ``fmt``/``precision`` at ``path``."""
     check_format(fmt, precision)
     calib = calibration_inputs(shape, seed=seed)
@@ -157,9 +172,14 @@ class ModelCache:
 
     def network_what(self, space: SearchSpace, arch) -> dict:
         choices = list(getattr(arch, "choices", arch))
-        return {"kind": "network", "space": space.name, "version": space.version,
-                "params": dict(sorted(space.params.items())), "choices": choices,
-                "seed": self.seed}
+        return {
+            "kind": "network",
+            "space": space.name,
+            "version": space.version,
+            "params": dict(sorted(space.params.items())),
+            "choices": choices,
+            "seed": self.seed,
+        }
 
     def path_for(self, what: dict, fmt: str, precision: str) -> Path:
         check_format(fmt, precision)
@@ -171,17 +191,27 @@ class ModelCache:
         if is_analytic(info):
             raise HwnasError(f"block {info.key} is an identity: it has no model file")
         what = self.block_what(info, repeat)
-        return self._get(self.path_for(what, fmt, precision),
-                         lambda: block_module(info, self.seed, repeat), input_shape(info),
-                         fmt, precision, what=what)
+        return self._get(
+            self.path_for(what, fmt, precision),
+            lambda: block_module(info, self.seed, repeat),
+            input_shape(info),
+            fmt,
+            precision,
+            what=what,
+        )
 
     def network(self, space: SearchSpace, arch, fmt: str, precision: str) -> Built:
         """The model file of a whole architecture (for validation), same cache."""
         what = self.network_what(space, arch)
         shape = (1, space.in_channels, space.resolution, space.resolution)
-        return self._get(self.path_for(what, fmt, precision),
-                         lambda: network_module(space, arch, self.seed), shape, fmt, precision,
-                         what=what)
+        return self._get(
+            self.path_for(what, fmt, precision),
+            lambda: network_module(space, arch, self.seed),
+            shape,
+            fmt,
+            precision,
+            what=what,
+        )
 
     def _get(self, path: Path, make, shape, fmt, precision, what) -> Built:
         if path.is_file() and path.stat().st_size > 0:
@@ -191,8 +221,10 @@ class ModelCache:
         with native_stderr_quiet():
             export_model(make(), shape, fmt, precision, path, seed=self.seed)
         # a readable note beside each file: what it is (the name is only a hash)
-        atomic_write_json(path.with_suffix(path.suffix + ".json"),
-                          {"what": what, "format": fmt, "precision": precision})
+        atomic_write_json(
+            path.with_suffix(path.suffix + ".json"),
+            {"what": what, "format": fmt, "precision": precision},
+        )
         return Built(path, time.perf_counter() - start, False)
 
 
@@ -204,7 +236,21 @@ def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
     return rng.standard_normal(tuple(shape)).astype(dtype)
 
 
-__all__ = ["ModelCache", "Built", "FORMATS", "PRECISIONS", "RECIPE_VERSION", "block_module",
-           "network_module", "trained_like",
-           "calibration_inputs", "content_key", "default_cache_dir", "export_model",
-           "input_shape", "is_analytic", "random_input", "stackable"]
+__all__ = [
+    "ModelCache",
+    "Built",
+    "FORMATS",
+    "PRECISIONS",
+    "RECIPE_VERSION",
+    "block_module",
+    "network_module",
+    "trained_like",
+    "calibration_inputs",
+    "content_key",
+    "default_cache_dir",
+    "export_model",
+    "input_shape",
+    "is_analytic",
+    "random_input",
+    "stackable",
+]

@@ -11,8 +11,9 @@ import typer
 
 from hwnas.errors import HwnasError
 
-tables_app = typer.Typer(help="Latency tables: list, show, validate against whole networks.",
-                         no_args_is_help=True)
+tables_app = typer.Typer(
+    help="Latency tables: list, show, validate against whole networks.", no_args_is_help=True
+)
 
 
 def _console():
@@ -22,57 +23,100 @@ def _console():
 
 
 def profile_command(
-    device: str = typer.Option("host", "--device", help="Device preset (pixel1, galaxy-s8, host, "
-                               "or a preset JSON file)."),
+    device: str = typer.Option(
+        "host", "--device", help="Device preset (pixel1, galaxy-s8, host, or a preset JSON file)."
+    ),
     serial: Optional[str] = typer.Option(None, "--serial", help="ADB serial or HOST:PORT."),
     benchmark_binary: Optional[Path] = typer.Option(
-        None, "--benchmark-binary", help="Android benchmark_model binary to push."),
+        None, "--benchmark-binary", help="Android benchmark_model binary to push."
+    ),
     space: str = typer.Option("fbnet", "--space", help="Search space (see `hwnas spaces`)."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Input size in px."),
     classes: Optional[int] = typer.Option(None, "--classes", help="Number of classes."),
-    width_mult: Optional[float] = typer.Option(None, "--width-mult",
-                                               help="Global width multiplier."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="int8 | fp32 (default: "
-                                            "the preset's)."),
+    width_mult: Optional[float] = typer.Option(
+        None, "--width-mult", help="Global width multiplier."
+    ),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help="int8 | fp32 (default: the preset's)."
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: preset's)."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
     runs: int = typer.Option(50, "--runs", help="Timed runs per repeat."),
     repeats: int = typer.Option(3, "--repeats", help="Repeats (fresh session / invocation)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="adb | host-ort | host-litert "
-                                          "(default: the preset's)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Table CSV (default: latency_tables/"
-                                       "<device-or-backend>_<space>_r<res>.csv)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a table (re-running the same "
-                                "command does too)."),
-    cores: Optional[str] = typer.Option(None, "--cores", help="Cores to pin the measurement "
-                                        "to, e.g. 2,3 or 4-7 (phone default: the big cores; "
-                                        "host default: the last --threads cores); recorded "
-                                        "in the table's provenance."),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", help="adb | host-ort | host-litert (default: the preset's)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Table CSV (default: latency_tables/<device-or-backend>_<space>_r<res>.csv).",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a table (re-running the same command does too)."
+    ),
+    cores: Optional[str] = typer.Option(
+        None,
+        "--cores",
+        help="Cores to pin the measurement "
+        "to, e.g. 2,3 or 4-7 (phone default: the big cores; "
+        "host default: the last --threads cores); recorded "
+        "in the table's provenance.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Block order shuffle and weights."),
-    min_seconds: float = typer.Option(0.05, "--min-seconds", help="Host backends: time each "
-                                      "repeat at least this long (the CPU needs ~0.1 s to "
-                                      "settle; 50 runs of a 10 µs block are 0.5 ms)."),
-    passes: int = typer.Option(2, "--passes", help="Once the table is complete, time every "
-                               "block again in passes - 1 more shuffled passes and keep the "
-                               "median of the pass medians (bursts of load hit one pass)."),
-    edges: bool = typer.Option(True, "--edges/--no-edges", help="Once the table is complete, "
-                               "measure what a standalone block model costs beyond the block "
-                               "(2 stacked copies vs 1) and calibrate the table with it."),
+    min_seconds: float = typer.Option(
+        0.05,
+        "--min-seconds",
+        help="Host backends: time each "
+        "repeat at least this long (the CPU needs ~0.1 s to "
+        "settle; 50 runs of a 10 µs block are 0.5 ms).",
+    ),
+    passes: int = typer.Option(
+        2,
+        "--passes",
+        help="Once the table is complete, time every "
+        "block again in passes - 1 more shuffled passes and keep the "
+        "median of the pass medians (bursts of load hit one pass).",
+    ),
+    edges: bool = typer.Option(
+        True,
+        "--edges/--no-edges",
+        help="Once the table is complete, "
+        "measure what a standalone block model costs beyond the block "
+        "(2 stacked copies vs 1) and calibrate the table with it.",
+    ),
 ) -> None:
     """Measure every distinct block of a space on a device into a latency table."""
     from .runner import ProfileConfig, profile_run
 
-    cfg = ProfileConfig(device=device, backend=backend, space=space, resolution=resolution,
-                        precision=precision, threads=threads, warmup=warmup, runs=runs,
-                        repeats=repeats, out=out, resume=resume, serial=serial,
-                        benchmark_binary=benchmark_binary, cores=cores, seed=seed,
-                        num_classes=classes, width_mult=width_mult, edges=edges,
-                        passes=passes, min_seconds=min_seconds)
+    cfg = ProfileConfig(
+        device=device,
+        backend=backend,
+        space=space,
+        resolution=resolution,
+        precision=precision,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        repeats=repeats,
+        out=out,
+        resume=resume,
+        serial=serial,
+        benchmark_binary=benchmark_binary,
+        cores=cores,
+        seed=seed,
+        num_classes=classes,
+        width_mult=width_mult,
+        edges=edges,
+        passes=passes,
+        min_seconds=min_seconds,
+    )
     r = profile_run(cfg)
-    typer.echo(f"{r.path}: {r.total - r.skipped - r.measured - r.analytic} of {r.total} blocks "
-               f"left; this run measured {r.measured} on {r.backend} ({r.analytic} identity, "
-               f"{r.skipped} already there), conversion {r.conversion_s:.0f} s, "
-               f"measurement {r.measure_s:.0f} s")
+    typer.echo(
+        f"{r.path}: {r.total - r.skipped - r.measured - r.analytic} of {r.total} blocks "
+        f"left; this run measured {r.measured} on {r.backend} ({r.analytic} identity, "
+        f"{r.skipped} already there), conversion {r.conversion_s:.0f} s, "
+        f"measurement {r.measure_s:.0f} s"
+    )
 
 
 def _table_files(folder: Path) -> list[Path]:
@@ -82,8 +126,9 @@ def _table_files(folder: Path) -> list[Path]:
 
 
 @tables_app.command("list")
-def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Folder of tables.")
-                ) -> None:
+def tables_list(
+    folder: Path = typer.Argument(Path("latency_tables"), help="Folder of tables."),
+) -> None:
     """The tables in a folder: space, device, backend, precision, rows, calibrated."""
     from rich.table import Table
 
@@ -93,8 +138,20 @@ def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Fold
     if not files:
         typer.echo(f"no latency tables in {folder}/ (make one with `hwnas profile`)")
         return
-    t = Table("table", "space", "res", "device", "backend", "precision", "threads", "rows",
-              "complete", "calibrated", "±10% held out", "date")
+    t = Table(
+        "table",
+        "space",
+        "res",
+        "device",
+        "backend",
+        "precision",
+        "threads",
+        "rows",
+        "complete",
+        "calibrated",
+        "±10% held out",
+        "date",
+    )
     for p in files:
         try:
             tab = LatencyTable.load(p)
@@ -102,11 +159,20 @@ def tables_list(folder: Path = typer.Argument(Path("latency_tables"), help="Fold
             t.add_row(p.name, f"[red]unreadable: {e}[/red]", *[""] * 10)
             continue
         prov, s = tab.provenance, tab.meta["space"]
-        t.add_row(p.name, s["name"], str(s.get("params", {}).get("resolution", "")),
-                  _device(prov), str(prov.get("backend", "")), str(prov.get("precision", "")),
-                  _threads(prov), str(len(tab.frame)), _complete(tab),
-                  "yes" if _calibrated(tab) else "no", _fidelity(tab),
-                  str(prov.get("date", ""))[:19])
+        t.add_row(
+            p.name,
+            s["name"],
+            str(s.get("params", {}).get("resolution", "")),
+            _device(prov),
+            str(prov.get("backend", "")),
+            str(prov.get("precision", "")),
+            _threads(prov),
+            str(len(tab.frame)),
+            _complete(tab),
+            "yes" if _calibrated(tab) else "no",
+            _fidelity(tab),
+            str(prov.get("date", ""))[:19],
+        )
     _console().print(t)
 
 
@@ -118,8 +184,7 @@ def _threads(prov: dict) -> str:
     if not cores or not isinstance(cores, list):
         return threads
     try:
-        return f"{threads} (core{'s' if len(cores) > 1 else ''} " \
-               f"{core_list(int(c) for c in cores)})"
+        return f"{threads} (core{'s' if len(cores) > 1 else ''} {core_list(int(c) for c in cores)})"
     except (TypeError, ValueError):
         return threads
 
@@ -156,8 +221,10 @@ def _calibrated(tab) -> bool:
 
 
 @tables_app.command("show")
-def tables_show(table: Path = typer.Argument(..., help="Table CSV."),
-                top: int = typer.Option(10, "--top", help="Slowest blocks to list.")) -> None:
+def tables_show(
+    table: Path = typer.Argument(..., help="Table CSV."),
+    top: int = typer.Option(10, "--top", help="Slowest blocks to list."),
+) -> None:
     """Provenance, counts, calibration and the slowest blocks of a table."""
     from rich.table import Table
 
@@ -170,14 +237,26 @@ def tables_show(table: Path = typer.Argument(..., help="Table CSV."),
     for k, v in tab.provenance.items():
         out.print(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     f = tab.frame
-    out.print(f"rows {len(f)} (complete: {_complete(tab)}), identity rows "
-              f"{int(f['analytic'].astype(bool).sum())}, total of medians "
-              f"{f['median_us'].sum() / 1000:.3f} ms")
+    out.print(
+        f"rows {len(f)} (complete: {_complete(tab)}), identity rows "
+        f"{int(f['analytic'].astype(bool).sum())}, total of medians "
+        f"{f['median_us'].sum() / 1000:.3f} ms"
+    )
     out.print(f"calibration: {json.dumps(tab.calibration)}")
     t = Table("block", "H", "W", "Cin", "Cout", "stride", "median µs", "p10", "p90", "std")
     for r in f.sort_values("median_us", ascending=False).head(top).itertuples(index=False):
-        t.add_row(r.block, str(r.H), str(r.W), str(r.Cin), str(r.Cout), str(r.stride),
-                  f"{r.median_us:.1f}", f"{r.p10_us:.1f}", f"{r.p90_us:.1f}", f"{r.std_us:.1f}")
+        t.add_row(
+            r.block,
+            str(r.H),
+            str(r.W),
+            str(r.Cin),
+            str(r.Cout),
+            str(r.stride),
+            f"{r.median_us:.1f}",
+            f"{r.p10_us:.1f}",
+            f"{r.p90_us:.1f}",
+            f"{r.std_us:.1f}",
+        )
     out.print(t)
 
 
@@ -185,8 +264,9 @@ def tables_show(table: Path = typer.Argument(..., help="Table CSV."),
 def tables_diff(
     a: Path = typer.Argument(..., help="Table CSV (the baseline)."),
     b: Path = typer.Argument(..., help="Table CSV of the same space (ratios are B/A)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures "
-                                            "as JSON to this file."),
+    json_out: Optional[Path] = typer.Option(
+        None, "--json", help="Also write the figures as JSON to this file."
+    ),
 ) -> None:
     """How two tables of one space differ: per-block ratio B/A overall and per op type,
     the reference network on each, and the provenance that differs."""
@@ -204,8 +284,9 @@ def tables_diff(
 
         mine = {p.resolve() for t in (a, b) for p in (t, sidecar_path(t))}
         if json_out.resolve() in mine:
-            raise OutputError(json_out, "it is one of the tables being compared; choose "
-                                        "another --json path")
+            raise OutputError(
+                json_out, "it is one of the tables being compared; choose another --json path"
+            )
         atomic_write_json(json_out, d)
     out = _console()
     s = d["space"]
@@ -216,8 +297,9 @@ def tables_diff(
     t = Table("overall", "value")
     t.add_row("rows A / B / both", f"{rows['a']} / {rows['b']} / {rows['both']}")
     t.add_row("only in A / only in B", f"{rows['only_a']} / {rows['only_b']}")
-    t.add_row("identity in both / zero in one", f"{rows['identity_in_both']} / "
-              f"{rows['zero_in_one']}")
+    t.add_row(
+        "identity in both / zero in one", f"{rows['identity_in_both']} / {rows['zero_in_one']}"
+    )
     if r["n"]:
         t.add_row(f"ratio B/A, median of {r['n']} blocks", f"{r['median']:.3f}")
         t.add_row("ratio B/A, p10 – p90", f"{r['p10']:.3f} – {r['p90']:.3f}")
@@ -228,18 +310,21 @@ def tables_diff(
     if "a_ms" in ref and "b_ms" in ref:
         ratio = f"{ref['ratio']:.3f}" if ref["ratio"] is not None else "—"
         raw = f"{ref['raw_ratio']:.3f}" if ref["raw_ratio"] is not None else "—"
-        t.add_row(f"{ref['name']}: predicted A → B (ms)",
-                  f"{ref['a_ms']:.4f} → {ref['b_ms']:.4f} (×{ratio})")
-        t.add_row(f"{ref['name']}: Σ blocks A → B (ms)",
-                  f"{ref['a_raw_ms']:.4f} → {ref['b_raw_ms']:.4f} (×{raw})")
+        t.add_row(
+            f"{ref['name']}: predicted A → B (ms)",
+            f"{ref['a_ms']:.4f} → {ref['b_ms']:.4f} (×{ratio})",
+        )
+        t.add_row(
+            f"{ref['name']}: Σ blocks A → B (ms)",
+            f"{ref['a_raw_ms']:.4f} → {ref['b_raw_ms']:.4f} (×{raw})",
+        )
     else:
         t.add_row(ref["name"], f"not predicted: {ref['error']}")
     out.print(t)
     if d["per_type"]:
         t = Table("block", "n", "median B/A", "min", "max")
         for name, v in d["per_type"].items():
-            t.add_row(name, str(v["n"]), f"{v['median']:.3f}", f"{v['min']:.3f}",
-                      f"{v['max']:.3f}")
+            t.add_row(name, str(v["n"]), f"{v['median']:.3f}", f"{v['min']:.3f}", f"{v['max']:.3f}")
         out.print(t)
     if d["provenance_differs"]:
         t = Table("differs", "A", "B")
@@ -248,8 +333,9 @@ def tables_diff(
             t.add_row(f["field"], short(va), short(vb))
         out.print(t)
     else:
-        out.print("provenance: the same (backend, runtime, threads, cores, recipe, "
-                  "calibration, ...)")
+        out.print(
+            "provenance: the same (backend, runtime, threads, cores, recipe, calibration, ...)"
+        )
     if json_out is not None:
         out.print(f"figures: {json_out}")
 
@@ -260,30 +346,56 @@ def tables_validate(
     samples: int = typer.Option(30, "--samples", help="Random architectures (plus references)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     seed: int = typer.Option(0, "--seed"),
-    fit_fraction: float = typer.Option(0.5, "--fit-fraction", help="Share of networks the "
-                                       "calibration is fitted on; the rest is held out."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Scatter PNG (default: beside "
-                                        "the table)."),
+    fit_fraction: float = typer.Option(
+        0.5,
+        "--fit-fraction",
+        help="Share of networks the calibration is fitted on; the rest is held out.",
+    ),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Scatter PNG (default: beside the table)."
+    ),
     save: bool = typer.Option(True, "--save/--no-save", help="Store the calibration."),
-    rounds: int = typer.Option(3, "--rounds", help="Shuffled rounds over all networks; a "
-                               "network's latency is the median of its round medians."),
+    rounds: int = typer.Option(
+        3,
+        "--rounds",
+        help="Shuffled rounds over all networks; a "
+        "network's latency is the median of its round medians.",
+    ),
     serial: Optional[str] = typer.Option(None, "--serial", help="adb tables: the phone."),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: the "
-                                          "table's; another count is refused: its blocks "
-                                          "were timed with the table's)."),
-    cores: Optional[str] = typer.Option(None, "--cores", help="Cores to pin, e.g. 1 or 2,3 "
-                                        "(default: the table's; on the host, where this "
-                                        "machine lacks them, the last --threads cores)."),
+    threads: Optional[int] = typer.Option(
+        None,
+        "--threads",
+        help="Threads (default: the "
+        "table's; another count is refused: its blocks "
+        "were timed with the table's).",
+    ),
+    cores: Optional[str] = typer.Option(
+        None,
+        "--cores",
+        help="Cores to pin, e.g. 1 or 2,3 "
+        "(default: the table's; on the host, where this "
+        "machine lacks them, the last --threads cores).",
+    ),
 ) -> None:
     """Predicted vs measured whole networks; fits and stores a calibration."""
     from hwnas.io import atomic_write_json
 
     from .validate import ValidateConfig, validate
 
-    cfg = ValidateConfig(table=table, samples=samples, seed=seed, fit_fraction=fit_fraction,
-                         plot=plot, save=save, serial=serial, benchmark_binary=benchmark_binary,
-                         rounds=rounds, threads=threads, cores=cores)
+    cfg = ValidateConfig(
+        table=table,
+        samples=samples,
+        seed=seed,
+        fit_fraction=fit_fraction,
+        plot=plot,
+        save=save,
+        serial=serial,
+        benchmark_binary=benchmark_binary,
+        rounds=rounds,
+        threads=threads,
+        cores=cores,
+    )
     report = validate(cfg)
     atomic_write_json(table.with_name(table.stem + ".validate.json"), report)
     if as_json:
@@ -296,20 +408,31 @@ def _print_report(r: dict) -> None:
     from rich.table import Table
 
     t = Table("networks", "n", "MAPE %", "RMSE ms", "±5%", "±10%", "Kendall τ")
-    for label, key in (("all, Σ blocks", "all_raw"), ("held out, Σ blocks", "held_out_raw"),
-                       ("held out, measured edges", "held_out_edges"),
-                       ("held out, calibrated", "held_out_calibrated")):
+    for label, key in (
+        ("all, Σ blocks", "all_raw"),
+        ("held out, Σ blocks", "held_out_raw"),
+        ("held out, measured edges", "held_out_edges"),
+        ("held out, calibrated", "held_out_calibrated"),
+    ):
         m = r.get(key, {})
         if not m.get("n"):
             continue
-        t.add_row(label, str(m["n"]), f"{m['mape_pct']:.1f}", f"{m['rmse_ms']:.3f}",
-                  f"{100 * m['within_5pct']:.0f}%", f"{100 * m['within_10pct']:.0f}%",
-                  f"{m['kendall_tau']:.3f}")
+        t.add_row(
+            label,
+            str(m["n"]),
+            f"{m['mape_pct']:.1f}",
+            f"{m['rmse_ms']:.3f}",
+            f"{100 * m['within_5pct']:.0f}%",
+            f"{100 * m['within_10pct']:.0f}%",
+            f"{m['kendall_tau']:.3f}",
+        )
     out = _console()
     out.print(t)
     c = r["calibration"]
-    out.print(f"calibration ({c['model']}, {c['fitted_on']} networks): scale {c['scale']:.4f}, "
-              f"offset {c['offset_ms']:.4f} ms, per type {c['per_type']}")
+    out.print(
+        f"calibration ({c['model']}, {c['fitted_on']} networks): scale {c['scale']:.4f}, "
+        f"offset {c['offset_ms']:.4f} ms, per type {c['per_type']}"
+    )
     out.print(f"scatter plot: {r['plot']}")
 
 

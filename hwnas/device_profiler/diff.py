@@ -59,8 +59,14 @@ def _get(meta: dict, path: tuple) -> object:
 
 
 def _spread(r: np.ndarray) -> dict:
-    return {"n": int(r.size), "median": float(np.median(r)), "p10": float(np.percentile(r, 10)),
-            "p90": float(np.percentile(r, 90)), "min": float(r.min()), "max": float(r.max())}
+    return {
+        "n": int(r.size),
+        "median": float(np.median(r)),
+        "p10": float(np.percentile(r, 10)),
+        "p90": float(np.percentile(r, 90)),
+        "min": float(r.min()),
+        "max": float(r.max()),
+    }
 
 
 def _same_space(a, b) -> None:
@@ -68,11 +74,15 @@ def _same_space(a, b) -> None:
     ta = (sa["name"], sa.get("version"), sa.get("params", {}))
     tb = (sb["name"], sb.get("version"), sb.get("params", {}))
     if ta != tb:
+
         def say(t):
             extra = ", ".join(f"{k}={v}" for k, v in sorted(t[2].items()))
             return f"{t[0]} v{t[1]} ({extra})"
-        raise HwnasError(f"{b.path} holds a table of space {say(tb)}, {a.path} one of "
-                         f"{say(ta)}; diff compares two tables of the same space")
+
+        raise HwnasError(
+            f"{b.path} holds a table of space {say(tb)}, {a.path} one of "
+            f"{say(ta)}; diff compares two tables of the same space"
+        )
 
 
 def _reference(a, b) -> dict:
@@ -105,8 +115,10 @@ def diff_tables(a, b) -> dict:
     """The figures of ``hwnas tables diff`` for two loaded :class:`LatencyTable` of the same
     space (a table of another space is a :class:`HwnasError`)."""
     _same_space(a, b)
-    ka, kb = ({tuple(k): t.lookup(k) for k in keys}  # key → median (ms)
-              for t, keys in ((a, a.keys()), (b, b.keys())))
+    ka, kb = (
+        {tuple(k): t.lookup(k) for k in keys}  # key → median (ms)
+        for t, keys in ((a, a.keys()), (b, b.keys()))
+    )
     both = [k for k in ka if k in kb]
     measured = [k for k in both if ka[k] > 0 and kb[k] > 0]
     ratio = {k: kb[k] / ka[k] for k in measured}
@@ -121,13 +133,22 @@ def diff_tables(a, b) -> dict:
             fields.append({"field": label, "a": va, "b": vb})
     overall = _spread(np.array(list(ratio.values()))) if ratio else {"n": 0}
     return {
-        "a": str(a.path), "b": str(b.path), "space": a.meta["space"],
+        "a": str(a.path),
+        "b": str(b.path),
+        "space": a.meta["space"],
         "dates": {"a": a.provenance.get("date"), "b": b.provenance.get("date")},
-        "rows": {"a": len(ka), "b": len(kb), "both": len(both), "measured_in_both": len(measured),
-                 "identity_in_both": sum(1 for k in both if ka[k] == 0 and kb[k] == 0),
-                 "zero_in_one": len(both) - len(measured)
-                 - sum(1 for k in both if ka[k] == 0 and kb[k] == 0),
-                 "only_a": len(ka) - len(both), "only_b": len(kb) - len(both)},
+        "rows": {
+            "a": len(ka),
+            "b": len(kb),
+            "both": len(both),
+            "measured_in_both": len(measured),
+            "identity_in_both": sum(1 for k in both if ka[k] == 0 and kb[k] == 0),
+            "zero_in_one": len(both)
+            - len(measured)
+            - sum(1 for k in both if ka[k] == 0 and kb[k] == 0),
+            "only_a": len(ka) - len(both),
+            "only_b": len(kb) - len(both),
+        },
         "only_a": ["/".join(map(str, k)) for k in ka if k not in kb],
         "only_b": ["/".join(map(str, k)) for k in kb if k not in ka],
         "ratio": overall,

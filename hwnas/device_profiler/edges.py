@@ -31,16 +31,28 @@ EDGE_ROUNDS = 5  # alternations of the 1-copy and 2-copy model per key
 
 def edge_keys(space: SearchSpace, n: int = EDGE_KEYS) -> list:
     """Up to ``n`` stackable layers, evenly spread over their tensor sizes."""
-    infos = sorted({i.key: i for i in space.all_layer_infos() if stackable(i)}.values(),
-                   key=lambda i: (key_elements(i.key), i.key))
+    infos = sorted(
+        {i.key: i for i in space.all_layer_infos() if stackable(i)}.values(),
+        key=lambda i: (key_elements(i.key), i.key),
+    )
     if len(infos) <= n:
         return infos
     return [infos[round(j * (len(infos) - 1) / (n - 1))] for j in range(n)]
 
 
-def measure_edges(space: SearchSpace, backend: Backend, cache: ModelCache, fmt: str,
-                  precision: str, *, warmup: int, runs: int, n: int = EDGE_KEYS,
-                  rounds: int = EDGE_ROUNDS, progress=None) -> dict | None:
+def measure_edges(
+    space: SearchSpace,
+    backend: Backend,
+    cache: ModelCache,
+    fmt: str,
+    precision: str,
+    *,
+    warmup: int,
+    runs: int,
+    n: int = EDGE_KEYS,
+    rounds: int = EDGE_ROUNDS,
+    progress=None,
+) -> dict | None:
     """Per sampled key: median over ``rounds`` of (2·t1 − t2) in µs; then the least-squares
     fit ``edges ≈ a + b · elements``.  None when the space has fewer than 3 stackable keys."""
     infos = edge_keys(space, n)
@@ -52,11 +64,21 @@ def measure_edges(space: SearchSpace, backend: Backend, cache: ModelCache, fmt: 
         two = cache.block(info, fmt, precision, repeat=2).path
         t1, t2 = [], []
         for _ in range(rounds):
-            t1.append(backend.measure(one, warmup=warmup, runs=runs, repeats=1).stats()["median_us"])
-            t2.append(backend.measure(two, warmup=warmup, runs=runs, repeats=1).stats()["median_us"])
-        points.append({"key": list(info.key), "elements": key_elements(info.key),
-                       "one_us": float(np.median(t1)), "two_us": float(np.median(t2)),
-                       "edges_us": float(np.median(2 * np.array(t1) - np.array(t2)))})
+            t1.append(
+                backend.measure(one, warmup=warmup, runs=runs, repeats=1).stats()["median_us"]
+            )
+            t2.append(
+                backend.measure(two, warmup=warmup, runs=runs, repeats=1).stats()["median_us"]
+            )
+        points.append(
+            {
+                "key": list(info.key),
+                "elements": key_elements(info.key),
+                "one_us": float(np.median(t1)),
+                "two_us": float(np.median(t2)),
+                "edges_us": float(np.median(2 * np.array(t1) - np.array(t2))),
+            }
+        )
         if progress is not None:
             progress()
     x = np.array([p["elements"] for p in points], float)
@@ -64,18 +86,28 @@ def measure_edges(space: SearchSpace, backend: Backend, cache: ModelCache, fmt: 
     (b, a), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), y, rcond=None)
     if b < 0:  # noise: no size dependence to speak of
         a, b = float(np.median(y)), 0.0
-    return {"a_us": float(a), "b_us_per_element": float(b), "points": points,
-            "method": f"2·t(1 copy) − t(2 copies), median of {rounds} alternations, "
-                      f"{len(points)} keys; fit a + b·elements"}
+    return {
+        "a_us": float(a),
+        "b_us_per_element": float(b),
+        "points": points,
+        "method": f"2·t(1 copy) − t(2 copies), median of {rounds} alternations, "
+        f"{len(points)} keys; fit a + b·elements",
+    }
 
 
 def edge_calibration(edges: dict, space: SearchSpace) -> dict:
     """The table calibration that removes measured edges from every layer and adds the
     network's own once."""
     a, b = edges["a_us"] / 1000.0, edges["b_us_per_element"] / 1000.0
-    net = space.in_channels * space.resolution ** 2 + space.num_classes
-    return {"scale": 1.0, "per_type": {}, "per_layer_ms": -a, "per_element_ms": -b,
-            "offset_ms": a + b * net, "model": "edges (measured by hwnas profile)"}
+    net = space.in_channels * space.resolution**2 + space.num_classes
+    return {
+        "scale": 1.0,
+        "per_type": {},
+        "per_layer_ms": -a,
+        "per_element_ms": -b,
+        "offset_ms": a + b * net,
+        "model": "edges (measured by hwnas profile)",
+    }
 
 
 __all__ = ["EDGE_KEYS", "edge_keys", "measure_edges", "edge_calibration"]

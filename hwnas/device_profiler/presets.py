@@ -12,8 +12,18 @@ from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 
 USER_DIR_ENV = "HWNAS_DEVICES_DIR"
-_FIELDS = ("name", "description", "model", "manufacturer", "soc", "backend", "precision",
-           "threads", "cores", "notes")
+_FIELDS = (
+    "name",
+    "description",
+    "model",
+    "manufacturer",
+    "soc",
+    "backend",
+    "precision",
+    "threads",
+    "cores",
+    "notes",
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,9 @@ class Preset:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise HwnasError(f"preset {where}: name {self.name!r} must be letters, digits, -_.")
         if self.backend not in ("adb", "host-ort", "host-litert"):
-            raise HwnasError(f"preset {where}: backend {self.backend!r} is not one of adb, "
-                             f"host-ort, host-litert")
+            raise HwnasError(
+                f"preset {where}: backend {self.backend!r} is not one of adb, host-ort, host-litert"
+            )
         check_precision(self.precision, f"preset {where}: precision")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise HwnasError(f"preset {where}: threads must be a positive integer")
@@ -72,8 +83,9 @@ def _from_dict(data, source: str) -> Preset:
         raise HwnasError(f"{source}: a preset is a JSON object with at least a 'name'")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise HwnasError(f"{source}: unknown preset field(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(_FIELDS)}")
+        raise HwnasError(
+            f"{source}: unknown preset field(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}"
+        )
     cores = data.get("cores")
     if cores is not None and not isinstance(cores, str):
         cores = ",".join(map(str, cores)) if isinstance(cores, list) else str(cores)
@@ -110,8 +122,10 @@ def get_preset(name_or_path: str | Path) -> Preset:
         if p.name == text:
             return p
     names = ", ".join(p.name for p in list_presets())
-    raise HwnasError(f"unknown device {text!r}; choose one of {names}, or pass a preset file "
-                     f"(JSON) or put one in {user_dir()}")
+    raise HwnasError(
+        f"unknown device {text!r}; choose one of {names}, or pass a preset file "
+        f"(JSON) or put one in {user_dir()}"
+    )
 
 
 load_preset = get_preset  # the name the profiler's brief uses

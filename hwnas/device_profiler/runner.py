@@ -56,8 +56,10 @@ class ProfileConfig:
         if self.passes < 1:
             raise HwnasError(f"--passes must be at least 1 (got {self.passes})")
         if self.warmup < 0 or self.runs < 1 or self.repeats < 1:
-            raise HwnasError(f"need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got "
-                             f"{self.warmup}, {self.runs}, {self.repeats})")
+            raise HwnasError(
+                f"need --warmup >= 0, --runs >= 1 and --repeats >= 1 (got "
+                f"{self.warmup}, {self.runs}, {self.repeats})"
+            )
         if self.threads is not None and self.threads < 1:
             raise HwnasError(f"--threads {self.threads} must be at least 1")
         if self.precision is not None:
@@ -96,8 +98,12 @@ def resolve_space(cfg: ProfileConfig) -> SearchSpace:
     if isinstance(cfg.space, SearchSpace):
         return cfg.space
     try:
-        return get_space(cfg.space, resolution=cfg.resolution, num_classes=cfg.num_classes,
-                         width_mult=cfg.width_mult)
+        return get_space(
+            cfg.space,
+            resolution=cfg.resolution,
+            num_classes=cfg.num_classes,
+            width_mult=cfg.width_mult,
+        )
     except KeyError as e:
         raise HwnasError(e.args[0]) from None
 
@@ -129,33 +135,56 @@ def choose_backend(cfg: ProfileConfig, preset: Preset) -> tuple[str, str | None]
         return name, None
     where = f" at {cfg.serial}" if cfg.serial else ""
     if cfg.backend == "adb":
-        raise HwnasError(f"no ADB device found{where} (USB debugging on? for TCP pass --serial "
-                         f"HOST:PORT); or profile the host with --backend host-ort")
-    note = (f"no ADB device found{where} for {preset.name}: profiling this host with host-ort "
-            f"instead (the table's provenance says host)")
+        raise HwnasError(
+            f"no ADB device found{where} (USB debugging on? for TCP pass --serial "
+            f"HOST:PORT); or profile the host with --backend host-ort"
+        )
+    note = (
+        f"no ADB device found{where} for {preset.name}: profiling this host with host-ort "
+        f"instead (the table's provenance says host)"
+    )
     return "host-ort", note
 
 
-def make_backend(name: str, cfg: ProfileConfig, precision: str, threads: int,
-                 host_cores: str | None = None) -> Backend:
+def make_backend(
+    name: str, cfg: ProfileConfig, precision: str, threads: int, host_cores: str | None = None
+) -> Backend:
     """The backend to profile with; a host backend is pinned to ``host_cores`` (default:
     the last ``threads`` cores this process may run on)."""
     if name == "adb":
-        return get_backend("adb", serial=cfg.serial, benchmark_binary=cfg.benchmark_binary,
-                           cores=cfg.cores, threads=threads, precision=precision)
-    return get_backend(name, threads=threads, precision=precision, seed=cfg.seed,
-                       cores=host_cores)
+        return get_backend(
+            "adb",
+            serial=cfg.serial,
+            benchmark_binary=cfg.benchmark_binary,
+            cores=cfg.cores,
+            threads=threads,
+            precision=precision,
+        )
+    return get_backend(name, threads=threads, precision=precision, seed=cfg.seed, cores=host_cores)
 
 
 def _row(info: LayerInfo, stats: dict | None, runs: int, repeats: int) -> dict:
     block, h, w, cin, cout, stride = info.key
     key = {"block": block, "H": h, "W": w, "Cin": cin, "Cout": cout, "stride": stride}
     if stats is None:  # identity: nothing runs
-        return {**key, "median_us": 0.0, "p10_us": 0.0, "p90_us": 0.0, "mean_us": 0.0,
-                "std_us": 0.0, "runs": 0, "repeats": 0, "analytic": True}
-    return {**key, **{k: round(stats[k], 3) for k in ("median_us", "p10_us", "p90_us",
-                                                        "mean_us", "std_us")},
-            "runs": runs, "repeats": repeats, "analytic": False}
+        return {
+            **key,
+            "median_us": 0.0,
+            "p10_us": 0.0,
+            "p90_us": 0.0,
+            "mean_us": 0.0,
+            "std_us": 0.0,
+            "runs": 0,
+            "repeats": 0,
+            "analytic": True,
+        }
+    return {
+        **key,
+        **{k: round(stats[k], 3) for k in ("median_us", "p10_us", "p90_us", "mean_us", "std_us")},
+        "runs": runs,
+        "repeats": repeats,
+        "analytic": False,
+    }
 
 
 def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], dict]:
@@ -166,22 +195,31 @@ def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], di
         return [], {}
     table = LatencyTable.load(out)
     if table.meta["space"] != space_meta(space):
-        raise HwnasError(f"{out} holds a table of another space ({table.meta['space']['name']} "
-                         f"{table.meta['space'].get('params')}); choose another --out")
+        raise HwnasError(
+            f"{out} holds a table of another space ({table.meta['space']['name']} "
+            f"{table.meta['space'].get('params')}); choose another --out"
+        )
     theirs = table.provenance
     for k in ("backend", "precision", "threads"):
         if theirs.get(k) != prov.get(k):
-            raise HwnasError(f"{out} was profiled with {k}={theirs.get(k)!r}, this run has "
-                             f"{prov.get(k)!r}; choose another --out to keep both")
-    if (prov.get("backend") != "adb" and theirs.get("cores") is not None
-            and prov.get("cores") is not None
-            and sorted(theirs["cores"]) != sorted(prov["cores"])):
+            raise HwnasError(
+                f"{out} was profiled with {k}={theirs.get(k)!r}, this run has "
+                f"{prov.get(k)!r}; choose another --out to keep both"
+            )
+    if (
+        prov.get("backend") != "adb"
+        and theirs.get("cores") is not None
+        and prov.get("cores") is not None
+        and sorted(theirs["cores"]) != sorted(prov["cores"])
+    ):
         from .backends import core_list
 
-        raise HwnasError(f"{out} was profiled pinned to cores {core_list(theirs['cores'])}, "
-                         f"this run pins {core_list(prov['cores'])}; pass --cores "
-                         f"{core_list(theirs['cores'])} to continue it, or choose another "
-                         f"--out")
+        raise HwnasError(
+            f"{out} was profiled pinned to cores {core_list(theirs['cores'])}, "
+            f"this run pins {core_list(prov['cores'])}; pass --cores "
+            f"{core_list(theirs['cores'])} to continue it, or choose another "
+            f"--out"
+        )
     return table.frame.to_dict("records"), table.meta
 
 
@@ -196,8 +234,7 @@ def profile_host(space: SearchSpace, out: Path) -> Path:
     return profile(ProfileConfig(space=space, backend="host-ort", device="host", out=out))
 
 
-def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
-                log=None) -> ProfileResult:
+def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None) -> ProfileResult:
     """Measure every key of the space not yet in the table, in a seeded shuffled order,
     writing CSV + sidecar atomically after each block (an interrupt loses at most the
     block in flight; running again continues)."""
@@ -241,15 +278,26 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
         complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
         if cfg.limit is not None:
             todo = todo[: cfg.limit]
-        meta = {"space": space_meta(space),
-                "provenance": prov,
-                "profile": {"warmup": cfg.warmup, "runs": cfg.runs, "repeats": cfg.repeats,
-                            "min_seconds": cfg.min_seconds,
-                            "seed": cfg.seed, "order": "seeded shuffle", "model_format": fmt,
-                            "resolution": space.resolution, "hwnas_version": __version__,
-                            "recipe": RECIPE_VERSION, "tools": tool_versions()},
-                "calibration": old_meta.get("calibration",
-                                            {"scale": 1.0, "offset_ms": 0.0, "per_type": {}})}
+        meta = {
+            "space": space_meta(space),
+            "provenance": prov,
+            "profile": {
+                "warmup": cfg.warmup,
+                "runs": cfg.runs,
+                "repeats": cfg.repeats,
+                "min_seconds": cfg.min_seconds,
+                "seed": cfg.seed,
+                "order": "seeded shuffle",
+                "model_format": fmt,
+                "resolution": space.resolution,
+                "hwnas_version": __version__,
+                "recipe": RECIPE_VERSION,
+                "tools": tool_versions(),
+            },
+            "calibration": old_meta.get(
+                "calibration", {"scale": 1.0, "offset_ms": 0.0, "per_type": {}}
+            ),
+        }
         for k in ("edges", "passes"):
             if k in old_meta:
                 meta[k] = old_meta[k]
@@ -259,20 +307,26 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
             return result
         old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
         if old_recipe != RECIPE_VERSION:
-            raise HwnasError(f"{out} holds blocks made with model recipe {old_recipe}, this hwnas "
-                             f"makes recipe {RECIPE_VERSION}; delete it or choose another --out")
+            raise HwnasError(
+                f"{out} holds blocks made with model recipe {old_recipe}, this hwnas "
+                f"makes recipe {RECIPE_VERSION}; delete it or choose another --out"
+            )
         started = old_meta.get("provenance", {}).get("date_started")
         meta["provenance"]["date_started"] = started or _now()
-        with progress_bar(f"profiling {space.name} on {backend.name}", len(infos),
-                          cfg.progress) as bar:
+        with progress_bar(
+            f"profiling {space.name} on {backend.name}", len(infos), cfg.progress
+        ) as bar:
             bar.update(completed=result.skipped)
             for info in todo:
                 label = "/".join(map(str, info.key))
                 bar.update(status=label)
                 rows.append(_measure_one(info, backend, cache, fmt, precision, cfg, result))
-                meta["provenance"] = {**prov, **_dynamic(backend),
-                                      "date_started": meta["provenance"]["date_started"],
-                                      "date": _now()}
+                meta["provenance"] = {
+                    **prov,
+                    **_dynamic(backend),
+                    "date_started": meta["provenance"]["date_started"],
+                    "date": _now(),
+                }
                 write_table_atomic(out, rows, meta)
                 bar.advance(1, status=label)
         if complete:
@@ -288,8 +342,14 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None,
 
 def _row_key(row: dict) -> tuple:
     """A table row's key, as ``LayerInfo.key`` spells it."""
-    return (row["block"], int(row["H"]), int(row["W"]), int(row["Cin"]), int(row["Cout"]),
-            int(row["stride"]))
+    return (
+        row["block"],
+        int(row["H"]),
+        int(row["W"]),
+        int(row["Cin"]),
+        int(row["Cout"]),
+        int(row["stride"]),
+    )
 
 
 def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None:
@@ -308,8 +368,9 @@ def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None
     measured = [i for i in infos if i.key in index and not is_analytic(i)]
     medians = {i.key: [float(index[i.key]["median_us"])] for i in measured}
     rng = random.Random(cfg.seed + 1)
-    with progress_bar(f"{cfg.passes - 1} more passes", (cfg.passes - 1) * len(measured),
-                      cfg.progress) as bar:
+    with progress_bar(
+        f"{cfg.passes - 1} more passes", (cfg.passes - 1) * len(measured), cfg.progress
+    ) as bar:
         for _ in range(cfg.passes - 1):
             order = list(measured)
             rng.shuffle(order)
@@ -321,8 +382,10 @@ def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None
     for key, ms in medians.items():
         index[key]["median_us"] = round(float(np.median(ms)), 3)
         index[key]["repeats"] = int(index[key]["repeats"]) + cfg.passes - 1
-    meta["passes"] = {"passes": cfg.passes, "statistic": "median of the pass medians (the "
-                      "first pass: median of its repeats' samples)"}
+    meta["passes"] = {
+        "passes": cfg.passes,
+        "statistic": "median of the pass medians (the first pass: median of its repeats' samples)",
+    }
     write_table_atomic(out, rows, meta)
 
 
@@ -338,16 +401,26 @@ def _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log) -> 
     if not cfg.edges or "edges" in meta:
         return
     with progress_bar("measuring block-model edges", EDGE_KEYS, cfg.progress) as bar:
-        edges = measure_edges(space, backend, cache, fmt, precision, warmup=cfg.warmup,
-                              runs=cfg.runs, progress=lambda: bar.advance(1))
+        edges = measure_edges(
+            space,
+            backend,
+            cache,
+            fmt,
+            precision,
+            warmup=cfg.warmup,
+            runs=cfg.runs,
+            progress=lambda: bar.advance(1),
+        )
     if edges is None:
         return
     meta["edges"] = edges
     if "fitted_on" not in meta.get("calibration", {}):
         meta["calibration"] = edge_calibration(edges, space)
-    log(f"block-model edges: {edges['a_us']:.2f} µs + {1000 * edges['b_us_per_element']:.3f} "
+    log(
+        f"block-model edges: {edges['a_us']:.2f} µs + {1000 * edges['b_us_per_element']:.3f} "
         f"ns/element per standalone block ({len(edges['points'])} stacked pairs); stored "
-        f"as {out.with_suffix('.json').name}'s calibration")
+        f"as {out.with_suffix('.json').name}'s calibration"
+    )
     write_table_atomic(out, rows, meta)
 
 
@@ -360,13 +433,21 @@ def check_table_out(out: Path) -> None:
     if out.is_dir():
         raise OutputError(out, "it is a directory; --out takes a table CSV path")
     if out.suffix != ".csv":
-        raise OutputError(out, "a latency table needs a .csv name (its sidecar is the .json "
-                               "beside it)")
+        raise OutputError(
+            out, "a latency table needs a .csv name (its sidecar is the .json beside it)"
+        )
     check_sidecar_ours(out)
 
 
-def _measure_one(info: LayerInfo, backend: Backend, cache: ModelCache, fmt: str,
-                 precision: str, cfg: ProfileConfig, result: ProfileResult) -> dict:
+def _measure_one(
+    info: LayerInfo,
+    backend: Backend,
+    cache: ModelCache,
+    fmt: str,
+    precision: str,
+    cfg: ProfileConfig,
+    result: ProfileResult,
+) -> dict:
     if is_analytic(info):
         result.analytic += 1
         return _row(info, None, 0, 0)
@@ -379,12 +460,13 @@ def _measure_one(info: LayerInfo, backend: Backend, cache: ModelCache, fmt: str,
         if cooldown is not None:
             cooldown()
         t0 = time.perf_counter()
-        samples = backend.measure(built.path, warmup=cfg.warmup, runs=cfg.runs,
-                                  repeats=cfg.repeats)
+        samples = backend.measure(built.path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
         result.measure_s += time.perf_counter() - t0
     except HwnasError as e:
-        raise type(e)(f"block {label}: {e} (rows measured so far are saved; re-run the same "
-                      f"command to continue)") from e
+        raise type(e)(
+            f"block {label}: {e} (rows measured so far are saved; re-run the same "
+            f"command to continue)"
+        ) from e
     cv = samples.repeat_cv() if hasattr(samples, "repeat_cv") else None
     if cv is not None:
         result.repeat_cvs.append(cv)
@@ -396,8 +478,11 @@ def _provenance(backend: Backend, preset: Preset, note: str | None) -> dict:
     prov = dict(backend.provenance())
     if backend.name != "adb":
         prov["device"] = "host"  # never a phone, whatever the preset
-    prov["preset"] = {k: v for k, v in preset.as_dict().items()
-                      if k in ("name", "model", "soc", "backend", "precision", "threads")}
+    prov["preset"] = {
+        k: v
+        for k, v in preset.as_dict().items()
+        if k in ("name", "model", "soc", "backend", "precision", "threads")
+    }
     if note:
         prov["fallback"] = note
     return prov
@@ -407,13 +492,24 @@ def _dynamic(backend: Backend) -> dict:
     """Provenance that changes while profiling (temperatures, cool-downs on a phone)."""
     if backend.name != "adb":
         return {}
-    return {k: v for k, v in backend.provenance().items()
-            if k in ("temperature_c", "cooldowns", "cooldown_wait_s", "cooldown_timeouts")}
+    return {
+        k: v
+        for k, v in backend.provenance().items()
+        if k in ("temperature_c", "cooldowns", "cooldown_wait_s", "cooldown_timeouts")
+    }
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["ProfileConfig", "ProfileResult", "profile", "profile_host", "profile_run",
-           "resolve_space", "default_out", "choose_backend"]
+__all__ = [
+    "ProfileConfig",
+    "ProfileResult",
+    "profile",
+    "profile_host",
+    "profile_run",
+    "resolve_space",
+    "default_out",
+    "choose_backend",
+]

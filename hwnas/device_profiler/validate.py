@@ -13,11 +13,17 @@ from hwnas.errors import HwnasError
 from hwnas.io import save_figure
 from hwnas.stats import kendall_tau
 
-from .backends import (HOST_BACKENDS, Backend, available_cores, backend_from_provenance,
-                       core_list, host_cores, measure_file, parse_core_list)
+from .backends import (
+    HOST_BACKENDS,
+    Backend,
+    available_cores,
+    backend_from_provenance,
+    core_list,
+    host_cores,
+    measure_file,
+    parse_core_list,
+)
 from .blockmodels import CONSTANT_BLOCKS, ModelCache
-
-
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,15 @@ def metrics(pred, meas) -> dict:
     if pred.size == 0:
         return {"n": 0}
     rel = (pred - meas) / meas
-    return {"n": int(pred.size), "mape_pct": float(100 * np.abs(rel).mean()),
-            "rmse_ms": float(np.sqrt(((pred - meas) ** 2).mean())),
-            "within_5pct": float((np.abs(rel) <= 0.05).mean()),
-            "within_10pct": float((np.abs(rel) <= 0.10).mean()),
-            "mean_error_pct": float(100 * rel.mean()),
-            "kendall_tau": kendall_tau(pred, meas)}
+    return {
+        "n": int(pred.size),
+        "mape_pct": float(100 * np.abs(rel).mean()),
+        "rmse_ms": float(np.sqrt(((pred - meas) ** 2).mean())),
+        "within_5pct": float((np.abs(rel) <= 0.05).mean()),
+        "within_10pct": float((np.abs(rel) <= 0.10).mean()),
+        "mean_error_pct": float(100 * rel.mean()),
+        "kendall_tau": kendall_tau(pred, meas),
+    }
 
 
 # --------------------------------------------------------------------------- calibration
@@ -99,9 +108,12 @@ def raw_total(sums: dict[str, float]) -> float:
 def _apply(cal: dict, sums: dict[str, float]) -> float:
     """The same prediction as ``LatencyTable.predict`` under ``cal``."""
     per = cal.get("per_type", {})
-    return (cal["scale"] * sum(per.get(t, 1.0) * v for t, v in _types(sums).items())
-            + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0)
-            + cal.get("per_element_ms", 0.0) * sums.get(ELEMENTS, 0.0) + cal["offset_ms"])
+    return (
+        cal["scale"] * sum(per.get(t, 1.0) * v for t, v in _types(sums).items())
+        + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0)
+        + cal.get("per_element_ms", 0.0) * sums.get(ELEMENTS, 0.0)
+        + cal["offset_ms"]
+    )
 
 
 def fit_affine(sums: list[dict], meas) -> dict:
@@ -122,8 +134,11 @@ def fit_per_type(sums: list[dict], meas) -> dict | None:
     meas = np.asarray(meas, float)
     types = sorted({t for s in sums for t in _types(s)})
     cols = {t: np.array([s.get(t, 0.0) for s in sums]) for t in types}
-    varying = [t for t in types  # blocks in every network: their factor is the offset's
-               if t not in CONSTANT_BLOCKS and np.ptp(cols[t]) > 1e-6]
+    varying = [
+        t
+        for t in types  # blocks in every network: their factor is the offset's
+        if t not in CONSTANT_BLOCKS and np.ptp(cols[t]) > 1e-6
+    ]
     rest = [t for t in types if t not in varying]
     if not varying or len(meas) < len(varying) + 4:
         return None
@@ -168,16 +183,26 @@ def fit_edges(edges: dict, space):
 
     def fit(sums: list[dict], meas) -> dict | None:
         meas = np.asarray(meas, float)
-        x = np.array([raw_total(s) + base["per_layer_ms"] * s.get(COUNT, 0.0)
-                      + base["per_element_ms"] * s.get(ELEMENTS, 0.0) for s in sums])
+        x = np.array(
+            [
+                raw_total(s)
+                + base["per_layer_ms"] * s.get(COUNT, 0.0)
+                + base["per_element_ms"] * s.get(ELEMENTS, 0.0)
+                for s in sums
+            ]
+        )
         if len(meas) < 3 or np.ptp(x) <= 0:
             return None
         (a, b), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), meas, rcond=None)
         if a <= 0:
             return None
-        return {"scale": float(a), "offset_ms": float(b), "per_type": {},
-                "per_layer_ms": float(a * base["per_layer_ms"]),
-                "per_element_ms": float(a * base["per_element_ms"])}
+        return {
+            "scale": float(a),
+            "offset_ms": float(b),
+            "per_type": {},
+            "per_layer_ms": float(a * base["per_layer_ms"]),
+            "per_element_ms": float(a * base["per_element_ms"]),
+        }
 
     return fit
 
@@ -222,16 +247,21 @@ def table_backend(table, cfg: ValidateConfig, log=None) -> Backend:
         raise HwnasError(f"{table.path}: its provenance names no backend; cannot re-measure")
     threads = int(prov.get("threads") or 1)
     if cfg.threads is not None and cfg.threads != threads:
-        raise HwnasError(f"{table.path} was measured with {threads} thread(s), --threads "
-                         f"{cfg.threads} would time the networks differently from its blocks; "
-                         f"drop --threads, or profile again with --threads {cfg.threads}")
+        raise HwnasError(
+            f"{table.path} was measured with {threads} thread(s), --threads "
+            f"{cfg.threads} would time the networks differently from its blocks; "
+            f"drop --threads, or profile again with --threads {cfg.threads}"
+        )
     cores = cfg.cores
     if name in HOST_BACKENDS:
         cores = check_host_cores(table, cfg.cores, log or (lambda m: print(m, file=sys.stderr)))
     phone = prov.get("device") if name == "adb" else None
     return backend_from_provenance(
-        prov, serial=cfg.serial or (phone or {}).get("serial"),
-        benchmark_binary=cfg.benchmark_binary, cores=cores)
+        prov,
+        serial=cfg.serial or (phone or {}).get("serial"),
+        benchmark_binary=cfg.benchmark_binary,
+        cores=cores,
+    )
 
 
 def check_host_cores(table, asked: str | None, log) -> tuple[int, ...] | None:
@@ -250,20 +280,26 @@ def check_host_cores(table, asked: str | None, log) -> tuple[int, ...] | None:
     now = want or host_cores(None, threads)
     theirs = prov.get("cores")
     if not theirs:
-        log(f"note: {name} records no pinned cores (measured unpinned); validating pinned "
-            f"to cores {core_list(now)}")
+        log(
+            f"note: {name} records no pinned cores (measured unpinned); validating pinned "
+            f"to cores {core_list(now)}"
+        )
         return want
     theirs = tuple(sorted(int(c) for c in theirs))
     if set(theirs) <= set(avail) and len(theirs) >= threads:
         if want is not None and want != theirs:
-            raise HwnasError(f"{name} was measured pinned to cores {core_list(theirs)}, "
-                             f"--cores {asked} would time the networks on other cores than "
-                             f"its blocks; drop --cores, or profile again with --cores {asked}")
+            raise HwnasError(
+                f"{name} was measured pinned to cores {core_list(theirs)}, "
+                f"--cores {asked} would time the networks on other cores than "
+                f"its blocks; drop --cores, or profile again with --cores {asked}"
+            )
         return theirs
-    log(f"warning: {name} was measured pinned to cores {core_list(theirs)} "
+    log(
+        f"warning: {name} was measured pinned to cores {core_list(theirs)} "
         f"({prov.get('host_cores', '?')} on its machine); this one offers only "
         f"{core_list(avail)}: validating on cores {core_list(now)}, so the figures mix "
-        f"two settings")
+        f"two settings"
+    )
     return want
 
 
@@ -278,13 +314,14 @@ def sample_archs(space, samples: int, seed: int) -> list:
         except (KeyError, ValueError, IndexError, StopIteration):
             continue  # a custom space whose layout the reference does not fit
     rng = random.Random(seed)
-    archs += [Arch.of(space, random_arch(space, rng=rng).choices, f"random-{seed}-{i}")
-              for i in range(samples)]
+    archs += [
+        Arch.of(space, random_arch(space, rng=rng).choices, f"random-{seed}-{i}")
+        for i in range(samples)
+    ]
     return archs
 
 
-def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
-             log=None) -> dict:
+def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None, log=None) -> dict:
     """Measure sampled + reference networks end to end on the table's backend; report
     predicted vs measured before/after calibration on held-out networks; store the
     calibration (refitted on all networks) unless ``cfg.save`` is False."""
@@ -305,20 +342,28 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     archs = sample_archs(space, cfg.samples, cfg.seed)
     records = []
     try:
-        with progress_bar(f"validating {table.path.name}", len(archs) * (cfg.rounds + 1),
-                          cfg.progress) as bar:
+        with progress_bar(
+            f"validating {table.path.name}", len(archs) * (cfg.rounds + 1), cfg.progress
+        ) as bar:
             for arch in archs:  # convert (cached) every network before timing any
                 bar.update(status=arch.name)
                 sums = type_sums(table, space, arch)  # raises on missing keys, before work
                 built = cache.network(space, arch, backend.model_format, backend.precision)
-                records.append({"name": arch.name, "choices": list(arch.choices),
-                                "raw_ms": raw_total(sums), "sums_ms": sums, "round_ms": [],
-                                "path": built.path, "conversion_s": round(built.seconds, 3)})
+                records.append(
+                    {
+                        "name": arch.name,
+                        "choices": list(arch.choices),
+                        "raw_ms": raw_total(sums),
+                        "sums_ms": sums,
+                        "round_ms": [],
+                        "path": built.path,
+                        "conversion_s": round(built.seconds, 3),
+                    }
+                )
                 bar.advance(1)
 
             def timed(path) -> float:
-                return measure_file(backend, path, warmup=warmup, runs=runs,
-                                    repeats=1)["median_ms"]
+                return measure_file(backend, path, warmup=warmup, runs=runs, repeats=1)["median_ms"]
 
             rng = random.Random(cfg.seed + 2)
             for _ in range(cfg.rounds):  # each round shuffled: a burst hits one round
@@ -339,9 +384,13 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         h = report["held_out_calibrated"]
         if h.get("n"):
             saved.meta["validation"] = {
-                "held_out": h["n"], "within_10pct": h["within_10pct"],
-                "within_5pct": h["within_5pct"], "mape_pct": h["mape_pct"],
-                "kendall_tau": h["kendall_tau"], "fit_networks": report["fit_networks"]}
+                "held_out": h["n"],
+                "within_10pct": h["within_10pct"],
+                "within_5pct": h["within_5pct"],
+                "mape_pct": h["mape_pct"],
+                "kendall_tau": h["kendall_tau"],
+                "fit_networks": report["fit_networks"],
+            }
         saved.save(table.path)
     report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
     return report
@@ -368,18 +417,25 @@ def _report(records: list[dict], cfg: ValidateConfig, table, space) -> dict:
         from .edges import edge_calibration
 
         edge_pred = np.array([_apply(edge_calibration(edges, space), s) for s in sums])
-        extra = {"held_out_edges": metrics(edge_pred[hold_idx], meas[hold_idx]),
-                 "all_edges": metrics(edge_pred, meas)}
+        extra = {
+            "held_out_edges": metrics(edge_pred[hold_idx], meas[hold_idx]),
+            "all_edges": metrics(edge_pred, meas),
+        }
     final_pred = np.array([_apply(final, s) for s in sums])
     return {
-        "table": str(table.path), "space": table.meta["space"],
-        "backend": table.provenance.get("backend"), "device": table.provenance.get("device"),
-        "networks": n, "fit_networks": len(fit_idx), "held_out_networks": len(hold_idx),
+        "table": str(table.path),
+        "space": table.meta["space"],
+        "backend": table.provenance.get("backend"),
+        "device": table.provenance.get("device"),
+        "networks": n,
+        "fit_networks": len(fit_idx),
+        "held_out_networks": len(hold_idx),
         "all_raw": metrics(raw, meas),
         "held_out_raw": metrics(raw[hold_idx], meas[hold_idx]),
         **extra,
-        "held_out_calibrated": metrics([records[i]["calibrated_ms"] for i in hold_idx],
-                                       meas[hold_idx]),
+        "held_out_calibrated": metrics(
+            [records[i]["calibrated_ms"] for i in hold_idx], meas[hold_idx]
+        ),
         "split_calibration": split_cal,
         "calibration": final,
         "all_calibrated_in_sample": metrics(final_pred, meas),
@@ -404,23 +460,44 @@ def _plot(records: list[dict], report: dict, path: Path) -> Path:
     cal = np.array([r["calibrated_ms"] for r in records])
     ax.scatter(meas, raw, s=18, marker="x", c="tab:gray", label="Σ blocks (raw)")
     ax.scatter(meas[held], cal[held], s=22, c="tab:blue", label="calibrated (held out)")
-    ax.scatter(meas[~held], cal[~held], s=22, facecolors="none", edgecolors="tab:blue",
-               label="calibrated (fit set)")
+    ax.scatter(
+        meas[~held],
+        cal[~held],
+        s=22,
+        facecolors="none",
+        edgecolors="tab:blue",
+        label="calibrated (fit set)",
+    )
     lo, hi = 0.9 * min(meas.min(), raw.min()), 1.1 * max(meas.max(), raw.max())
     xs = np.linspace(lo, hi, 2)
     ax.plot(xs, xs, "k-", lw=1)
     for f in (0.9, 1.1):
         ax.plot(xs, f * xs, "k:", lw=0.8)
     h = report["held_out_calibrated"]
-    ax.set(xlabel="measured (ms)", ylabel="predicted (ms)", xlim=(lo, hi), ylim=(lo, hi),
-           title=f"{report['space']['name']} on {report['backend']}: held-out "
-                 f"MAPE {h.get('mape_pct', float('nan')):.1f}%")
+    ax.set(
+        xlabel="measured (ms)",
+        ylabel="predicted (ms)",
+        xlim=(lo, hi),
+        ylim=(lo, hi),
+        title=f"{report['space']['name']} on {report['backend']}: held-out "
+        f"MAPE {h.get('mape_pct', float('nan')):.1f}%",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
     return path
 
 
-__all__ = ["ValidateConfig", "validate", "metrics", "kendall_tau", "fit_calibration",
-           "fit_affine", "fit_per_type", "fit_overhead", "fit_edges", "type_sums",
-           "sample_archs"]
+__all__ = [
+    "ValidateConfig",
+    "validate",
+    "metrics",
+    "kendall_tau",
+    "fit_calibration",
+    "fit_affine",
+    "fit_per_type",
+    "fit_overhead",
+    "fit_edges",
+    "type_sums",
+    "sample_archs",
+]

@@ -17,30 +17,59 @@ def model_json(splits, summary: dict) -> dict:
     lat = summary.get("latency", {})
     doc = {
         "schema": MODEL_JSON_SCHEMA,
-        "files": {name: {"format": f["format"], "precision": f["precision"], "bytes": f["bytes"]}
-                  for name, f in files.items()},
+        "files": {
+            name: {"format": f["format"], "precision": f["precision"], "bytes": f["bytes"]}
+            for name, f in files.items()
+        },
         "labels": "labels.txt",
         "input": {
-            "shape": [1, int(h), int(w), int(c)], "layout": "NHWC",
-            "onnx_shape": [1, int(c), int(h), int(w)], "onnx_layout": "NCHW",
-            "normalization": {"mean": list(splits.mean), "std": list(splits.std),
-                              "formula": "x = (pixel / 255 - mean[c]) / std[c]"},
-            "color": "grayscale replicated to 3 channels" if splits.name == "fashion-mnist"
+            "shape": [1, int(h), int(w), int(c)],
+            "layout": "NHWC",
+            "onnx_shape": [1, int(c), int(h), int(w)],
+            "onnx_layout": "NCHW",
+            "normalization": {
+                "mean": list(splits.mean),
+                "std": list(splits.std),
+                "formula": "x = (pixel / 255 - mean[c]) / std[c]",
+            },
+            "color": "grayscale replicated to 3 channels"
+            if splits.name == "fashion-mnist"
             else "RGB",
             "resize": resize_rule(splits.name, int(h)),
         },
-        "output": {"shape": [1, len(splits.classes)], "meaning": "logits over classes",
-                   "classes": list(splits.classes)},
+        "output": {
+            "shape": [1, len(splits.classes)],
+            "meaning": "logits over classes",
+            "classes": list(splits.classes),
+        },
         "accuracy": summary["accuracy"],
-        "macs": summary.get("macs"), "params": summary.get("params"),
+        "macs": summary.get("macs"),
+        "params": summary.get("params"),
         "latency": {
-            "predicted_ms": lat.get("predicted_ms"), "target_ms": lat.get("target_ms"),
+            "predicted_ms": lat.get("predicted_ms"),
+            "target_ms": lat.get("target_ms"),
             "target_holds": lat.get("target_holds"),
-            "table": {"device": lat.get("table_device"), "backend": lat.get("table_backend"),
-                      "precision": lat.get("table_precision")},
-            "measured": [{k: m[k] for k in ("file", "backend", "device", "precision", "threads",
-                                            "median_ms", "p10_ms", "p90_ms")}
-                         for m in lat.get("measured", [])],
+            "table": {
+                "device": lat.get("table_device"),
+                "backend": lat.get("table_backend"),
+                "precision": lat.get("table_precision"),
+            },
+            "measured": [
+                {
+                    k: m[k]
+                    for k in (
+                        "file",
+                        "backend",
+                        "device",
+                        "precision",
+                        "threads",
+                        "median_ms",
+                        "p10_ms",
+                        "p90_ms",
+                    )
+                }
+                for m in lat.get("measured", [])
+            ],
         },
     }
     for prec in ("int8", "fp32"):
@@ -48,13 +77,21 @@ def model_json(splits, summary: dict) -> dict:
         if name in files:
             doc["input"].setdefault("dtype", {})[name] = "int8" if prec == "int8" else "float32"
     if io is not None:
-        doc["int8"] = {"file": "model_int8.tflite",
-                       "input": {"dtype": io["input"]["dtype"], "scale": io["input"]["scale"],
-                                 "zero_point": io["input"]["zero_point"],
-                                 "formula": "q = clamp(round(x / scale) + zero_point, -128, 127)"},
-                       "output": {"dtype": io["output"]["dtype"], "scale": io["output"]["scale"],
-                                  "zero_point": io["output"]["zero_point"],
-                                  "formula": "logit = (q - zero_point) * scale"}}
+        doc["int8"] = {
+            "file": "model_int8.tflite",
+            "input": {
+                "dtype": io["input"]["dtype"],
+                "scale": io["input"]["scale"],
+                "zero_point": io["input"]["zero_point"],
+                "formula": "q = clamp(round(x / scale) + zero_point, -128, 127)",
+            },
+            "output": {
+                "dtype": io["output"]["dtype"],
+                "scale": io["output"]["scale"],
+                "zero_point": io["output"]["zero_point"],
+                "formula": "logit = (q - zero_point) * scale",
+            },
+        }
     return doc
 
 
@@ -62,8 +99,10 @@ def resize_rule(dataset: str, size: int) -> str:
     """How training brought images to the input size (hwnas.data): the app must do the same."""
     from hwnas.data.splits import CROP_PADDING
 
-    rule = (f"bilinear (antialiased) resize to {size}x{size}; a square image at most "
-            f"{2 * CROP_PADDING} px smaller (even difference) is zero-padded centrally instead")
+    rule = (
+        f"bilinear (antialiased) resize to {size}x{size}; a square image at most "
+        f"{2 * CROP_PADDING} px smaller (even difference) is zero-padded centrally instead"
+    )
     if dataset == "fashion-mnist" and 0 < size - 28 <= 2 * CROP_PADDING and size % 2 == 0:
         pad = (size - 28) // 2
         return f"28x28 images zero-padded by {pad} px on each side to {size}x{size} ({rule})"

@@ -60,20 +60,32 @@ class ExportConfig:
         object.__setattr__(self, "precision", _names(self.precision, PRECISIONS, "--precision"))
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
-            (self.subset is None or self.subset >= 2,
-             f"--subset must be at least 2 images (got {self.subset})"),
+            (
+                self.subset is None or self.subset >= 2,
+                f"--subset must be at least 2 images (got {self.subset})",
+            ),
             (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
-            (self.calib_images >= 1,
-             f"calibration images must be at least 1 (got {self.calib_images})"),
-            (self.parity_images >= 1,
-             f"parity images must be at least 1 (got {self.parity_images})"),
-            (self.eval_images is None or self.eval_images >= 1,
-             f"--eval-images must be at least 1 (got {self.eval_images})"),
-            (self.warmup >= 0 and self.runs >= 1 and self.repeats >= 1,
-             f"need warmup >= 0, runs >= 1, repeats >= 1 (got {self.warmup}, {self.runs}, "
-             f"{self.repeats})"),
-            (self.threads is None or self.threads >= 1,
-             f"--threads must be at least 1 (got {self.threads})"),
+            (
+                self.calib_images >= 1,
+                f"calibration images must be at least 1 (got {self.calib_images})",
+            ),
+            (
+                self.parity_images >= 1,
+                f"parity images must be at least 1 (got {self.parity_images})",
+            ),
+            (
+                self.eval_images is None or self.eval_images >= 1,
+                f"--eval-images must be at least 1 (got {self.eval_images})",
+            ),
+            (
+                self.warmup >= 0 and self.runs >= 1 and self.repeats >= 1,
+                f"need warmup >= 0, runs >= 1, repeats >= 1 (got {self.warmup}, {self.runs}, "
+                f"{self.repeats})",
+            ),
+            (
+                self.threads is None or self.threads >= 1,
+                f"--threads must be at least 1 (got {self.threads})",
+            ),
         ]
         check(checks)
 
@@ -83,8 +95,7 @@ def _names(value, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
     items = [str(v).strip().lower() for v in items if str(v).strip()]
     bad = [v for v in items if v not in allowed]
     if bad or not items:
-        raise HwnasError(f"{option} {','.join(bad) or '(empty)'}: choose from "
-                         f"{', '.join(allowed)}")
+        raise HwnasError(f"{option} {','.join(bad) or '(empty)'}: choose from {', '.join(allowed)}")
     return tuple(v for v in allowed if v in items)
 
 
@@ -137,8 +148,10 @@ def load_source(path: Path) -> Source:
     if path.is_dir():
         arch_file = path / "arch.json"
         if not arch_file.is_file():
-            raise HwnasError(f"{path}: no arch.json in this run directory (pass a search run "
-                             "directory or an ARCH.json)")
+            raise HwnasError(
+                f"{path}: no arch.json in this run directory (pass a search run "
+                "directory or an ARCH.json)"
+            )
         run_dir = path
     elif path.is_file():
         arch_file, run_dir = path, None
@@ -164,13 +177,17 @@ def check_writable(out: Path, arch_file: Path | None = None) -> None:
     if out.exists() and not out.is_dir():
         raise HwnasError(f"cannot write the export to {out}: it exists and is not a directory")
     if arch_file is not None and out.resolve() in Path(arch_file).resolve().parents:
-        raise HwnasError(f"cannot write the export to {out}: it holds the architecture "
-                         f"{arch_file}; choose another --out")
+        raise HwnasError(
+            f"cannot write the export to {out}: it holds the architecture "
+            f"{arch_file}; choose another --out"
+        )
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
         if names - {"train"} and not names & set(EXPORT_MARKERS):
-            raise HwnasError(f"cannot write the export to {out}: it is a folder with other "
-                             "files, not an earlier export; choose another --out")
+            raise HwnasError(
+                f"cannot write the export to {out}: it is a folder with other "
+                "files, not an earlier export; choose another --out"
+            )
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -198,8 +215,11 @@ def load_table(cfg: ExportConfig, src: Source):
             table = LatencyTable.load(candidate)
             table.check_space(src.space)
             return table
-    _say(cfg, f"note: the table {named} named in {src.arch_file} is not found; using the "
-         "recorded prediction and provenance")
+    _say(
+        cfg,
+        f"note: the table {named} named in {src.arch_file} is not found; using the "
+        "recorded prediction and provenance",
+    )
     return None
 
 
@@ -210,8 +230,9 @@ def choose_backend(cfg: ExportConfig, provenance: dict) -> str:
         from hwnas.device_profiler.backends import BACKENDS
 
         if cfg.backend not in BACKENDS:
-            raise HwnasError(f"unknown backend {cfg.backend!r}; choose one of "
-                             f"{', '.join(BACKENDS)}")
+            raise HwnasError(
+                f"unknown backend {cfg.backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
         return cfg.backend
     device = provenance.get("device")
     if device and device != "host":
@@ -224,13 +245,21 @@ def load_data(cfg: ExportConfig, space):
     from hwnas.data import load_dataset
 
     try:
-        splits = load_dataset(cfg.data, cfg.data_root, resolution=space.resolution,
-                              in_channels=space.in_channels, seed=cfg.seed, subset=cfg.subset)
+        splits = load_dataset(
+            cfg.data,
+            cfg.data_root,
+            resolution=space.resolution,
+            in_channels=space.in_channels,
+            seed=cfg.seed,
+            subset=cfg.subset,
+        )
     except HwnasError as e:
         raise HwnasError(f"no data for training and int8 calibration ({cfg.data}): {e}") from None
     if len(splits.classes) != space.num_classes:
-        raise HwnasError(f"the architecture has {space.num_classes} classes, {cfg.data} has "
-                         f"{len(splits.classes)}")
+        raise HwnasError(
+            f"the architecture has {space.num_classes} classes, {cfg.data} has "
+            f"{len(splits.classes)}"
+        )
     return splits
 
 
@@ -249,8 +278,10 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     result_file = train_dir / "result.json"
     if not _same_arch(train_dir / "arch.json", src):
         if cfg.resume:
-            raise HwnasError(f"{train_dir} holds the training of another architecture; drop "
-                             "--resume to train this one from scratch, or choose another --out")
+            raise HwnasError(
+                f"{train_dir} holds the training of another architecture; drop "
+                "--resume to train this one from scratch, or choose another --out"
+            )
         for stale in (done, result_file):
             stale.unlink(missing_ok=True)
     if done.is_file() and result_file.is_file():
@@ -277,12 +308,18 @@ def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Pa
     from hwnas.search.baselines import scaled_reference
 
     ref = scaled_reference(src.space, table, float(target))
-    ref_src = Source(ref, src.space, {"predicted_ms": table.predict(ref, src.space)},
-                     train_dir / "arch.json", None)
+    ref_src = Source(
+        ref,
+        src.space,
+        {"predicted_ms": table.predict(ref, src.space)},
+        train_dir / "arch.json",
+        None,
+    )
     train_dir.mkdir(parents=True, exist_ok=True)
     ctx = multiprocessing.get_context("spawn")  # a space holds closures: send the arch as JSON
-    proc = ctx.Process(target=_reference_worker, args=(cfg, ref.to_dict(src.space), train_dir),
-                       daemon=True)
+    proc = ctx.Process(
+        target=_reference_worker, args=(cfg, ref.to_dict(src.space), train_dir), daemon=True
+    )
     proc.start()
     return proc, ref_src
 
@@ -303,13 +340,20 @@ def finish_reference(job, train_meta: dict) -> dict:
     proc.join()
     result = ref_src.arch_file.parent / "result.json"
     if proc.exitcode != 0 or not result.is_file():
-        raise HwnasError(f"training the scaled reference failed (exit code {proc.exitcode}); "
-                         f"see {ref_src.arch_file.parent}")
+        raise HwnasError(
+            f"training the scaled reference failed (exit code {proc.exitcode}); "
+            f"see {ref_src.arch_file.parent}"
+        )
     meta = json.loads(result.read_text())
-    return {"name": ref_src.arch.name, "choices": list(ref_src.arch.choices),
-            "predicted_ms": ref_src.record["predicted_ms"], "test_acc": meta["test_acc"],
-            "val_acc": meta["val_acc"], "seconds": meta["seconds"],
-            "winner_test_acc": train_meta.get("test_acc")}
+    return {
+        "name": ref_src.arch.name,
+        "choices": list(ref_src.arch.choices),
+        "predicted_ms": ref_src.record["predicted_ms"],
+        "test_acc": meta["test_acc"],
+        "val_acc": meta["val_acc"],
+        "seconds": meta["seconds"],
+        "winner_test_acc": train_meta.get("test_acc"),
+    }
 
 
 def _same_arch(saved: Path, src: Source) -> bool:
@@ -334,7 +378,7 @@ def _data_id(cfg: ExportConfig) -> dict:
 
 def torch_logits(model, x: torch.Tensor, batch: int = 512) -> np.ndarray:
     with torch.no_grad():
-        return np.concatenate([model(x[i:i + batch]).numpy() for i in range(0, len(x), batch)])
+        return np.concatenate([model(x[i : i + batch]).numpy() for i in range(0, len(x), batch)])
 
 
 def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
@@ -345,7 +389,7 @@ def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
     opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    return np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -375,24 +419,36 @@ def device_name(device) -> str:
     return str(device) if device else "?"
 
 
-def measure(backend_name: str, path: Path, precision: str, cfg: ExportConfig, threads: int,
-            provenance: dict | None = None) -> dict:
+def measure(
+    backend_name: str,
+    path: Path,
+    precision: str,
+    cfg: ExportConfig,
+    threads: int,
+    provenance: dict | None = None,
+) -> dict:
     """Time the exported file ``path`` on ``backend_name``, set up as the table's was."""
     from hwnas.device_profiler.backends import backend_from_provenance, measure_file
 
-    backend = backend_from_provenance(provenance or {}, backend_name, threads=threads,
-                                      precision=precision)
+    backend = backend_from_provenance(
+        provenance or {}, backend_name, threads=threads, precision=precision
+    )
     try:
-        timed = measure_file(backend, path, warmup=cfg.warmup, runs=cfg.runs,
-                             repeats=cfg.repeats)
+        timed = measure_file(backend, path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
         prov = backend.provenance()
     finally:
         close = getattr(backend, "close", None)
         if close is not None:
             close()
-    return {"file": path.name, "backend": backend_name, "precision": precision,
-            "device": device_name(prov.get("device")), "threads": threads, **timed,
-            "provenance": prov}
+    return {
+        "file": path.name,
+        "backend": backend_name,
+        "precision": precision,
+        "device": device_name(prov.get("device")),
+        "threads": threads,
+        **timed,
+        "provenance": prov,
+    }
 
 
 # --------------------------------------------------------------------------- the run
@@ -412,23 +468,31 @@ def export_run(cfg: ExportConfig) -> ExportResult:
     check_writable(out, src.arch_file)
     with output_lock(out):  # one export per folder; removes a killed run's staging
         table = load_table(cfg, src)
-        provenance = table.provenance if table is not None else dict(src.record.get("provenance")
-                                                                      or {})
+        provenance = (
+            table.provenance if table is not None else dict(src.record.get("provenance") or {})
+        )
         backend_name = choose_backend(cfg, provenance)
         splits = load_data(cfg, src.space)
         if cfg.calib_images > len(splits.train):
-            raise HwnasError(f"{cfg.calib_images} calibration images asked, the training split "
-                             f"has {len(splits.train)}")
+            raise HwnasError(
+                f"{cfg.calib_images} calibration images asked, the training split "
+                f"has {len(splits.train)}"
+            )
         threads = cfg.threads or int(provenance.get("threads") or 1)
         check_backend(backend_name, threads, provenance)
         total, _ = arch_complexity(src.space, src.arch)
-        predicted = (table.predict(src.arch, src.space) if table is not None
-                     else src.record.get("predicted_ms"))
+        predicted = (
+            table.predict(src.arch, src.space)
+            if table is not None
+            else src.record.get("predicted_ms")
+        )
         target = src.record.get("target_ms")
 
         if cfg.reference and (table is None or target is None):
-            raise HwnasError("--reference needs the run's latency table and target (a search run "
-                             "directory whose arch.json names them)")
+            raise HwnasError(
+                "--reference needs the run's latency table and target (a search run "
+                "directory whose arch.json names them)"
+            )
         try:
             out.mkdir(parents=True, exist_ok=True)
             tmp = staging_dir(out)
@@ -444,12 +508,18 @@ def export_run(cfg: ExportConfig) -> ExportResult:
             summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
             if ref_job is not None:
                 summary["reference"] = summary_ref
-            summary["latency"] = _closing_loop(cfg, summary["files"], tmp, backend_name, threads,
-                                               predicted, target, provenance)
-            summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params,
-                           source=str(src.arch_file), table=str(table.path) if table else
-                           src.record.get("table"), table_provenance=provenance,
-                           seconds=time.perf_counter() - t_start)
+            summary["latency"] = _closing_loop(
+                cfg, summary["files"], tmp, backend_name, threads, predicted, target, provenance
+            )
+            summary.update(
+                arch=src.arch.to_dict(src.space),
+                macs=total.macs,
+                params=total.params,
+                source=str(src.arch_file),
+                table=str(table.path) if table else src.record.get("table"),
+                table_provenance=provenance,
+                seconds=time.perf_counter() - t_start,
+            )
             app.write_app_files(tmp, splits, summary)
             if src.run_dir is not None:
                 summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
@@ -475,20 +545,34 @@ def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> 
 
     test_x, test_y = splits.test.batch(torch.arange(len(splits.test)))
     n_eval = len(test_x) if cfg.eval_images is None else min(cfg.eval_images, len(test_x))
-    eval_idx = (torch.arange(len(test_x)) if n_eval == len(test_x) else
-                torch.randperm(len(test_x), generator=torch.Generator().manual_seed(cfg.seed))
-                [:n_eval].sort().values)
+    eval_idx = (
+        torch.arange(len(test_x))
+        if n_eval == len(test_x)
+        else torch.randperm(len(test_x), generator=torch.Generator().manual_seed(cfg.seed))[:n_eval]
+        .sort()
+        .values
+    )
     ex, ey = test_x[eval_idx], test_y[eval_idx].numpy()
-    px = test_x[:cfg.parity_images]
+    px = test_x[: cfg.parity_images]
     sample = px[:1]
     ref_parity = torch_logits(model, px)
     ref_eval = torch_logits(model, ex)
     calib = [c[None] for c in splits.calibration(cfg.calib_images, cfg.seed)]
-    eval_set = (f"all {n_eval} test images" if n_eval == len(test_x)
-                else f"seeded random {n_eval} of {len(test_x)} test images")
-    files, checks = {}, {"tolerance": PARITY_TOL, "parity_images": len(px),
-                         "eval_images": n_eval, "eval_set": eval_set,
-                         "calib_images": len(calib)}
+    eval_set = (
+        f"all {n_eval} test images"
+        if n_eval == len(test_x)
+        else f"seeded random {n_eval} of {len(test_x)} test images"
+    )
+    files, checks = (
+        {},
+        {
+            "tolerance": PARITY_TOL,
+            "parity_images": len(px),
+            "eval_images": n_eval,
+            "eval_set": eval_set,
+            "calib_images": len(calib),
+        },
+    )
     acc = {"pytorch_fp32": accuracy(ref_eval, ey), "train_test_acc": train_meta.get("test_acc")}
     steps = [(f, p) for f in cfg.formats for p in cfg.precision]
     for i, (fmt, prec) in enumerate(steps, 1):
@@ -519,21 +603,37 @@ def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> 
             acc["tflite_int8"] = accuracy(logits, ey)
             checks["tflite_int8_agreement"] = agreement(logits, ref_eval)
             checks["tflite_int8_io"] = tflite_io(path)
-        files[name] = {"format": fmt, "precision": prec, "bytes": path.stat().st_size,
-                       "seconds": round(time.perf_counter() - t0, 2)}
+        files[name] = {
+            "format": fmt,
+            "precision": prec,
+            "bytes": path.stat().st_size,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
     for key in ("onnx_fp32_max_abs_diff", "tflite_fp32_max_abs_diff"):
         if key in checks:
             checks[key.replace("max_abs_diff", "ok")] = checks[key] <= PARITY_TOL
     for key in ("tflite_int8", "onnx_int8"):
         if key in acc:
             acc[f"{key}_drop_points"] = 100 * (acc["pytorch_fp32"] - acc[key])
-    return {"files": files, "checks": checks, "accuracy": acc,
-            "train": {k: train_meta.get(k) for k in ("test_acc", "val_acc", "seconds")}
-            | {"epochs": cfg.epochs, "subset": cfg.subset, "data": cfg.data}}
+    return {
+        "files": files,
+        "checks": checks,
+        "accuracy": acc,
+        "train": {k: train_meta.get(k) for k in ("test_acc", "val_acc", "seconds")}
+        | {"epochs": cfg.epochs, "subset": cfg.subset, "data": cfg.data},
+    }
 
 
-def _closing_loop(cfg, files: dict, tmp: Path, backend_name: str, threads: int,
-                  predicted, target, provenance: dict) -> dict:
+def _closing_loop(
+    cfg,
+    files: dict,
+    tmp: Path,
+    backend_name: str,
+    threads: int,
+    predicted,
+    target,
+    provenance: dict,
+) -> dict:
     """Measure the int8 (else fp32) .tflite on the table's TFLite backend and the .onnx on
     host-ort; the primary measurement is the one matching the table's backend/precision."""
     tflite_backend = backend_name if backend_name in ("adb", "host-litert") else "host-litert"
@@ -548,19 +648,23 @@ def _closing_loop(cfg, files: dict, tmp: Path, backend_name: str, threads: int,
     measured = []
     for bk, name in plan:
         _say(cfg, f"measuring {name} on {bk} ({threads} thread{'s' * (threads > 1)})")
-        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads,
-                                provenance))
+        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads, provenance))
     primary = next((m for m in measured if m["backend"] == backend_name), None)
     holds = None
     if primary is not None and target is not None:
         holds = primary["median_ms"] <= float(target)
-    return {"predicted_ms": predicted, "target_ms": target, "backend": backend_name,
-            "table_device": device_name(provenance.get("device")),
-            "table_backend": provenance.get("backend"),
-            "table_precision": provenance.get("precision"), "measured": measured,
-            "primary": primary["file"] if primary else None,
-            "measured_ms": primary["median_ms"] if primary else None,
-            "target_holds": holds}
+    return {
+        "predicted_ms": predicted,
+        "target_ms": target,
+        "backend": backend_name,
+        "table_device": device_name(provenance.get("device")),
+        "table_backend": provenance.get("backend"),
+        "table_precision": provenance.get("precision"),
+        "measured": measured,
+        "primary": primary["file"] if primary else None,
+        "measured_ms": primary["median_ms"] if primary else None,
+        "target_holds": holds,
+    }
 
 
 KEPT = ("train", "reference")  # trainings: carried into every new export of OUT
@@ -585,5 +689,12 @@ def _say(cfg: ExportConfig, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-__all__ = ["ExportConfig", "ExportResult", "export_run", "load_source", "FORMATS", "PRECISIONS",
-           "PARITY_TOL"]
+__all__ = [
+    "ExportConfig",
+    "ExportResult",
+    "export_run",
+    "load_source",
+    "FORMATS",
+    "PRECISIONS",
+    "PARITY_TOL",
+]

@@ -30,7 +30,7 @@ def write_plot(path: Path, summary: dict) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = [k for k in ("pytorch_fp32", "tflite_int8", "onnx_int8") if k in acc]
     vals = [100 * acc[k] for k in names]
-    ax1.bar(names, vals, color=["tab:blue", "tab:orange", "tab:green"][:len(names)])
+    ax1.bar(names, vals, color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
     for i, v in enumerate(vals):
         ax1.text(i, v, f"{v:.2f}", ha="center", va="bottom")
     ax1.set_ylim(max(0.0, min(vals) - 10), 100)
@@ -49,8 +49,9 @@ def write_plot(path: Path, summary: dict) -> None:
     for i, v in enumerate(ms):
         ax2.text(i, v, f"{v:.3f}", ha="center", va="bottom")
     if lat.get("target_ms") is not None:
-        ax2.axhline(lat["target_ms"], color="tab:red", ls="--",
-                    label=f"target {lat['target_ms']:g} ms")
+        ax2.axhline(
+            lat["target_ms"], color="tab:red", ls="--", label=f"target {lat['target_ms']:g} ms"
+        )
         ax2.legend(loc="upper right")
     ax2.set_ylabel("latency, ms (median)")
     ax2.set_title("predicted vs measured latency")
@@ -67,64 +68,107 @@ def report_markdown(s: dict) -> str:
     acc, chk, lat, tr = s["accuracy"], s["checks"], s["latency"], s["train"]
     arch = s["arch"]
     subset = "" if tr["subset"] is None else f" (subset of {tr['subset']} images)"
-    lines = [f"# Export of {arch.get('name') or 'architecture'} ({arch['space']})", "",
-             f"Source `{s['source']}`; {s['macs'] / 1e6:.2f} M MACs (≈ "
-             f"{2 * s['macs'] / 1e6:.1f} M FLOPs), {s['params'] / 1e6:.3f} M params; trained "
-             f"{tr['epochs']} epochs on {tr['data']}{subset} → test accuracy "
-             f"{_f(tr['test_acc'])}.", "",
-             "## Files", "", "| file | format | precision | size (KiB) | conversion (s) |",
-             "|---|---|---|---:|---:|"]
+    lines = [
+        f"# Export of {arch.get('name') or 'architecture'} ({arch['space']})",
+        "",
+        f"Source `{s['source']}`; {s['macs'] / 1e6:.2f} M MACs (≈ "
+        f"{2 * s['macs'] / 1e6:.1f} M FLOPs), {s['params'] / 1e6:.3f} M params; trained "
+        f"{tr['epochs']} epochs on {tr['data']}{subset} → test accuracy "
+        f"{_f(tr['test_acc'])}.",
+        "",
+        "## Files",
+        "",
+        "| file | format | precision | size (KiB) | conversion (s) |",
+        "|---|---|---|---:|---:|",
+    ]
     for name, f in s["files"].items():
-        lines.append(f"| `{name}` | {f['format']} | {f['precision']} | {f['bytes'] / 1024:.1f} | "
-                     f"{f['seconds']:.1f} |")
-    lines += ["", "Also: `model.json` (input/output description for apps), `labels.txt`, "
-              "`summary.json`, `export.png`, `train/` (checkpoint, log).", "",
-              "## Checks", "", f"Parity on {chk['parity_images']} real test images (tolerance "
-              f"{chk['tolerance']:g} max abs logit difference vs PyTorch):", ""]
-    for key, label in (("onnx_fp32", "ONNX fp32 (ONNX Runtime)"),
-                       ("tflite_fp32", "TFLite fp32 (LiteRT)")):
+        lines.append(
+            f"| `{name}` | {f['format']} | {f['precision']} | {f['bytes'] / 1024:.1f} | "
+            f"{f['seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "Also: `model.json` (input/output description for apps), `labels.txt`, "
+        "`summary.json`, `export.png`, `train/` (checkpoint, log).",
+        "",
+        "## Checks",
+        "",
+        f"Parity on {chk['parity_images']} real test images (tolerance "
+        f"{chk['tolerance']:g} max abs logit difference vs PyTorch):",
+        "",
+    ]
+    for key, label in (
+        ("onnx_fp32", "ONNX fp32 (ONNX Runtime)"),
+        ("tflite_fp32", "TFLite fp32 (LiteRT)"),
+    ):
         if f"{key}_max_abs_diff" in chk:
             ok = "pass" if chk[f"{key}_ok"] else "FAIL"
             lines.append(f"- {label}: {chk[f'{key}_max_abs_diff']:.2e} — {ok}")
-    lines += ["", f"Accuracy on {chk['eval_set']} (int8 calibrated on {chk['calib_images']} "
-              "real training images):", "", "| model | accuracy | drop (points) | top-1 "
-              "agreement with fp32 |", "|---|---:|---:|---:|",
-              f"| PyTorch fp32 | {100 * acc['pytorch_fp32']:.2f}% | — | — |"]
+    lines += [
+        "",
+        f"Accuracy on {chk['eval_set']} (int8 calibrated on {chk['calib_images']} "
+        "real training images):",
+        "",
+        "| model | accuracy | drop (points) | top-1 agreement with fp32 |",
+        "|---|---:|---:|---:|",
+        f"| PyTorch fp32 | {100 * acc['pytorch_fp32']:.2f}% | — | — |",
+    ]
     for key, label in (("tflite_int8", "TFLite int8"), ("onnx_int8", "ONNX int8 (QDQ)")):
         if key in acc:
-            lines.append(f"| {label} | {100 * acc[key]:.2f}% | {acc[f'{key}_drop_points']:+.2f} "
-                         f"| {100 * chk[f'{key}_agreement']:.2f}% |")
+            lines.append(
+                f"| {label} | {100 * acc[key]:.2f}% | {acc[f'{key}_drop_points']:+.2f} "
+                f"| {100 * chk[f'{key}_agreement']:.2f}% |"
+            )
     drop = acc.get("tflite_int8_drop_points")
     if drop is not None:
         lines += ["", f"int8 accuracy drop goal ≤ 1 point: {'met' if drop <= 1 else 'NOT met'}."]
     ref = s.get("reference")
     if ref:
         better = tr["test_acc"] >= ref["test_acc"]
-        lines += ["", "## Against the hand-designed baseline", "",
-                  f"The MobileNetV2-like reference scaled to the same target ({ref['name']}, "
-                  f"predicted {ref['predicted_ms']:.3f} ms), trained with the same recipe: "
-                  f"**{100 * ref['test_acc']:.2f}%** fp32 on the whole test set; this "
-                  f"architecture {100 * tr['test_acc']:.2f}% on the same images — "
-                  f"{'at least as good' if better else 'WORSE'} "
-                  f"({100 * (tr['test_acc'] - ref['test_acc']):+.2f} points)."]
-    lines += ["", "## Latency: predicted vs measured", "",
-              f"Table: device {lat.get('table_device') or '?'}, backend "
-              f"{lat.get('table_backend') or '?'}, precision {lat.get('table_precision') or '?'}"
-              f" (`{s.get('table') or 'none'}`). Predicted {_f(lat['predicted_ms'], '{:.3f}')} ms; "
-              f"target {_f(lat['target_ms'], '{:g}')} ms.", "",
-              "| file | backend | device | threads | median (ms) | p10–p90 (ms) |",
-              "|---|---|---|---:|---:|---|"]
+        lines += [
+            "",
+            "## Against the hand-designed baseline",
+            "",
+            f"The MobileNetV2-like reference scaled to the same target ({ref['name']}, "
+            f"predicted {ref['predicted_ms']:.3f} ms), trained with the same recipe: "
+            f"**{100 * ref['test_acc']:.2f}%** fp32 on the whole test set; this "
+            f"architecture {100 * tr['test_acc']:.2f}% on the same images — "
+            f"{'at least as good' if better else 'WORSE'} "
+            f"({100 * (tr['test_acc'] - ref['test_acc']):+.2f} points).",
+        ]
+    lines += [
+        "",
+        "## Latency: predicted vs measured",
+        "",
+        f"Table: device {lat.get('table_device') or '?'}, backend "
+        f"{lat.get('table_backend') or '?'}, precision {lat.get('table_precision') or '?'}"
+        f" (`{s.get('table') or 'none'}`). Predicted {_f(lat['predicted_ms'], '{:.3f}')} ms; "
+        f"target {_f(lat['target_ms'], '{:g}')} ms.",
+        "",
+        "| file | backend | device | threads | median (ms) | p10–p90 (ms) |",
+        "|---|---|---|---:|---:|---|",
+    ]
     for m in lat["measured"]:
         star = " (primary)" if m["file"] == lat.get("primary") else ""
-        lines.append(f"| `{m['file']}`{star} | {m['backend']} | {m['device']} | {m['threads']} | "
-                     f"{m['median_ms']:.3f} | {m['p10_ms']:.3f}–{m['p90_ms']:.3f} |")
+        lines.append(
+            f"| `{m['file']}`{star} | {m['backend']} | {m['device']} | {m['threads']} | "
+            f"{m['median_ms']:.3f} | {m['p10_ms']:.3f}–{m['p90_ms']:.3f} |"
+        )
     holds = lat.get("target_holds")
-    verdict = ("unknown (no target or no measurement on the table's backend)" if holds is None
-               else "holds" if holds else "does NOT hold")
+    verdict = (
+        "unknown (no target or no measurement on the table's backend)"
+        if holds is None
+        else "holds"
+        if holds
+        else "does NOT hold"
+    )
     if lat.get("measured_ms") is not None and lat.get("predicted_ms") is not None:
         err = 100 * (lat["measured_ms"] / lat["predicted_ms"] - 1)
-        lines += ["", f"Measured on the table's backend: {lat['measured_ms']:.3f} ms, "
-                  f"{err:+.1f}% vs predicted."]
+        lines += [
+            "",
+            f"Measured on the table's backend: {lat['measured_ms']:.3f} ms, "
+            f"{err:+.1f}% vs predicted.",
+        ]
     lines += ["", f"Target: {verdict}.", "", "![accuracy and latency](export.png)"]
     if s.get("search_plots") or s.get("search_note"):
         lines += ["", "## Search", ""]

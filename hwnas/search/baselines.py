@@ -12,8 +12,9 @@ from hwnas.space import Arch, SearchSpace, random_arch, reference_arch
 REFERENCE_WIDTHS = (1.25, 1.1, 1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4)
 
 
-def scaled_reference(space: SearchSpace, table: LatencyTable, target_ms: float,
-                     name: str = "mobilenetv2") -> Arch:
+def scaled_reference(
+    space: SearchSpace, table: LatencyTable, target_ms: float, name: str = "mobilenetv2"
+) -> Arch:
     """The best member of the reference's family under ``target_ms``: the reference at each
     width multiplier, and where that is over the target its closest repair (the exact DP
     keeps the most of its choices, turning layers into skips or narrowing stages); of those
@@ -28,8 +29,9 @@ def scaled_reference(space: SearchSpace, table: LatencyTable, target_ms: float,
     return max(under, key=lambda a: table.predict(a, space))
 
 
-def random_under(space: SearchSpace, table: LatencyTable, target_ms: float,
-                 rng: random.Random, tries: int = 200) -> Arch:
+def random_under(
+    space: SearchSpace, table: LatencyTable, target_ms: float, rng: random.Random, tries: int = 200
+) -> Arch:
     """A uniformly random architecture under the target (rejection sampling; after
     ``tries`` misses the last draw repaired under the target)."""
     for _ in range(tries):

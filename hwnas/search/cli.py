@@ -26,54 +26,85 @@ def _given(**kw) -> dict:
 
 
 def search_command(
-    target_ms: Optional[str] = typer.Option(None, "--target-ms", help="Latency budget (ms) "
-                                            "on the table's device; the result's predicted "
-                                            "latency is ≤ it.  Evolution: several, "
-                                            "comma-separated (0.3,0.4,0.5)."),
-    target_frac: Optional[str] = typer.Option(None, "--target-frac", help="Instead of "
-                                              "--target-ms: this fraction of the table's "
-                                              "prediction for the space's MobileNetV2-like "
-                                              "reference (e.g. 0.6; evolution: 0.5,0.7,0.9)."),
+    target_ms: Optional[str] = typer.Option(
+        None,
+        "--target-ms",
+        help="Latency budget (ms) "
+        "on the table's device; the result's predicted "
+        "latency is ≤ it.  Evolution: several, "
+        "comma-separated (0.3,0.4,0.5).",
+    ),
+    target_frac: Optional[str] = typer.Option(
+        None,
+        "--target-frac",
+        help="Instead of "
+        "--target-ms: this fraction of the table's "
+        "prediction for the space's MobileNetV2-like "
+        "reference (e.g. 0.6; evolution: 0.5,0.7,0.9).",
+    ),
     out: str = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
     strategy: Strategy = typer.Option(Strategy.fbnet, "--strategy"),
-    table: Optional[str] = typer.Option(None, "--table", help="Latency table CSV; default: "
-                                        "newest matching one in latency_tables/, else profile "
-                                        "the host first."),
+    table: Optional[str] = typer.Option(
+        None,
+        "--table",
+        help="Latency table CSV; default: "
+        "newest matching one in latency_tables/, else profile "
+        "the host first.",
+    ),
     data: str = typer.Option("fashion-mnist", "--data"),
     data_root: Optional[str] = typer.Option(None, "--data-root"),
-    space: Optional[str] = typer.Option(None, "--space", help="Default fbnet-small (fbnet) "
-                                        "or mnasnet-small (mnasnet)."),
+    space: Optional[str] = typer.Option(
+        None, "--space", help="Default fbnet-small (fbnet) or mnasnet-small (mnasnet)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the search in --out."),
     seed: int = typer.Option(0, "--seed"),
-    subset: Optional[int] = typer.Option(None, "--subset", help="Training images used "
-                                         "(before the 80/20 weights/θ split)."),
+    subset: Optional[int] = typer.Option(
+        None, "--subset", help="Training images used (before the 80/20 weights/θ split)."
+    ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="fbnet: soft (every candidate "
-                                       "runs) or hard (straight-through, one candidate)."),
+    mode: Optional[str] = typer.Option(
+        None,
+        "--mode",
+        help="fbnet: soft (every candidate runs) or hard (straight-through, one candidate).",
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="fbnet: search epochs."),
-    warmup_epochs: Optional[int] = typer.Option(None, "--warmup-epochs",
-                                                help="fbnet: weights-only epochs first."),
-    refine: Optional[int] = typer.Option(None, "--refine", help="fbnet: generations of "
-                                         "evolution on the supernet from θ's candidates "
-                                         "(default 6; 0: the best of θ's candidates)."),
+    warmup_epochs: Optional[int] = typer.Option(
+        None, "--warmup-epochs", help="fbnet: weights-only epochs first."
+    ),
+    refine: Optional[int] = typer.Option(
+        None,
+        "--refine",
+        help="fbnet: generations of "
+        "evolution on the supernet from θ's candidates "
+        "(default 6; 0: the best of θ's candidates).",
+    ),
     reward: Optional[str] = typer.Option(None, "--reward", help="mnasnet: soft|hard|abs."),
     trials: Optional[int] = typer.Option(None, "--trials", help="mnasnet: sampled models."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="mnasnet: models per "
-                                        "controller update."),
-    child_epochs: Optional[int] = typer.Option(None, "--child-epochs",
-                                               help="mnasnet: proxy training epochs."),
+    batch: Optional[int] = typer.Option(
+        None, "--batch", help="mnasnet: models per controller update."
+    ),
+    child_epochs: Optional[int] = typer.Option(
+        None, "--child-epochs", help="mnasnet: proxy training epochs."
+    ),
     workers: Optional[int] = typer.Option(None, "--workers", help="mnasnet: parallel trials."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address",
-                                              help="mnasnet: Ray cluster (default: local)."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="mnasnet: Ray cluster (default: local)."
+    ),
     latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
-    evaluator: Optional[str] = typer.Option(None, "--evaluator", help="mnasnet: "
-                                            "train|shared|supernet (with --supernet)."),
-    supernet: Optional[str] = typer.Option(None, "--supernet", help="a folder written by "
-                                           "`hwnas supernet train`: evolution searches it, "
-                                           "fbnet starts from it, mnasnet (--evaluator "
-                                           "supernet) scores with it."),
-    population: Optional[int] = typer.Option(None, "--population",
-                                             help="evolution: architectures per generation."),
+    evaluator: Optional[str] = typer.Option(
+        None, "--evaluator", help="mnasnet: train|shared|supernet (with --supernet)."
+    ),
+    supernet: Optional[str] = typer.Option(
+        None,
+        "--supernet",
+        help="a folder written by "
+        "`hwnas supernet train`: evolution searches it, "
+        "fbnet starts from it, mnasnet (--evaluator "
+        "supernet) scores with it.",
+    ),
+    population: Optional[int] = typer.Option(
+        None, "--population", help="evolution: architectures per generation."
+    ),
     generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
 ) -> None:
     """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
@@ -85,9 +116,11 @@ def search_command(
     flag = "--target-ms" if target_ms is not None else "--target-frac"
     values = numbers(flag, target_ms if target_ms is not None else target_frac)
     if len(values) > 1 and strategy is not Strategy.evolution:
-        raise SearchError(f"several targets in {flag}: only for --strategy evolution (one "
-                          f"trained supernet serves them all); run --strategy "
-                          f"{strategy.value} once per target")
+        raise SearchError(
+            f"several targets in {flag}: only for --strategy evolution (one "
+            f"trained supernet serves them all); run --strategy "
+            f"{strategy.value} once per target"
+        )
     if target_frac is not None:
         if not all(0 < f <= 10 for f in values):  # before a missing table would be profiled
             raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac})")
@@ -96,15 +129,32 @@ def search_command(
         known["table"], known["space"] = resolve_table(space, table)
         values = [target_from_reference(known["table"], known["space"], f) for f in values]
     target_ms = values[0]
-    common = _given(target_ms=target_ms, out=out, table=table, data=data, data_root=data_root,
-                    space=space, resume=resume, seed=seed,
-                    subset=subset, batch_size=batch_size)
-    own = {"fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs,
-                           refine=refine),
-           "mnasnet": _given(reward=reward, trials=trials, batch=batch,
-                             child_epochs=child_epochs, workers=workers,
-                             ray_address=ray_address, latency=latency, evaluator=evaluator),
-           "evolution": _given(population=population, generations=generations)}
+    common = _given(
+        target_ms=target_ms,
+        out=out,
+        table=table,
+        data=data,
+        data_root=data_root,
+        space=space,
+        resume=resume,
+        seed=seed,
+        subset=subset,
+        batch_size=batch_size,
+    )
+    own = {
+        "fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs, refine=refine),
+        "mnasnet": _given(
+            reward=reward,
+            trials=trials,
+            batch=batch,
+            child_epochs=child_epochs,
+            workers=workers,
+            ray_address=ray_address,
+            latency=latency,
+            evaluator=evaluator,
+        ),
+        "evolution": _given(population=population, generations=generations),
+    }
     for other, flags in own.items():
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)
@@ -120,8 +170,9 @@ def search_command(
             recs = search_targets(EvolutionConfig(**common, **own["evolution"]), values, **known)
             for rec in recs:
                 _report(rec, rec["out"])
-            typer.echo(f"accuracy-latency front of {len(recs)} targets → {out}/front.png, "
-                       f"{out}/front.json")
+            typer.echo(
+                f"accuracy-latency front of {len(recs)} targets → {out}/front.png, {out}/front.json"
+            )
             return
         if strategy is Strategy.evolution:
             from .evolution import EvolutionConfig, search as evolve
@@ -135,8 +186,9 @@ def search_command(
             try:
                 from .mnasnet import MnasConfig, search as mnas_search
             except ImportError as e:
-                raise SearchError(f"--strategy mnasnet is not available in this build "
-                                  f"({e})") from None
+                raise SearchError(
+                    f"--strategy mnasnet is not available in this build ({e})"
+                ) from None
             rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
         _report(rec, out)
 
@@ -149,8 +201,9 @@ def numbers(flag: str, text: str) -> list[float]:
     except ValueError:
         values = []
     if not values or not all(math.isfinite(v) and 0 < v <= 1e6 for v in values):
-        raise SearchError(f"{flag} takes positive finite numbers up to 1e6, comma-separated "
-                          f"(got {text!r})")
+        raise SearchError(
+            f"{flag} takes positive finite numbers up to 1e6, comma-separated (got {text!r})"
+        )
     return values
 
 
@@ -161,8 +214,10 @@ def target_from_reference(table, space, frac: float, reference: str = "mobilenet
 
     ref_ms = table.predict(reference_arch(space, reference), space)
     target = round(frac * ref_ms, 3)
-    print(f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms",
-          file=sys.stderr)
+    print(
+        f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms",
+        file=sys.stderr,
+    )
     return target
 
 
@@ -170,8 +225,10 @@ def _report(rec, out: str) -> None:
     if not isinstance(rec, dict) or "predicted_ms" not in rec:
         typer.echo(f"done: results in {out}/")
         return
-    typer.echo(f"winner: {rec['predicted_ms']:.3f} ms predicted (target {rec['target_ms']:g} "
-               f"ms, margin {rec['margin_ms']:.3f} ms) → {out}/arch.json; see {out}/summary.md")
+    typer.echo(
+        f"winner: {rec['predicted_ms']:.3f} ms predicted (target {rec['target_ms']:g} "
+        f"ms, margin {rec['margin_ms']:.3f} ms) → {out}/arch.json; see {out}/summary.md"
+    )
 
 
 def register(app: typer.Typer) -> None:

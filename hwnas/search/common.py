@@ -50,8 +50,10 @@ class SearchConfig:
     def __post_init__(self):
         common = [
             (self.target_ms > 0, f"--target-ms must be positive (got {self.target_ms})"),
-            (self.subset is None or self.subset >= 10,
-             f"--subset must be at least 10 images (got {self.subset})"),
+            (
+                self.subset is None or self.subset >= 10,
+                f"--subset must be at least 10 images (got {self.subset})",
+            ),
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
         ]
@@ -71,7 +73,10 @@ def _sidecar_matches(csv_path: Path, space: SearchSpace) -> bool:
         meta = json.loads(sidecar_path(csv_path).read_text())
         s = meta["space"]
         return (s["name"], s.get("version"), s.get("params", {})) == (
-            space.name, space.version, dict(space.params))
+            space.name,
+            space.version,
+            dict(space.params),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -85,9 +90,12 @@ def find_table(space: SearchSpace, tables_dir: str | Path = "latency_tables") ->
     return max(found, key=lambda p: (p.stat().st_mtime, p.name)) if found else None
 
 
-def resolve_table(space_name: str, table_path: str | Path | None = None,
-                  tables_dir: str | Path = "latency_tables", **space_overrides
-                  ) -> tuple[LatencyTable, SearchSpace]:
+def resolve_table(
+    space_name: str,
+    table_path: str | Path | None = None,
+    tables_dir: str | Path = "latency_tables",
+    **space_overrides,
+) -> tuple[LatencyTable, SearchSpace]:
     """The latency table and space for a search.
 
     An explicit ``table_path`` is loaded and checked against the space; otherwise the newest
@@ -103,9 +111,11 @@ def resolve_table(space_name: str, table_path: str | Path | None = None,
     found = find_table(space, tables_dir)
     if found is None:
         out = Path(tables_dir) / f"host-ort_{space.name}_r{space.resolution}.csv"
-        print(f"no latency table for {space.name} (resolution {space.resolution}) in "
-              f"{tables_dir}/: profiling this host with host-ort into {out} first",
-              file=sys.stderr)
+        print(
+            f"no latency table for {space.name} (resolution {space.resolution}) in "
+            f"{tables_dir}/: profiling this host with host-ort into {out} first",
+            file=sys.stderr,
+        )
         found = profile_host(space, out)
     table = LatencyTable.load(found)
     table.check_space(space)
@@ -125,44 +135,76 @@ def check_target(table: LatencyTable, space: SearchSpace, target_ms: float) -> t
     if not target_ms > 0:
         raise SearchError(f"--target-ms must be positive (got {target_ms:g})")
     if target_ms < lo:
-        raise SearchError(f"target {target_ms:g} ms is below the fastest architecture of "
-                          f"{space.name} on this table ({lo:.3f} ms); use --target-ms >= "
-                          f"{lo:.3f}")
+        raise SearchError(
+            f"target {target_ms:g} ms is below the fastest architecture of "
+            f"{space.name} on this table ({lo:.3f} ms); use --target-ms >= "
+            f"{lo:.3f}"
+        )
     return lo, hi
 
 
 def provenance_summary(table: LatencyTable) -> dict:
     prov = table.provenance
-    keep = ("device", "backend", "runtime", "runtime_version", "precision", "threads", "date",
-            "host_cpu", "soc")
+    keep = (
+        "device",
+        "backend",
+        "runtime",
+        "runtime_version",
+        "precision",
+        "threads",
+        "date",
+        "host_cpu",
+        "soc",
+    )
     return {k: prov[k] for k in keep if k in prov}
 
 
 def arch_record(space: SearchSpace, table: LatencyTable, arch: Arch, target_ms: float) -> dict:
     pred = table.predict(arch, space)
-    return {**arch.to_dict(space), "predicted_ms": round(pred, 6), "target_ms": target_ms,
-            "margin_ms": round(target_ms - pred, 6)}
+    return {
+        **arch.to_dict(space),
+        "predicted_ms": round(pred, 6),
+        "target_ms": target_ms,
+        "margin_ms": round(target_ms - pred, 6),
+    }
 
 
-def write_result(out_dir: str | Path, space: SearchSpace, table: LatencyTable, arch: Arch,
-                 target_ms: float, topk: Sequence[tuple[Arch, float]] = (),
-                 extra: dict | None = None) -> dict:
+def write_result(
+    out_dir: str | Path,
+    space: SearchSpace,
+    table: LatencyTable,
+    arch: Arch,
+    target_ms: float,
+    topk: Sequence[tuple[Arch, float]] = (),
+    extra: dict | None = None,
+) -> dict:
     """Write ``arch.json`` (winner + predicted latency, margin, table, provenance) and
     ``topk.json`` (``[(arch, score), ...]``, best first); returns the arch.json record."""
     out = Path(out_dir)
-    rec = {**arch_record(space, table, arch, target_ms),
-           "table": str(table.path) if table.path else None,
-           "provenance": provenance_summary(table), "result_schema": RESULT_SCHEMA,
-           "written": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+    rec = {
+        **arch_record(space, table, arch, target_ms),
+        "table": str(table.path) if table.path else None,
+        "provenance": provenance_summary(table),
+        "result_schema": RESULT_SCHEMA,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(extra or {}),
+    }
     if rec["predicted_ms"] > target_ms + 1e-9:
-        raise SearchError(f"internal: winner predicted {rec['predicted_ms']:.3f} ms exceeds "
-                          f"target {target_ms:g} ms")
+        raise SearchError(
+            f"internal: winner predicted {rec['predicted_ms']:.3f} ms exceeds "
+            f"target {target_ms:g} ms"
+        )
     atomic_write_json(out / "arch.json", rec)
-    atomic_write_json(out / "topk.json", {
-        "target_ms": target_ms,
-        "table": rec["table"],
-        "archs": [{**arch_record(space, table, a, target_ms), "score": float(s)} for a, s in topk],
-    })
+    atomic_write_json(
+        out / "topk.json",
+        {
+            "target_ms": target_ms,
+            "table": rec["table"],
+            "archs": [
+                {**arch_record(space, table, a, target_ms), "score": float(s)} for a, s in topk
+            ],
+        },
+    )
     return rec
 
 
@@ -185,6 +227,19 @@ def write_summary(out_dir: str | Path, markdown: str) -> None:
     atomic_write_text(Path(out_dir) / "summary.md", markdown.rstrip() + "\n")
 
 
-__all__ = ["SearchError", "SearchConfig", "TableError", "make_space", "find_table", "resolve_table",
-           "check_target", "write_result", "write_config", "write_summary", "arch_record",
-           "provenance_summary", "config_dict", "prepare_out"]
+__all__ = [
+    "SearchError",
+    "SearchConfig",
+    "TableError",
+    "make_space",
+    "find_table",
+    "resolve_table",
+    "check_target",
+    "write_result",
+    "write_config",
+    "write_summary",
+    "arch_record",
+    "provenance_summary",
+    "config_dict",
+    "prepare_out",
+]

@@ -27,8 +27,9 @@ class Controller(nn.Module):
     i = 0), then a linear head with ``sizes[i]`` logits.  Decisions follow the space's
     fixed choice order, so any space works."""
 
-    def __init__(self, sizes: Sequence[int], cfg: ControllerConfig = ControllerConfig(),
-                 seed: int = 0):
+    def __init__(
+        self, sizes: Sequence[int], cfg: ControllerConfig = ControllerConfig(), seed: int = 0
+    ):
         super().__init__()
         if not sizes or min(sizes) < 1:
             raise ValueError(f"every choice point needs at least one option (got {sizes})")
@@ -112,15 +113,20 @@ class Controller(nn.Module):
     def full_state(self) -> dict:
         """Weights, optimizer, sampling generator, baseline and update count (torch.save-able
         with weights_only=True)."""
-        return {"model": self.state_dict(), "opt": self.opt.state_dict(),
-                "gen": self.gen.get_state(), "sizes": list(self.sizes),
-                "baseline": float("nan") if self.baseline is None else self.baseline,
-                "updates": self.updates}
+        return {
+            "model": self.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "sizes": list(self.sizes),
+            "baseline": float("nan") if self.baseline is None else self.baseline,
+            "updates": self.updates,
+        }
 
     def load_full_state(self, state: dict) -> None:
         if list(state["sizes"]) != self.sizes:
-            raise ValueError(f"controller checkpoint is for choice sizes {state['sizes']}, "
-                             f"not {self.sizes}")
+            raise ValueError(
+                f"controller checkpoint is for choice sizes {state['sizes']}, not {self.sizes}"
+            )
         self.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])

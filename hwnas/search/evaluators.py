@@ -50,8 +50,9 @@ class SharedEvaluator:
     inherited weights.  The trained weights are saved in ``out/supernet.pt`` (state dict) and
     reused on ``--resume``."""
 
-    def __init__(self, space: SearchSpace, job: ChildJob, epochs: int, out: Path | None = None,
-                 progress=None):
+    def __init__(
+        self, space: SearchSpace, job: ChildJob, epochs: int, out: Path | None = None, progress=None
+    ):
         torch.set_num_threads(1)
         self.space, self.job = space, job
         self.net = SuperNet(space, seed=job.seed)
@@ -62,12 +63,14 @@ class SharedEvaluator:
             try:
                 self.net.load_state_dict(torch.load(path, weights_only=True))
             except Exception as e:
-                raise SearchError(f"{path}: unreadable supernet ({type(e).__name__}); "
-                                  f"delete it to retrain") from None
+                raise SearchError(
+                    f"{path}: unreadable supernet ({type(e).__name__}); delete it to retrain"
+                ) from None
             self.losses: list[float] = []
         else:
-            self.losses = train_supernet(self.net, self.splits, epochs, job.batch_size, job.lr,
-                                         job.seed, on_step=progress)
+            self.losses = train_supernet(
+                self.net, self.splits, epochs, job.batch_size, job.lr, job.seed, on_step=progress
+            )
             if path is not None:
                 import io
 
@@ -85,8 +88,11 @@ class SharedEvaluator:
         done = {}
         for job in jobs:
             t0 = time.perf_counter()
-            res = {"accuracy": self.score(job.choices), "seconds": time.perf_counter() - t0,
-                   "worker": "supernet"}
+            res = {
+                "accuracy": self.score(job.choices),
+                "seconds": time.perf_counter() - t0,
+                "worker": "supernet",
+            }
             done[job.trial] = (res, 1, "")
             if on_done:
                 on_done(job, done[job.trial])
@@ -102,8 +108,15 @@ class SupernetEvaluator(SharedEvaluator):
     ``calib_batches`` batches, ``eval_batches`` × 256 images scored — thousands of trials in
     minutes, every strategy scoring the same way."""
 
-    def __init__(self, path: str, space: SearchSpace, data: str, calib_batches: int = 10,
-                 eval_batches: int = 4, seed: int = 0):
+    def __init__(
+        self,
+        path: str,
+        space: SearchSpace,
+        data: str,
+        calib_batches: int = 10,
+        eval_batches: int = 4,
+        seed: int = 0,
+    ):
         from hwnas.supernet import SupernetError
         from hwnas.supernet.train import open_supernet
 
@@ -114,15 +127,22 @@ class SupernetEvaluator(SharedEvaluator):
         self.space, self.seed = space, seed
         self.calib_batches, self.eval_batches = calib_batches, eval_batches
         self.train_seconds = 0.0
-        self.name = (f"trained supernet {path} (random paths "
-                     f"{manifest['random_paths']['mean']:.3f} held out)")
+        self.name = (
+            f"trained supernet {path} (random paths "
+            f"{manifest['random_paths']['mean']:.3f} held out)"
+        )
 
     def score(self, choices) -> float:
         from hwnas.supernet import path_accuracy as supernet_accuracy
 
-        return supernet_accuracy(self.net, Arch.of(self.space, list(choices)), self.splits,
-                                 calib_batches=self.calib_batches,
-                                 max_eval_batches=self.eval_batches, seed=self.seed)
+        return supernet_accuracy(
+            self.net,
+            Arch.of(self.space, list(choices)),
+            self.splits,
+            calib_batches=self.calib_batches,
+            max_eval_batches=self.eval_batches,
+            seed=self.seed,
+        )
 
 
 class MeasuredLatency:
@@ -130,32 +150,45 @@ class MeasuredLatency:
     on the phone): each model exported once through the profiler's content-addressed model
     cache, timed, and remembered in ``out/measured_latency.json`` by canonical choices."""
 
-    def __init__(self, table, space: SearchSpace, out: Path, cache_dir: str | None = None,
-                 warmup: int = 5, runs: int = 20, repeats: int = 1):
+    def __init__(
+        self,
+        table,
+        space: SearchSpace,
+        out: Path,
+        cache_dir: str | None = None,
+        warmup: int = 5,
+        runs: int = 20,
+        repeats: int = 1,
+    ):
         prov = table.provenance
         name = prov.get("backend")
         if name not in BACKEND_FORMATS:
-            raise SearchError(f"--latency measured: the table's backend {name!r} is not one of "
-                              f"{', '.join(BACKEND_FORMATS)}")
+            raise SearchError(
+                f"--latency measured: the table's backend {name!r} is not one of "
+                f"{', '.join(BACKEND_FORMATS)}"
+            )
         self.fmt = BACKEND_FORMATS[name]
         try:
             self.backend = backend_from_provenance(prov)
         except Exception as e:
-            raise SearchError(f"--latency measured: backend {name}: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                              ) from None
+            raise SearchError(
+                f"--latency measured: backend {name}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
         self.precision = self.backend.precision
         self.space, self.cache = space, ModelCache.at(cache_dir)
         self.counts = dict(warmup=warmup, runs=runs, repeats=repeats)
         self.file = out / MEASURED_FILE
-        self.known: dict[str, float] = (json.loads(self.file.read_text())
-                                        if self.file.exists() else {})
+        self.known: dict[str, float] = (
+            json.loads(self.file.read_text()) if self.file.exists() else {}
+        )
 
     def __call__(self, choices) -> float:
         key = "-".join(str(int(c)) for c in choices)
         if key not in self.known:
-            built = self.cache.network(self.space, Arch.of(self.space, list(choices)),
-                                       self.fmt, self.precision)
+            built = self.cache.network(
+                self.space, Arch.of(self.space, list(choices)), self.fmt, self.precision
+            )
             self.known[key] = measure_file(self.backend, built.path, **self.counts)["median_ms"]
             atomic_write_text(self.file, json.dumps(self.known, indent=1, sort_keys=True))
         return self.known[key]
@@ -166,10 +199,22 @@ def rank_agreement(train_acc: Sequence[float], shared_acc: Sequence[float]) -> d
     n = len(train_acc)
     best_t = max(range(n), key=lambda i: train_acc[i])
     best_s = max(range(n), key=lambda i: shared_acc[i])
-    return {"n": n, "kendall_tau": kendall_tau(train_acc, shared_acc),
-            "same_best": best_t == best_s,
-            "train_acc_of_shared_best": train_acc[best_s], "best_train_acc": train_acc[best_t]}
+    return {
+        "n": n,
+        "kendall_tau": kendall_tau(train_acc, shared_acc),
+        "same_best": best_t == best_s,
+        "train_acc_of_shared_best": train_acc[best_s],
+        "best_train_acc": train_acc[best_t],
+    }
 
 
-__all__ = ["TrainEvaluator", "SharedEvaluator", "SupernetEvaluator", "MeasuredLatency",
-           "kendall_tau", "rank_agreement", "SUPERNET_FILE", "MEASURED_FILE"]
+__all__ = [
+    "TrainEvaluator",
+    "SharedEvaluator",
+    "SupernetEvaluator",
+    "MeasuredLatency",
+    "kendall_tau",
+    "rank_agreement",
+    "SUPERNET_FILE",
+    "MEASURED_FILE",
+]

@@ -45,8 +45,16 @@ from hwnas.supernet import CALIBRATION_BATCHES, SupernetError, path_accuracy
 from hwnas.supernet.train import depth_path, open_supernet
 
 from .baselines import random_under, scaled_reference
-from .common import (SearchConfig, SearchError, check_target, prepare_out, resolve_table,
-                     write_config, write_result, write_summary)
+from .common import (
+    SearchConfig,
+    SearchError,
+    check_target,
+    prepare_out,
+    resolve_table,
+    write_config,
+    write_result,
+    write_summary,
+)
 from .fbnet_report import write_log
 
 STATE = "state.json"
@@ -72,15 +80,22 @@ class EvolutionConfig(SearchConfig):
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
-            (bool(self.supernet), "--strategy evolution needs --supernet DIR (a folder written "
-                                  "by `hwnas supernet train`)"),
+            (
+                bool(self.supernet),
+                "--strategy evolution needs --supernet DIR (a folder written "
+                "by `hwnas supernet train`)",
+            ),
             (self.population >= 2, f"--population must be at least 2 (got {self.population})"),
             (self.generations >= 1, f"--generations must be at least 1 (got {self.generations})"),
-            (1 <= self.parents <= self.population,
-             f"--parents must be in 1..population (got {self.parents})"),
+            (
+                1 <= self.parents <= self.population,
+                f"--parents must be in 1..population (got {self.parents})",
+            ),
             (0 < self.mutation <= 1, f"mutation must be in (0, 1] (got {self.mutation})"),
-            (self.calib_batches >= 1 and self.eval_batches >= 1,
-             "calib_batches and eval_batches must be at least 1"),
+            (
+                self.calib_batches >= 1 and self.eval_batches >= 1,
+                "calib_batches and eval_batches must be at least 1",
+            ),
             (self.rescore >= 0, f"rescore must be >= 0 (got {self.rescore})"),
         ]
 
@@ -106,8 +121,17 @@ def rank(fitness: dict, table, space) -> list[tuple]:
     return sorted(fitness, key=lambda a: (-fitness[a], table.predict(a, space)))
 
 
-def next_generation(space, table, target, fitness: dict, population: list, size: int,
-                    parents: int, mutation: float, rng: random.Random) -> list[tuple]:
+def next_generation(
+    space,
+    table,
+    target,
+    fitness: dict,
+    population: list,
+    size: int,
+    parents: int,
+    mutation: float,
+    rng: random.Random,
+) -> list[tuple]:
     """``size`` new distinct children under the target from the ``parents`` fittest seen."""
     best = rank(fitness, table, space)[:parents]
     seen = set(fitness) | set(population)
@@ -156,17 +180,21 @@ def first_generation(space, table, target, net, size: int, rng: random.Random) -
 
 def _load(cfg: EvolutionConfig, table, space):
     if table is None or space is None:
-        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
-                                     resolution=cfg.resolution)
+        table, space = resolve_table(
+            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
+        )
     try:
         return table, space, open_supernet(cfg.supernet, space, cfg.data)
     except SupernetError as e:
         raise SearchError(str(e)) from None
 
 
-def search_targets(cfg: EvolutionConfig, targets: list[float],
-                   table: LatencyTable | None = None, space: SearchSpace | None = None
-                   ) -> list[dict]:
+def search_targets(
+    cfg: EvolutionConfig,
+    targets: list[float],
+    table: LatencyTable | None = None,
+    space: SearchSpace | None = None,
+) -> list[dict]:
     """One search per target on one loaded supernet, each into ``out/t<ms>ms``; then the
     accuracy–latency front of the winners (supernet accuracy, with the scaled reference at
     each target) as ``out/front.png`` and ``out/front.json``."""
@@ -181,11 +209,20 @@ def search_targets(cfg: EvolutionConfig, targets: list[float],
         sub = dataclasses.replace(cfg, target_ms=t, out=str(out / f"t{t:g}ms"))
         rec = search(sub, table, space, loaded=loaded)
         recs.append({**rec, "out": sub.out})
-    atomic_write_json(out / "front.json", [
-        {"target_ms": r["target_ms"], "predicted_ms": r["predicted_ms"], "out": r["out"],
-         "winner_acc": r["supernet"]["winner_acc"],
-         "reference_ms": (r["supernet"]["scaled_reference"] or {}).get("predicted_ms"),
-         "reference_acc": r["supernet"]["scaled_reference_acc"]} for r in recs])
+    atomic_write_json(
+        out / "front.json",
+        [
+            {
+                "target_ms": r["target_ms"],
+                "predicted_ms": r["predicted_ms"],
+                "out": r["out"],
+                "winner_acc": r["supernet"]["winner_acc"],
+                "reference_ms": (r["supernet"]["scaled_reference"] or {}).get("predicted_ms"),
+                "reference_acc": r["supernet"]["scaled_reference_acc"],
+            }
+            for r in recs
+        ],
+    )
     _plot_front(out, recs)
     return recs
 
@@ -197,13 +234,22 @@ def _plot_front(out: Path, recs: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["predicted_ms"] for r in recs], [r["supernet"]["winner_acc"] for r in recs],
-            "o-", color="C3", label="evolution winners")
+    ax.plot(
+        [r["predicted_ms"] for r in recs],
+        [r["supernet"]["winner_acc"] for r in recs],
+        "o-",
+        color="C3",
+        label="evolution winners",
+    )
     refs = [r for r in recs if r["supernet"]["scaled_reference"]]
     if refs:
-        ax.plot([r["supernet"]["scaled_reference"]["predicted_ms"] for r in refs],
-                [r["supernet"]["scaled_reference_acc"] for r in refs], "D--", color="k",
-                label="MobileNetV2-like, scaled")
+        ax.plot(
+            [r["supernet"]["scaled_reference"]["predicted_ms"] for r in refs],
+            [r["supernet"]["scaled_reference_acc"] for r in refs],
+            "D--",
+            color="k",
+            label="MobileNetV2-like, scaled",
+        )
     for r in recs:
         ax.axvline(r["target_ms"], color="0.7", ls=":", lw=1)
     ax.set_xlabel("predicted latency (ms; dotted: targets)")
@@ -213,9 +259,13 @@ def _plot_front(out: Path, recs: list[dict]) -> None:
     save_figure(fig, out / "front.png")
 
 
-def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
-           space: SearchSpace | None = None, stop_after_generations: int | None = None,
-           loaded=None) -> dict | None:
+def search(
+    cfg: EvolutionConfig,
+    table: LatencyTable | None = None,
+    space: SearchSpace | None = None,
+    stop_after_generations: int | None = None,
+    loaded=None,
+) -> dict | None:
     """Run (or resume) an evolutionary search; returns the arch.json record (None when
     stopped early by ``stop_after_generations``).  ``loaded``: the (supernet, manifest,
     splits) another target's search already loaded."""
@@ -240,20 +290,31 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
 
     def score(a: tuple) -> float:
         if a not in fitness:
-            fitness[a] = path_accuracy(net, Arch.of(space, a), splits,
-                                       calib_batches=cfg.calib_batches,
-                                       max_eval_batches=cfg.eval_batches, seed=cfg.seed)
+            fitness[a] = path_accuracy(
+                net,
+                Arch.of(space, a),
+                splits,
+                calib_batches=cfg.calib_batches,
+                max_eval_batches=cfg.eval_batches,
+                seed=cfg.seed,
+            )
         return fitness[a]
 
     ran = 0
-    with progress_bar("evolution", cfg.generations) as gens_bar, \
-            progress_bar("generation", None) as bar:
+    with (
+        progress_bar("evolution", cfg.generations) as gens_bar,
+        progress_bar("generation", None) as bar,
+    ):
         gens_bar.update(completed=gen)
-        while gen < cfg.generations and (stop_after_generations is None
-                                         or ran < stop_after_generations):
+        while gen < cfg.generations and (
+            stop_after_generations is None or ran < stop_after_generations
+        ):
             t0 = time.perf_counter()
-            bar.update(total=len(population), completed=0,
-                       description=f"generation {gen + 1}/{cfg.generations}")
+            bar.update(
+                total=len(population),
+                completed=0,
+                description=f"generation {gen + 1}/{cfg.generations}",
+            )
             for a in population:
                 score(a)
                 bar.advance(1)
@@ -261,21 +322,37 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
             best = ranked[0]
             gen += 1
             ran += 1
-            row = {"generation": gen, "best_acc": fitness[best],
-                   "mean_acc": sum(fitness[a] for a in population) / len(population),
-                   "best_ms": table.predict(best, space), "evaluated": len(fitness),
-                   "seconds": time.perf_counter() - t0}
+            row = {
+                "generation": gen,
+                "best_acc": fitness[best],
+                "mean_acc": sum(fitness[a] for a in population) / len(population),
+                "best_ms": table.predict(best, space),
+                "evaluated": len(fitness),
+                "seconds": time.perf_counter() - t0,
+            }
             history.append(row)
             if gen < cfg.generations:
-                population = next_generation(space, table, cfg.target_ms, fitness, population,
-                                             cfg.population, cfg.parents, cfg.mutation, rng)
+                population = next_generation(
+                    space,
+                    table,
+                    cfg.target_ms,
+                    fitness,
+                    population,
+                    cfg.population,
+                    cfg.parents,
+                    cfg.mutation,
+                    rng,
+                )
             _save_state(out, gen, population, fitness, history, rng)
             write_log(out, history)
             gens_bar.advance(1, status=f"best {row['best_acc']:.3f}")
-            print(f"generation {gen}/{cfg.generations}: best {row['best_acc']:.3f} at "
-                  f"{row['best_ms']:.3f} ms, population mean {row['mean_acc']:.3f}, "
-                  f"{row['evaluated']} evaluated, {row['seconds']:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"generation {gen}/{cfg.generations}: best {row['best_acc']:.3f} at "
+                f"{row['best_ms']:.3f} ms, population mean {row['mean_acc']:.3f}, "
+                f"{row['evaluated']} evaluated, {row['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     if gen < cfg.generations:
         return None
     return _finish(cfg, space, table, out, fitness, history, manifest, net, splits)
@@ -283,31 +360,44 @@ def search(cfg: EvolutionConfig, table: LatencyTable | None = None,
 
 def _save_state(out, gen, population, fitness, history, rng) -> None:
     state = rng.getstate()
-    atomic_write_json(out / STATE, {
-        "generation": gen, "population": [list(a) for a in population],
-        "fitness": [[list(a), v] for a, v in fitness.items()], "history": history,
-        "rng": [state[0], list(state[1]), state[2]]})
+    atomic_write_json(
+        out / STATE,
+        {
+            "generation": gen,
+            "population": [list(a) for a in population],
+            "fitness": [[list(a), v] for a, v in fitness.items()],
+            "history": history,
+            "rng": [state[0], list(state[1]), state[2]],
+        },
+    )
 
 
 def _load_state(out: Path, rng: random.Random):
     try:
         s = json.loads((out / STATE).read_text())
         rng.setstate((s["rng"][0], tuple(s["rng"][1]), s["rng"][2]))
-        return (int(s["generation"]), [tuple(a) for a in s["population"]],
-                {tuple(a): float(v) for a, v in s["fitness"]}, s["history"])
+        return (
+            int(s["generation"]),
+            [tuple(a) for a in s["population"]],
+            {tuple(a): float(v) for a, v in s["fitness"]},
+            s["history"],
+        )
     except (OSError, ValueError, KeyError, TypeError, IndexError):
-        raise SearchError(f"{out / STATE}: unreadable search state; delete it to start "
-                          f"over") from None
+        raise SearchError(
+            f"{out / STATE}: unreadable search state; delete it to start over"
+        ) from None
 
 
 def _full_score(net, space, a, splits, seed: int) -> float:
     """Held-out accuracy on the whole held-out split, BN re-estimated on the default batches."""
-    return path_accuracy(net, Arch.of(space, a), splits, calib_batches=CALIBRATION_BATCHES,
-                         seed=seed)
+    return path_accuracy(
+        net, Arch.of(space, a), splits, calib_batches=CALIBRATION_BATCHES, seed=seed
+    )
 
 
-def rescore_leaders(net, space, table, fitness: dict, n: int, splits, seed: int
-                    ) -> tuple[list[tuple], dict]:
+def rescore_leaders(
+    net, space, table, fitness: dict, n: int, splits, seed: int
+) -> tuple[list[tuple], dict]:
     """The ``n`` fittest of ``fitness`` scored again on the whole held-out split (the
     generations' few batches make the maximum a lucky draw: the winner's curse); returns
     every architecture ranked (the re-scored first) and the fitness with those scores."""
@@ -319,31 +409,58 @@ def rescore_leaders(net, space, table, fitness: dict, n: int, splits, seed: int
 def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> dict:
     ranked = rank(fitness, table, space)
     if cfg.rescore:  # topk.json lists re-scored accuracies only
-        ranked, fitness = rescore_leaders(net, space, table, fitness,
-                                          max(cfg.rescore, cfg.topk), splits, cfg.seed)
+        ranked, fitness = rescore_leaders(
+            net, space, table, fitness, max(cfg.rescore, cfg.topk), splits, cfg.seed
+        )
     winner = Arch.of(space, ranked[0], "evolution")
-    topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[:max(cfg.topk, 1)]]
+    topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[: max(cfg.topk, 1)]]
     try:  # the MobileNetV2-like reference, where the space can express it
         ref = scaled_reference(space, table, cfg.target_ms)
     except (KeyError, ValueError):
         ref = None
-    ref_acc = None if ref is None else (
-        _full_score(net, space, ref.choices, splits, cfg.seed) if cfg.rescore else
-        path_accuracy(net, ref, splits, calib_batches=cfg.calib_batches,
-                      max_eval_batches=cfg.eval_batches, seed=cfg.seed))
-    extra = {"strategy": "evolution", "supernet": {
-        "path": str(cfg.supernet), "random_paths_mean": manifest["random_paths"]["mean"],
-        "winner_acc": fitness[ranked[0]], "scaled_reference_acc": ref_acc,
-        "rescored": cfg.rescore,
-        "scaled_reference": None if ref is None else {
-            "choices": list(ref.choices), "name": ref.name,
-            "predicted_ms": table.predict(ref, space)}},
-        "evaluations": len(fitness), "search_seconds": sum(r["seconds"] for r in history)}
+    ref_acc = (
+        None
+        if ref is None
+        else (
+            _full_score(net, space, ref.choices, splits, cfg.seed)
+            if cfg.rescore
+            else path_accuracy(
+                net,
+                ref,
+                splits,
+                calib_batches=cfg.calib_batches,
+                max_eval_batches=cfg.eval_batches,
+                seed=cfg.seed,
+            )
+        )
+    )
+    extra = {
+        "strategy": "evolution",
+        "supernet": {
+            "path": str(cfg.supernet),
+            "random_paths_mean": manifest["random_paths"]["mean"],
+            "winner_acc": fitness[ranked[0]],
+            "scaled_reference_acc": ref_acc,
+            "rescored": cfg.rescore,
+            "scaled_reference": None
+            if ref is None
+            else {
+                "choices": list(ref.choices),
+                "name": ref.name,
+                "predicted_ms": table.predict(ref, space),
+            },
+        },
+        "evaluations": len(fitness),
+        "search_seconds": sum(r["seconds"] for r in history),
+    }
     rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
     _plot(out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc)
     _summary(out, cfg, space, table, rec, history, topk)
-    print(f"supernet (BN re-estimated, held out): winner {fitness[ranked[0]]:.3f}"
-          + ("" if ref is None else f", scaled reference {ref_acc:.3f}"), file=sys.stderr)
+    print(
+        f"supernet (BN re-estimated, held out): winner {fitness[ranked[0]]:.3f}"
+        + ("" if ref is None else f", scaled reference {ref_acc:.3f}"),
+        file=sys.stderr,
+    )
     return rec
 
 
@@ -356,11 +473,23 @@ def _plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     pts = [(table.predict(a, space), v) for a, v in fitness.items()]
     a1.scatter([p[0] for p in pts], [p[1] for p in pts], s=12, alpha=0.5, label="evaluated")
-    a1.scatter([table.predict(winner, space)], [fitness[winner.choices]], marker="*", s=160,
-               color="C3", label="winner")
+    a1.scatter(
+        [table.predict(winner, space)],
+        [fitness[winner.choices]],
+        marker="*",
+        s=160,
+        color="C3",
+        label="winner",
+    )
     if ref is not None:
-        a1.scatter([table.predict(ref, space)], [ref_acc], marker="D", s=60, color="k",
-                   label="MobileNetV2-like, scaled")
+        a1.scatter(
+            [table.predict(ref, space)],
+            [ref_acc],
+            marker="D",
+            s=60,
+            color="k",
+            label="MobileNetV2-like, scaled",
+        )
     a1.axvline(target, color="k", ls="--", lw=1, label=f"target {target:g} ms")
     a1.set_xlabel("predicted latency (ms)")
     a1.set_ylabel("supernet accuracy (held out, BN re-estimated)")
@@ -392,21 +521,40 @@ def _summary(out, cfg, space, table, rec, history, topk) -> None:
         "",
         f"- winner: **{rec['predicted_ms']:.3f} ms** predicted, target {rec['target_ms']:g} ms, "
         f"margin {rec['margin_ms']:.3f} ms; supernet accuracy **{s['winner_acc']:.3f}**",
-        ("- MobileNetV2-like reference scaled to the target: "
-         f"{s['scaled_reference']['predicted_ms']:.3f} ms, supernet accuracy "
-         f"{s['scaled_reference_acc']:.3f}" if s["scaled_reference"] else
-         "- (the space cannot express the MobileNetV2-like reference)"),
+        (
+            "- MobileNetV2-like reference scaled to the target: "
+            f"{s['scaled_reference']['predicted_ms']:.3f} ms, supernet accuracy "
+            f"{s['scaled_reference_acc']:.3f}"
+            if s["scaled_reference"]
+            else "- (the space cannot express the MobileNetV2-like reference)"
+        ),
         "",
-        "| layer | choice |", "|---|---|",
+        "| layer | choice |",
+        "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
-    lines += ["", "## Top-k under the target", "", "| # | predicted ms | supernet acc |",
-              "|---|---|---|"]
-    lines += [f"| {i + 1} | {table.predict(a, space):.3f} | {v:.3f} |"
-              for i, (a, v) in enumerate(topk)]
+    lines += [
+        "",
+        "## Top-k under the target",
+        "",
+        "| # | predicted ms | supernet acc |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {i + 1} | {table.predict(a, space):.3f} | {v:.3f} |" for i, (a, v) in enumerate(topk)
+    ]
     lines += ["", "Plot: `evolution.png`; per-generation numbers in `log.csv`."]
     write_summary(out, "\n".join(lines))
 
 
-__all__ = ["EvolutionConfig", "search", "search_targets", "mutate", "crossover", "rank",
-           "next_generation", "rescore_leaders", "first_generation"]
+__all__ = [
+    "EvolutionConfig",
+    "search",
+    "search_targets",
+    "mutate",
+    "crossover",
+    "rank",
+    "next_generation",
+    "rescore_leaders",
+    "first_generation",
+]

@@ -44,12 +44,25 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet, SupernetError, path_accuracy
-from hwnas.supernet.train import (SAMPLERS, cosine_lr, load_splits, student_p,
-                                  uniform_path, weight_step)
+from hwnas.supernet.train import (
+    SAMPLERS,
+    cosine_lr,
+    load_splits,
+    student_p,
+    uniform_path,
+    weight_step,
+)
 
 from . import fbnet_report as report
-from .common import (SearchConfig, SearchError, check_target, prepare_out,
-                     resolve_table, write_config, write_result)
+from .common import (
+    SearchConfig,
+    SearchError,
+    check_target,
+    prepare_out,
+    resolve_table,
+    write_config,
+    write_result,
+)
 from .fbnet_loss import TARGET_TERMS, entropy, gumbel_weights, temperature, theta_loss
 
 CKPT = "ckpt.pt"
@@ -89,21 +102,29 @@ class FBNetConfig(SearchConfig):
         return [
             (self.mode in ("soft", "hard"), f"--mode must be soft or hard (got {self.mode!r})"),
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
-            (0 <= self.warmup_epochs < self.epochs,
-             f"--warmup-epochs must be in 0..epochs-1 = 0..{self.epochs - 1} "
-             f"(got {self.warmup_epochs}); θ is trained only after the warm-up"),
-            (self.target_term in TARGET_TERMS,
-             f"target_term must be one of {', '.join(TARGET_TERMS)} (got {self.target_term!r})"),
+            (
+                0 <= self.warmup_epochs < self.epochs,
+                f"--warmup-epochs must be in 0..epochs-1 = 0..{self.epochs - 1} "
+                f"(got {self.warmup_epochs}); θ is trained only after the warm-up",
+            ),
+            (
+                self.target_term in TARGET_TERMS,
+                f"target_term must be one of {', '.join(TARGET_TERMS)} (got {self.target_term!r})",
+            ),
             (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
             (self.tau0 > 0 and self.tau_decay >= 0, "tau0 must be > 0 and tau_decay >= 0"),
             (self.distill_weight >= 0, "distill_weight must be >= 0"),
             (self.select >= 0, f"select must be >= 0 (got {self.select})"),
-            (self.refine >= 0 and (self.refine == 0 or self.select >= 2),
-             f"refine must be >= 0 and needs select >= 2 (got {self.refine})"),
+            (
+                self.refine >= 0 and (self.refine == 0 or self.select >= 2),
+                f"refine must be >= 0 and needs select >= 2 (got {self.refine})",
+            ),
             (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
-            (self.sampling in SAMPLERS,
-             f"sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})"),
+            (
+                self.sampling in SAMPLERS,
+                f"sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})",
+            ),
         ]
 
 
@@ -130,18 +151,25 @@ def _new_state(space: SearchSpace, cfg: FBNetConfig, start: dict | None = None) 
     if start is not None:
         net.load_state_dict(start)
     theta = [torch.zeros(len(c), requires_grad=True) for c in space.choices]
-    w_opt = torch.optim.SGD(net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
-                            weight_decay=cfg.w_wd)
+    w_opt = torch.optim.SGD(
+        net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd
+    )
     t_opt = torch.optim.Adam(theta, lr=cfg.theta_lr, weight_decay=cfg.theta_wd)
     gen = torch.Generator().manual_seed(cfg.seed + 12345)
     return _State(net, theta, w_opt, t_opt, gen)
 
 
 def _save(state: _State, out: Path) -> None:
-    blob = {"net": state.net.state_dict(), "theta": [t.detach().clone() for t in state.theta],
-            "w_opt": state.w_opt.state_dict(), "t_opt": state.t_opt.state_dict(),
-            "gen": state.gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "epoch": state.epoch, "history": json.dumps(state.history)}
+    blob = {
+        "net": state.net.state_dict(),
+        "theta": [t.detach().clone() for t in state.theta],
+        "w_opt": state.w_opt.state_dict(),
+        "t_opt": state.t_opt.state_dict(),
+        "gen": state.gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": state.epoch,
+        "history": json.dumps(state.history),
+    }
     buf = io.BytesIO()
     torch.save(blob, buf)
     atomic_write_bytes(out / CKPT, buf.getvalue())
@@ -151,8 +179,9 @@ def _load(state: _State, out: Path) -> None:
     try:
         blob = torch.load(out / CKPT, weights_only=True)
     except Exception as e:  # corrupt or foreign file: say which
-        raise SearchError(f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); "
-                          f"delete it to start over") from None
+        raise SearchError(
+            f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); delete it to start over"
+        ) from None
     state.net.load_state_dict(blob["net"])
     with torch.no_grad():
         for t, saved in zip(state.theta, blob["theta"]):
@@ -173,8 +202,10 @@ def _sample(state: _State, space: SearchSpace, tau: float, hard: bool, detach: b
     straight-through one-hot (a path has one width per stage); op choices are one-hot in
     ``hard`` mode and the soft Gumbel vector otherwise."""
     theta = [t.detach() for t in state.theta] if detach else state.theta
-    pairs = [gumbel_weights(t, tau, state.gen, hard or c.kind == "width")
-             for t, c in zip(theta, space.choices)]
+    pairs = [
+        gumbel_weights(t, tau, state.gen, hard or c.kind == "width")
+        for t, c in zip(theta, space.choices)
+    ]
     return [w for w, _ in pairs], [i for _, i in pairs]
 
 
@@ -184,12 +215,29 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
     hard = cfg.mode == "hard"
     train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e)
     search_theta = e >= cfg.warmup_epochs
-    val_iter = iter(splits.loader("val", cfg.batch_size, shuffle=True, augment=False,
-                                  seed=cfg.seed * 1000 + e + 500)) if search_theta else None
+    val_iter = (
+        iter(
+            splits.loader(
+                "val", cfg.batch_size, shuffle=True, augment=False, seed=cfg.seed * 1000 + e + 500
+            )
+        )
+        if search_theta
+        else None
+    )
     n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
     total_steps = cfg.epochs * n_t
-    acc = {"w_loss": 0.0, "w_mse": 0.0, "w_correct": 0, "w_n": 0, "t_loss": 0.0, "t_ce": 0.0,
-           "t_correct": 0, "t_n": 0, "t_steps": 0, "lat_ms": 0.0}
+    acc = {
+        "w_loss": 0.0,
+        "w_mse": 0.0,
+        "w_correct": 0,
+        "w_n": 0,
+        "t_loss": 0.0,
+        "t_ce": 0.0,
+        "t_correct": 0,
+        "t_n": 0,
+        "t_steps": 0,
+        "lat_ms": 0.0,
+    }
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for i, (x, y) in enumerate(train):
@@ -201,9 +249,15 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
         else:
             arch = SAMPLERS[cfg.sampling](state.net, state.gen)
         loss, mse, correct = weight_step(
-            state.net, state.w_opt, x, y, arch,
-            student_p(cfg.student_share, step, cfg.warmup_epochs * n_t), state.gen,
-            cfg.distill_weight)
+            state.net,
+            state.w_opt,
+            x,
+            y,
+            arch,
+            student_p(cfg.student_share, step, cfg.warmup_epochs * n_t),
+            state.gen,
+            cfg.distill_weight,
+        )
         acc["w_loss"] += loss * len(y)
         acc["w_mse"] += mse * len(y)
         acc["w_correct"] += correct
@@ -215,13 +269,19 @@ def _run_epoch(state, cfg, space, table, splits, bar) -> dict:
     return _epoch_row(state, cfg, space, table, tau, acc)
 
 
-def theta_forward(net: FBNetSupernet, space: SearchSpace, x: torch.Tensor, weights, idx,
-                  hard: bool, gate: str = "block") -> torch.Tensor:
+def theta_forward(
+    net: FBNetSupernet,
+    space: SearchSpace,
+    x: torch.Tensor,
+    weights,
+    idx,
+    hard: bool,
+    gate: str = "block",
+) -> torch.Tensor:
     """The θ step's logits: the sampled path gated by its straight-through weights (hard), or
     every candidate of each layer weighted, at the sampled widths (soft)."""
     if hard:
-        return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)],
-                   gate_branch=gate == "branch")
+        return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)], gate_branch=gate == "branch")
     widths = [w[i] if c.kind == "width" else None for w, i, c in zip(weights, idx, space.choices)]
     return net.forward_mixed(x, idx, weights, widths)
 
@@ -231,8 +291,9 @@ def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
     logits = theta_forward(state.net, space, x, weights, idx, hard, cfg.gate)
     ce = F.cross_entropy(logits, y)
     lat_ms = table.expected(weights, space)
-    loss = theta_loss(ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term,
-                      cfg.target_weight)
+    loss = theta_loss(
+        ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term, cfg.target_weight
+    )
     state.t_opt.zero_grad(set_to_none=True)
     state.w_opt.zero_grad(set_to_none=True)  # weights are not stepped here
     loss.backward()
@@ -262,8 +323,10 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
     am = argmax_arch(space, state.theta)
     nan = float("nan")
     row = {
-        "epoch": state.epoch + 1, "phase": "search" if acc["t_n"] else "warmup",
-        "tau": tau, "lr": state.w_opt.param_groups[0]["lr"],
+        "epoch": state.epoch + 1,
+        "phase": "search" if acc["t_n"] else "warmup",
+        "tau": tau,
+        "lr": state.w_opt.param_groups[0]["lr"],
         "train_loss": acc["w_loss"] / max(1, acc["w_n"]),
         "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
         "distill_mse": acc["w_mse"] / max(1, acc["w_n"]),
@@ -283,8 +346,15 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
 # --------------------------------------------------------------------------- derive
 
 
-def derive(space: SearchSpace, table: LatencyTable, theta, target_ms: float, k: int = 5,
-           seed: int = 0, temperature: float = 1.0) -> tuple[Arch, list[tuple[Arch, float]]]:
+def derive(
+    space: SearchSpace,
+    table: LatencyTable,
+    theta,
+    target_ms: float,
+    k: int = 5,
+    seed: int = 0,
+    temperature: float = 1.0,
+) -> tuple[Arch, list[tuple[Arch, float]]]:
     """The winner (highest Σ log p under the target) and up to ``k`` distinct architectures
     under the target with their log-probabilities, best first.
 
@@ -307,8 +377,16 @@ def derive(space: SearchSpace, table: LatencyTable, theta, target_ms: float, k: 
     return Arch.of(space, winner.choices, "fbnet"), [(a, score(a)) for a in ranked]
 
 
-def select(net: FBNetSupernet, space: SearchSpace, table: LatencyTable, theta,
-           target_ms: float, splits, n: int, seed: int = 0) -> list[tuple[Arch, float]]:
+def select(
+    net: FBNetSupernet,
+    space: SearchSpace,
+    table: LatencyTable,
+    theta,
+    target_ms: float,
+    splits,
+    n: int,
+    seed: int = 0,
+) -> list[tuple[Arch, float]]:
     """Up to ``n`` distinct architectures under the target drawn from θ (half by
     perturb-and-MAP at temperature 1, half at a flatter 4), each scored by its accuracy in the
     supernet on the θ split with BatchNorm re-estimated; best first.
@@ -323,24 +401,39 @@ def select(net: FBNetSupernet, space: SearchSpace, table: LatencyTable, theta,
         winner, near = derive(space, table, theta, target_ms, k, s, temp)
         for a, _ in [(winner, 0.0)] + near:
             found.setdefault(a.choices, a)
-    scored = [(Arch.of(space, a.choices, "fbnet"),
-               path_accuracy(net, a, splits, calib_batches=SELECT_CALIBRATION,
-                             max_eval_batches=SELECT_EVAL_BATCHES, seed=seed))
-              for a in list(found.values())[:n]]
+    scored = [
+        (
+            Arch.of(space, a.choices, "fbnet"),
+            path_accuracy(
+                net,
+                a,
+                splits,
+                calib_batches=SELECT_CALIBRATION,
+                max_eval_batches=SELECT_EVAL_BATCHES,
+                seed=seed,
+            ),
+        )
+        for a in list(found.values())[:n]
+    ]
     return sorted(scored, key=lambda t: t[1], reverse=True)
 
 
 # --------------------------------------------------------------------------- main
 
 
-def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
-           table: LatencyTable | None = None, space: SearchSpace | None = None) -> dict:
+def search(
+    cfg: FBNetConfig,
+    stop_after_epochs: int | None = None,
+    table: LatencyTable | None = None,
+    space: SearchSpace | None = None,
+) -> dict:
     """Run (or resume) an FBNet search; returns the arch.json record (None when stopped early
     by ``stop_after_epochs``, which is for tests and time-boxing)."""
     out = Path(cfg.out)
     if table is None or space is None:
-        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
-                                     resolution=cfg.resolution)
+        table, space = resolve_table(
+            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
+        )
     check_target(table, space, cfg.target_ms)
     start = None
     if cfg.supernet:  # checked before anything is written
@@ -373,10 +466,14 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
             _save(state, out)
             report.write_log(out, [h["row"] for h in state.history])
             if row["phase"] == "search" and row["skip_share"] > SKIP_WARN_SHARE:
-                print(f"warning: epoch {row['epoch']}: the argmax architecture is "
-                      f"{row['skip_share']:.0%} skip ops (collapse?)", file=sys.stderr)
-            epochs_bar.advance(1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, "
-                                         f"val acc {row['val_acc']:.3f}")
+                print(
+                    f"warning: epoch {row['epoch']}: the argmax architecture is "
+                    f"{row['skip_share']:.0%} skip ops (collapse?)",
+                    file=sys.stderr,
+                )
+            epochs_bar.advance(
+                1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, val acc {row['val_acc']:.3f}"
+            )
             print(_epoch_line(row, cfg.epochs), file=sys.stderr, flush=True)
     if state.epoch < cfg.epochs:
         return None
@@ -385,16 +482,30 @@ def search(cfg: FBNetConfig, stop_after_epochs: int | None = None,
 
 def _epoch_line(row: dict, epochs: int) -> str:
     """One line per epoch (it stays when the transient bars go, and is what a log shows)."""
-    theta = ("" if row["phase"] == "warmup" else
-             f", θ-split acc {row['val_acc']:.3f}, E[lat] {row['expected_lat_ms']:.3f} ms")
-    return (f"epoch {row['epoch']}/{epochs} {row['phase']}: train loss {row['train_loss']:.3f} "
-            f"acc {row['train_acc']:.3f}{theta}, argmax {row['argmax_lat_ms']:.3f} ms "
-            f"(target {row['target_ms']:g}), {row['seconds']:.0f} s")
+    theta = (
+        ""
+        if row["phase"] == "warmup"
+        else f", θ-split acc {row['val_acc']:.3f}, E[lat] {row['expected_lat_ms']:.3f} ms"
+    )
+    return (
+        f"epoch {row['epoch']}/{epochs} {row['phase']}: train loss {row['train_loss']:.3f} "
+        f"acc {row['train_acc']:.3f}{theta}, argmax {row['argmax_lat_ms']:.3f} ms "
+        f"(target {row['target_ms']:g}), {row['seconds']:.0f} s"
+    )
 
 
-def refine(net: FBNetSupernet, space: SearchSpace, table: LatencyTable, target_ms: float,
-           splits, scored: list[tuple[Arch, float]], generations: int, seed: int = 0,
-           parents: int = 6, mutation: float = 0.1) -> list[tuple[Arch, float]]:
+def refine(
+    net: FBNetSupernet,
+    space: SearchSpace,
+    table: LatencyTable,
+    target_ms: float,
+    splits,
+    scored: list[tuple[Arch, float]],
+    generations: int,
+    seed: int = 0,
+    parents: int = 6,
+    mutation: float = 0.1,
+) -> list[tuple[Arch, float]]:
     """Evolution on the supernet (``search.evolution.next_generation``) seeded with θ's
     scored candidates: ``generations`` more generations of as many children, every one under
     the target, scored as ``select`` scores; all scored architectures, best first."""
@@ -405,12 +516,26 @@ def refine(net: FBNetSupernet, space: SearchSpace, table: LatencyTable, target_m
     fitness = {a.choices: acc for a, acc in scored}
     population, rng = list(fitness), random.Random(seed)
     for _ in range(generations):
-        population = next_generation(space, table, target_ms, fitness, population,
-                                     len(scored), min(parents, len(fitness)), mutation, rng)
+        population = next_generation(
+            space,
+            table,
+            target_ms,
+            fitness,
+            population,
+            len(scored),
+            min(parents, len(fitness)),
+            mutation,
+            rng,
+        )
         for a in population:
-            fitness[a] = path_accuracy(net, Arch.of(space, a), splits,
-                                       calib_batches=SELECT_CALIBRATION,
-                                       max_eval_batches=SELECT_EVAL_BATCHES, seed=seed)
+            fitness[a] = path_accuracy(
+                net,
+                Arch.of(space, a),
+                splits,
+                calib_batches=SELECT_CALIBRATION,
+                max_eval_batches=SELECT_EVAL_BATCHES,
+                seed=seed,
+            )
     return [(Arch.of(space, a, "fbnet"), fitness[a]) for a in rank(fitness, table, space)]
 
 
@@ -419,41 +544,59 @@ def _finish(cfg, space, table, state, out, splits) -> dict:
     winner, topk = derive(space, table, state.theta, cfg.target_ms, cfg.topk, cfg.seed)
     by_theta = winner
     if cfg.select:
-        topk = select(state.net, space, table, state.theta, cfg.target_ms, splits, cfg.select,
-                      cfg.seed)
+        topk = select(
+            state.net, space, table, state.theta, cfg.target_ms, splits, cfg.select, cfg.seed
+        )
         if cfg.refine:
-            topk = refine(state.net, space, table, cfg.target_ms, splits, topk, cfg.refine,
-                          cfg.seed)
+            topk = refine(
+                state.net, space, table, cfg.target_ms, splits, topk, cfg.refine, cfg.seed
+            )
         # the leaders again on the whole θ split (search.evolution.rescore_leaders)
         from .evolution import rescore_leaders
 
-        ranked, fitness = rescore_leaders(state.net, space, table,
-                                          {a.choices: v for a, v in topk},
-                                          max(RESCORE, cfg.topk), splits, cfg.seed)
+        ranked, fitness = rescore_leaders(
+            state.net,
+            space,
+            table,
+            {a.choices: v for a, v in topk},
+            max(RESCORE, cfg.topk),
+            splits,
+            cfg.seed,
+        )
         topk = [(Arch.of(space, a, "fbnet"), fitness[a]) for a in ranked]
         winner = topk[0][0]
-        topk = topk[:max(cfg.topk, 1)]
+        topk = topk[: max(cfg.topk, 1)]
     rows = [h["row"] for h in state.history]
     seen = supernet_accuracy(state.net, space, winner, splits, cfg.seed)
-    extra = {"strategy": "fbnet", "mode": cfg.mode,
-             "argmax": {"choices": list(am.choices), "predicted_ms": table.predict(am, space)},
-             "repaired": am.choices != by_theta.choices,
-             "selected_by": ("supernet accuracy" + (f", {cfg.refine} generations of evolution "
-                                                    "from θ's candidates" if cfg.refine else "")
-                             if cfg.select else "θ"),
-             "theta_winner": {"choices": list(by_theta.choices),
-                              "predicted_ms": table.predict(by_theta, space)},
-             "search_seconds": sum(r["seconds"] for r in rows),
-             "skip_share": skip_share(space, winner),
-             "supernet": seen,
-             "supernet_note": supernet_note(space, seen)}
+    extra = {
+        "strategy": "fbnet",
+        "mode": cfg.mode,
+        "argmax": {"choices": list(am.choices), "predicted_ms": table.predict(am, space)},
+        "repaired": am.choices != by_theta.choices,
+        "selected_by": (
+            "supernet accuracy"
+            + (f", {cfg.refine} generations of evolution from θ's candidates" if cfg.refine else "")
+            if cfg.select
+            else "θ"
+        ),
+        "theta_winner": {
+            "choices": list(by_theta.choices),
+            "predicted_ms": table.predict(by_theta, space),
+        },
+        "search_seconds": sum(r["seconds"] for r in rows),
+        "skip_share": skip_share(space, winner),
+        "supernet": seen,
+        "supernet_note": supernet_note(space, seen),
+    }
     rec = write_result(out, space, table, winner, cfg.target_ms, topk, extra)
     report.write_plots(out, space, state.history, cfg.target_ms)
     report.write_fbnet_summary(out, cfg, space, table, rec, rows, topk)
-    print(f"supernet (BN re-estimated, θ split): winner {seen['winner_acc']:.3f}, "
-          f"{len(seen['random_acc'])} random paths mean {seen['random_mean']:.3f} "
-          f"(min {min(seen['random_acc']):.3f}, max {max(seen['random_acc']):.3f})",
-          file=sys.stderr)
+    print(
+        f"supernet (BN re-estimated, θ split): winner {seen['winner_acc']:.3f}, "
+        f"{len(seen['random_acc'])} random paths mean {seen['random_mean']:.3f} "
+        f"(min {min(seen['random_acc']):.3f}, max {max(seen['random_acc']):.3f})",
+        file=sys.stderr,
+    )
     if rec["skip_share"] > SKIP_WARN_SHARE:
         print(f"warning: the winner is {rec['skip_share']:.0%} skip ops", file=sys.stderr)
     if rec["supernet_note"]:
@@ -465,16 +608,27 @@ def _splits(cfg, space):
     return load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
 
 
-def supernet_accuracy(net: FBNetSupernet, space: SearchSpace, winner: Arch, splits,
-                      seed: int = 0, paths: int = EVAL_PATHS) -> dict:
+def supernet_accuracy(
+    net: FBNetSupernet,
+    space: SearchSpace,
+    winner: Arch,
+    splits,
+    seed: int = 0,
+    paths: int = EVAL_PATHS,
+) -> dict:
     """Held-out (θ split) accuracy of the winner and of ``paths`` uniformly random paths as
     the supernet computes them, each with its BatchNorm statistics re-estimated."""
     gen = torch.Generator().manual_seed(seed + 777)
     randoms = [uniform_path(space, gen) for _ in range(paths)]
     accs = [path_accuracy(net, a, splits, seed=seed) for a in randoms]
-    return {"winner_acc": path_accuracy(net, winner, splits, seed=seed),
-            "random_acc": accs, "random_mean": sum(accs) / len(accs),
-            "random_choices": randoms, "split": "val", "bn": "re-estimated"}
+    return {
+        "winner_acc": path_accuracy(net, winner, splits, seed=seed),
+        "random_acc": accs,
+        "random_mean": sum(accs) / len(accs),
+        "random_choices": randoms,
+        "split": "val",
+        "bn": "re-estimated",
+    }
 
 
 def supernet_note(space: SearchSpace, seen: dict) -> str | None:
@@ -484,11 +638,24 @@ def supernet_note(space: SearchSpace, seen: dict) -> str | None:
     chance = 1.0 / space.num_classes
     if math.isnan(acc) or acc >= CHANCE_FACTOR * chance:
         return None
-    return (f"the winner's accuracy in the supernet (BN re-estimated) is {acc:.3f}, near "
-            f"chance ({chance:.3f}): the supernet learnt too little to tell architectures "
-            f"apart, so the winner is chosen for latency, not accuracy; search longer "
-            f"(--epochs, --subset) or use --strategy mnasnet")
+    return (
+        f"the winner's accuracy in the supernet (BN re-estimated) is {acc:.3f}, near "
+        f"chance ({chance:.3f}): the supernet learnt too little to tell architectures "
+        f"apart, so the winner is chosen for latency, not accuracy; search longer "
+        f"(--epochs, --subset) or use --strategy mnasnet"
+    )
 
 
-__all__ = ["FBNetConfig", "search", "derive", "argmax_arch", "skip_share", "probs",
-           "supernet_accuracy", "supernet_note", "uniform_path", "theta_forward", "select"]
+__all__ = [
+    "FBNetConfig",
+    "search",
+    "derive",
+    "argmax_arch",
+    "skip_share",
+    "probs",
+    "supernet_accuracy",
+    "supernet_note",
+    "uniform_path",
+    "theta_forward",
+    "select",
+]

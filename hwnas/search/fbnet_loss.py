@@ -9,8 +9,9 @@ BETA = 0.6
 TARGET_TERMS = ("abs", "hinge", "none")
 
 
-def fbnet_loss(ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA,
-               beta: float = BETA) -> torch.Tensor:
+def fbnet_loss(
+    ce: torch.Tensor, lat_us: torch.Tensor, alpha: float = ALPHA, beta: float = BETA
+) -> torch.Tensor:
     """FBNet (Wu et al., CVPR 2019), Eq. (2):
 
         L(a, w_a) = CE(a, w_a) · α · log(LAT(a))^β
@@ -40,15 +41,24 @@ def target_term(lat_ms: torch.Tensor, target_ms: float, kind: str = "abs") -> to
     raise ValueError(f"unknown target term {kind!r}; choose one of {', '.join(TARGET_TERMS)}")
 
 
-def theta_loss(ce: torch.Tensor, lat_ms: torch.Tensor, target_ms: float, alpha: float = ALPHA,
-               beta: float = BETA, kind: str = "abs", weight: float = 1.0) -> torch.Tensor:
+def theta_loss(
+    ce: torch.Tensor,
+    lat_ms: torch.Tensor,
+    target_ms: float,
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    kind: str = "abs",
+    weight: float = 1.0,
+) -> torch.Tensor:
     """The architecture loss: FBNet's Eq. (2) (latency in µs) + weight · target term."""
-    return fbnet_loss(ce, lat_ms * 1000.0, alpha, beta) + weight * target_term(lat_ms, target_ms,
-                                                                               kind)
+    return fbnet_loss(ce, lat_ms * 1000.0, alpha, beta) + weight * target_term(
+        lat_ms, target_ms, kind
+    )
 
 
-def gumbel_weights(theta: torch.Tensor, tau: float, gen: torch.Generator, hard: bool
-                   ) -> tuple[torch.Tensor, int]:
+def gumbel_weights(
+    theta: torch.Tensor, tau: float, gen: torch.Generator, hard: bool
+) -> tuple[torch.Tensor, int]:
     """Gumbel-softmax weights over ``theta``'s options and the sampled index (its argmax).
 
     ``g_i = softmax((θ_i + G_i) / τ)`` with ``G_i = −log(−log U_i)``, ``U ~ Uniform(0, 1)``
@@ -75,5 +85,14 @@ def entropy(theta: torch.Tensor) -> float:
     return float(-(logp.exp() * logp).sum())
 
 
-__all__ = ["ALPHA", "BETA", "TARGET_TERMS", "fbnet_loss", "target_term",
-           "theta_loss", "gumbel_weights", "temperature", "entropy"]
+__all__ = [
+    "ALPHA",
+    "BETA",
+    "TARGET_TERMS",
+    "fbnet_loss",
+    "target_term",
+    "theta_loss",
+    "gumbel_weights",
+    "temperature",
+    "entropy",
+]

@@ -57,8 +57,12 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     final = history[-1]["theta"]
     ops, names = _op_matrix(space, final)
     widths, wnames, k = _width_matrix(space, final)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * len(names) + 2),
-                                 gridspec_kw={"width_ratios": [len(space.ops), k + 1]})
+    fig, (a1, a2) = plt.subplots(
+        1,
+        2,
+        figsize=(11, 0.3 * len(names) + 2),
+        gridspec_kw={"width_ratios": [len(space.ops), k + 1]},
+    )
     # the colour scale ends at the largest probability shown: after a short search θ is
     # near uniform (1/9 per op), and on a fixed 0..1 scale every cell looks the same
     im = a1.imshow(ops, aspect="auto", cmap="viridis", vmin=0, vmax=_vmax(ops))
@@ -77,17 +81,22 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     picks = sorted({round(j * (n - 1) / 5) for j in range(6)}) if n > 1 else [0]
     cols = min(3, len(picks))
     rws = math.ceil(len(picks) / cols)
-    fig, axes = plt.subplots(rws, cols, figsize=(4 * cols, 0.22 * len(names) * rws + 1.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rws, cols, figsize=(4 * cols, 0.22 * len(names) * rws + 1.5), squeeze=False
+    )
     mats = [_op_matrix(space, history[e]["theta"])[0] for e in picks]
     top = _vmax(*mats)
     for ax, e, m in zip(axes.flat, picks, mats):
         im = ax.imshow(m, aspect="auto", cmap="viridis", vmin=0, vmax=top)
         ax.set_title(f"epoch {e + 1}", fontsize=9)
-        ax.set_xticks(range(len(space.ops)), [o.replace("ir_", "") for o in space.ops],
-                      rotation=90, fontsize=6)
+        ax.set_xticks(
+            range(len(space.ops)),
+            [o.replace("ir_", "") for o in space.ops],
+            rotation=90,
+            fontsize=6,
+        )
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(picks):]:
+    for ax in list(axes.flat)[len(picks) :]:
         ax.axis("off")
     fig.colorbar(im, ax=axes.ravel().tolist(), label="probability", shrink=0.6)
     fig.suptitle("op probabilities over the search (rows: layers in network order)")
@@ -95,8 +104,7 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
 
     ep = [h["row"]["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-",
-            label="E[latency] softmax(θ)")
+    ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-", label="E[latency] softmax(θ)")
     ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="argmax arch")
     ax.axhline(target_ms, color="red", lw=1, label=f"target {target_ms:g} ms")
     ax.set_xlabel("epoch")
@@ -128,18 +136,21 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         f"- argmax θ: {rec['argmax']['predicted_ms']:.3f} ms → "
         + ("repaired under the target by the exact DP" if rec["repaired"] else "already fits"),
         f"- winner selected by {rec.get('selected_by', 'θ')}; θ alone would give "
-        f"{rec['theta_winner']['predicted_ms']:.3f} ms" if "theta_winner" in rec else
-        "- winner selected by θ",
+        f"{rec['theta_winner']['predicted_ms']:.3f} ms"
+        if "theta_winner" in rec
+        else "- winner selected by θ",
         f"- skip share in the winner: {rec['skip_share']:.0%}",
         f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
         f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
     ]
     seen = rec.get("supernet")
     if seen:
-        lines.append(f"- the supernet's own accuracy (θ split, BatchNorm re-estimated per path): "
-                     f"winner **{seen['winner_acc']:.3f}**, {len(seen['random_acc'])} uniformly "
-                     f"random paths {seen['random_mean']:.3f} on average "
-                     f"({min(seen['random_acc']):.3f}–{max(seen['random_acc']):.3f})")
+        lines.append(
+            f"- the supernet's own accuracy (θ split, BatchNorm re-estimated per path): "
+            f"winner **{seen['winner_acc']:.3f}**, {len(seen['random_acc'])} uniformly "
+            f"random paths {seen['random_mean']:.3f} on average "
+            f"({min(seen['random_acc']):.3f}–{max(seen['random_acc']):.3f})"
+        )
     if rec.get("supernet_note"):
         lines += ["", f"**Warning:** {rec['supernet_note']}."]
     lines += [
@@ -150,14 +161,28 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
     lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
     by_net = rec.get("selected_by", "θ") != "θ"
     label = "supernet acc (BN re-estimated)" if by_net else "log p"
-    lines += ["", "## Top-k under the target", "",
-              ("Candidates drawn from θ, ranked by their accuracy in the supernet; the first is "
-               "the winner." if by_net else "Ranked by log-probability under θ."), "",
-              f"| # | predicted ms | {label} |", "|---|---|---|"]
-    lines += [f"| {i + 1} | {table.predict(a, space):.3f} | {s:.3f} |"
-              for i, (a, s) in enumerate(topk)]
-    lines += ["", "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
-              "per-epoch numbers in `log.csv`."]
+    lines += [
+        "",
+        "## Top-k under the target",
+        "",
+        (
+            "Candidates drawn from θ, ranked by their accuracy in the supernet; the first is "
+            "the winner."
+            if by_net
+            else "Ranked by log-probability under θ."
+        ),
+        "",
+        f"| # | predicted ms | {label} |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {i + 1} | {table.predict(a, space):.3f} | {s:.3f} |" for i, (a, s) in enumerate(topk)
+    ]
+    lines += [
+        "",
+        "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
+        "per-epoch numbers in `log.csv`.",
+    ]
     write_summary(out, "\n".join(lines))
 
 

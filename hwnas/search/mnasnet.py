@@ -28,8 +28,15 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
 from . import mnasnet_report as report
-from .common import (SearchConfig, SearchError, check_target, prepare_out,
-                     resolve_table, write_config, write_result)
+from .common import (
+    SearchConfig,
+    SearchError,
+    check_target,
+    prepare_out,
+    resolve_table,
+    write_config,
+    write_result,
+)
 from .controller import Controller, ControllerConfig
 from .evaluators import MeasuredLatency, SharedEvaluator, SupernetEvaluator, TrainEvaluator
 from .mnasnet_trials import ChildJob
@@ -70,27 +77,42 @@ class MnasConfig(SearchConfig):
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
-            (self.reward in REWARDS, f"unknown reward {self.reward!r}; choose one of "
-                                     f"{', '.join(REWARDS)}"),
-            (self.evaluator in EVALUATORS, f"unknown evaluator {self.evaluator!r}; choose one "
-                                           f"of {', '.join(EVALUATORS)}"),
-            (self.latency in LATENCY_MODES, f"unknown latency mode {self.latency!r}; choose "
-                                            f"one of {', '.join(LATENCY_MODES)}"),
+            (
+                self.reward in REWARDS,
+                f"unknown reward {self.reward!r}; choose one of {', '.join(REWARDS)}",
+            ),
+            (
+                self.evaluator in EVALUATORS,
+                f"unknown evaluator {self.evaluator!r}; choose one of {', '.join(EVALUATORS)}",
+            ),
+            (
+                self.latency in LATENCY_MODES,
+                f"unknown latency mode {self.latency!r}; choose one of {', '.join(LATENCY_MODES)}",
+            ),
             (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
             (self.trials >= 1, f"--trials must be at least 1 (got {self.trials})"),
             (self.batch >= 1, f"--batch must be at least 1 (got {self.batch})"),
-            (self.child_epochs >= 1, f"--child-epochs must be at least 1 "
-                                     f"(got {self.child_epochs})"),
-            (self.supernet_epochs >= 1, f"supernet_epochs must be at least 1 "
-                                        f"(got {self.supernet_epochs})"),
+            (
+                self.child_epochs >= 1,
+                f"--child-epochs must be at least 1 (got {self.child_epochs})",
+            ),
+            (
+                self.supernet_epochs >= 1,
+                f"supernet_epochs must be at least 1 (got {self.supernet_epochs})",
+            ),
             (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
             (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
         ]
 
     def controller(self) -> ControllerConfig:
-        return ControllerConfig(hidden=self.ctl_hidden, lr=self.ctl_lr, clip=self.ppo_clip,
-                                ppo_epochs=self.ppo_epochs, entropy=self.entropy,
-                                baseline_decay=self.baseline_decay)
+        return ControllerConfig(
+            hidden=self.ctl_hidden,
+            lr=self.ctl_lr,
+            clip=self.ppo_clip,
+            ppo_epochs=self.ppo_epochs,
+            entropy=self.entropy,
+            baseline_decay=self.baseline_decay,
+        )
 
 
 # --------------------------------------------------------------------------- state
@@ -101,8 +123,11 @@ def _key(choices) -> str:
 
 
 def _save(out: Path, ctl: Controller, trials: list, batches: list) -> None:
-    blob = {"controller": ctl.full_state(), "trials": json.dumps(trials),
-            "batches": json.dumps(batches)}
+    blob = {
+        "controller": ctl.full_state(),
+        "trials": json.dumps(trials),
+        "batches": json.dumps(batches),
+    }
     buf = io.BytesIO()
     torch.save(blob, buf)
     atomic_write_bytes(out / CKPT, buf.getvalue())
@@ -114,34 +139,54 @@ def _load(out: Path, ctl: Controller) -> tuple[list, list]:
         ctl.load_full_state(blob["controller"])
         return json.loads(blob["trials"]), json.loads(blob["batches"])
     except Exception as e:  # corrupt or foreign file: say which
-        raise SearchError(f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); "
-                          f"delete it to start over") from None
+        raise SearchError(
+            f"{out / CKPT}: unreadable checkpoint ({type(e).__name__}); delete it to start over"
+        ) from None
 
 
 def _check_modes(cfg: MnasConfig, space: SearchSpace) -> None:
     if cfg.evaluator == "shared" and space.family != "mnasnet":
         raise SearchError(f"--evaluator shared needs a mnasnet-family space, not {space.name}")
     if (cfg.evaluator == "supernet") != bool(cfg.supernet):
-        raise SearchError("--evaluator supernet and --supernet DIR go together (a folder "
-                          "written by `hwnas supernet train`)")
+        raise SearchError(
+            "--evaluator supernet and --supernet DIR go together (a folder "
+            "written by `hwnas supernet train`)"
+        )
     if cfg.evaluator == "supernet" and space.family != "fbnet":
-        raise SearchError(f"--evaluator supernet needs an fbnet-family space (the trained "
-                          f"supernets are FBNet's), not {space.name}")
+        raise SearchError(
+            f"--evaluator supernet needs an fbnet-family space (the trained "
+            f"supernets are FBNet's), not {space.name}"
+        )
     if cfg.evaluator == "supernet":  # a bad folder is refused before anything is written
         SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
 
 
 def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices) -> ChildJob:
-    return ChildJob(trial, tuple(choices), space, cfg.data, cfg.data_root, cfg.subset,
-                    cfg.seed, cfg.child_epochs, cfg.batch_size, cfg.child_lr, cfg.seed)
+    return ChildJob(
+        trial,
+        tuple(choices),
+        space,
+        cfg.data,
+        cfg.data_root,
+        cfg.subset,
+        cfg.seed,
+        cfg.child_epochs,
+        cfg.batch_size,
+        cfg.child_lr,
+        cfg.seed,
+    )
 
 
 def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
     if cfg.evaluator == "shared":
-        print(f"training the shared supernet ({cfg.supernet_epochs} epoch(s)) unless "
-              f"{out}/supernet.pt exists", file=sys.stderr)
-        return SharedEvaluator(space, _job(cfg, space, -1, [0] * len(space.choices)),
-                               cfg.supernet_epochs, out)
+        print(
+            f"training the shared supernet ({cfg.supernet_epochs} epoch(s)) unless "
+            f"{out}/supernet.pt exists",
+            file=sys.stderr,
+        )
+        return SharedEvaluator(
+            space, _job(cfg, space, -1, [0] * len(space.choices)), cfg.supernet_epochs, out
+        )
     if cfg.evaluator == "supernet":
         return SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
     return TrainEvaluator(cfg.workers, cfg.ray_address, cfg.ray_timeout_s)
@@ -150,8 +195,7 @@ def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
 # --------------------------------------------------------------------------- batches
 
 
-def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache,
-               batch_no) -> list:
+def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache, batch_no) -> list:
     """Evaluate one batch (new architectures in parallel, repeats from the cache)."""
     first = len(trials)
     rows, jobs = [], []
@@ -159,10 +203,20 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
         key = _key(choices)
         pred = table.predict(Arch.of(space, choices), space)
         lat = latency(choices) if latency else pred
-        row = {"trial": first + i, "batch": batch_no, "choices": key, "latency_ms": lat,
-               "predicted_ms": pred,
-               "accuracy": math.nan, "reward": INVALID_REWARD, "seconds": 0.0,
-               "worker": "cache", "attempts": 0, "status": "cached", "error": ""}
+        row = {
+            "trial": first + i,
+            "batch": batch_no,
+            "choices": key,
+            "latency_ms": lat,
+            "predicted_ms": pred,
+            "accuracy": math.nan,
+            "reward": INVALID_REWARD,
+            "seconds": 0.0,
+            "worker": "cache",
+            "attempts": 0,
+            "status": "cached",
+            "error": "",
+        }
         rows.append(row)
         if key in cache or any(j.choices == tuple(choices) for j in jobs):
             continue
@@ -174,12 +228,19 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
         row["attempts"] = attempts
         if res is None:
             row.update(status="failed", error=err, worker="")
-            print(f"warning: trial {job.trial} failed after {attempts} attempt(s): {err}; "
-                  f"reward {INVALID_REWARD}", file=sys.stderr)
+            print(
+                f"warning: trial {job.trial} failed after {attempts} attempt(s): {err}; "
+                f"reward {INVALID_REWARD}",
+                file=sys.stderr,
+            )
             continue
-        row.update(status="ok", accuracy=res["accuracy"], seconds=res["seconds"],
-                   worker=res["worker"],
-                   reward=reward_fn(res["accuracy"], row["latency_ms"], cfg.target_ms))
+        row.update(
+            status="ok",
+            accuracy=res["accuracy"],
+            seconds=res["seconds"],
+            worker=res["worker"],
+            reward=reward_fn(res["accuracy"], row["latency_ms"], cfg.target_ms),
+        )
         cache[row["choices"]] = row
     for row in rows:
         if row["status"] == "cached":
@@ -194,22 +255,34 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
 def _batch_row(batch_no, rows, trials, ctl_stats, seconds) -> dict:
     rewards = [r["reward"] for r in rows]
     best = max(r["reward"] for r in trials)
-    return {"batch": batch_no, "trials": len(rows), "mean_reward": sum(rewards) / len(rewards),
-            "max_reward": max(rewards), "best_so_far": best, "seconds": seconds,
-            "baseline": ctl_stats["baseline"], "entropy": ctl_stats.get("entropy", math.nan)}
+    return {
+        "batch": batch_no,
+        "trials": len(rows),
+        "mean_reward": sum(rewards) / len(rewards),
+        "max_reward": max(rewards),
+        "best_so_far": best,
+        "seconds": seconds,
+        "baseline": ctl_stats["baseline"],
+        "entropy": ctl_stats.get("entropy", math.nan),
+    }
 
 
 # --------------------------------------------------------------------------- main
 
 
-def search(cfg: MnasConfig, table: LatencyTable | None = None, space: SearchSpace | None = None,
-           stop_after_batches: int | None = None) -> dict | None:
+def search(
+    cfg: MnasConfig,
+    table: LatencyTable | None = None,
+    space: SearchSpace | None = None,
+    stop_after_batches: int | None = None,
+) -> dict | None:
     """Run (or resume) a MnasNet search; returns the arch.json record (None when stopped
     early by ``stop_after_batches``, which is for tests and time-boxing)."""
     out = Path(cfg.out)
     if table is None or space is None:
-        table, space = resolve_table(cfg.space, cfg.table, cfg.tables_dir,
-                                     resolution=cfg.resolution)
+        table, space = resolve_table(
+            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
+        )
     else:
         table.check_space(space)
     _check_modes(cfg, space)
@@ -230,29 +303,37 @@ def search(cfg: MnasConfig, table: LatencyTable | None = None, space: SearchSpac
         with progress_bar("mnasnet", cfg.trials) as bar:
             bar.update(completed=len(trials))
             for _ in range(cfg.trials):  # bounded: every batch adds at least one trial
-                if len(trials) >= cfg.trials or (stop_after_batches is not None
-                                                 and ran >= stop_after_batches):
+                if len(trials) >= cfg.trials or (
+                    stop_after_batches is not None and ran >= stop_after_batches
+                ):
                     break
                 t0 = time.perf_counter()
                 archs = ctl.sample(min(cfg.batch, cfg.trials - len(trials)))
                 batch_no = len(batches) + 1
-                rows = _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials,
-                                  cache, batch_no)
+                rows = _run_batch(
+                    cfg, space, table, pool, reward_fn, latency, archs, trials, cache, batch_no
+                )
                 trials.extend(rows)
                 stats = ctl.update(archs, [r["reward"] for r in rows])
-                batches.append(_batch_row(batch_no, rows, trials, stats,
-                                          time.perf_counter() - t0))
+                batches.append(_batch_row(batch_no, rows, trials, stats, time.perf_counter() - t0))
                 _save(out, ctl, trials, batches)
                 report.write_trials(out, trials)
                 ran += 1
                 best = max(trials, key=lambda t: t["reward"])
-                bar.advance(len(rows), status=f"best reward {best['reward']:.4f} "
-                            f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)")
+                bar.advance(
+                    len(rows),
+                    status=f"best reward {best['reward']:.4f} "
+                    f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)",
+                )
                 b = batches[-1]
-                print(f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
-                      f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
-                      f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
-                      f"{b['seconds']:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
+                    f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
+                    f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
+                    f"{b['seconds']:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         pool_name = pool.name
         pool.close()
@@ -274,29 +355,37 @@ def _finish(cfg, space, table, out, trials, batches, pool_name) -> dict:
         best = max(pool_, key=lambda t: (t["reward"], -t["trial"]))
         arch = Arch.of(space, [int(c) for c in best["choices"].split("-")])
         winner = Arch.of(space, table.repair(space, arch, cfg.target_ms).choices, "mnasnet")
-        note = (f"no sampled architecture met the target {cfg.target_ms:g} ms; the best-reward "
-                f"one (trial {best['trial']}, {best['latency_ms']:.3f} ms) was repaired under "
-                f"it (untrained: accuracy unknown)")
+        note = (
+            f"no sampled architecture met the target {cfg.target_ms:g} ms; the best-reward "
+            f"one (trial {best['trial']}, {best['latency_ms']:.3f} ms) was repaired under "
+            f"it (untrained: accuracy unknown)"
+        )
         print(f"warning: {note}", file=sys.stderr)
     seen, topk = set(), []
     for t in sorted(under, key=lambda t: (-t["reward"], t["trial"])):
         if t["choices"] not in seen and len(topk) < cfg.topk:
             seen.add(t["choices"])
-            topk.append((Arch.of(space, [int(c) for c in t["choices"].split("-")]),
-                         t["reward"]))
+            topk.append((Arch.of(space, [int(c) for c in t["choices"].split("-")]), t["reward"]))
     repaired = not under
-    extra = {"strategy": "mnasnet", "reward": cfg.reward, "trial": best["trial"],
-             "accuracy": None if repaired else best["accuracy"],
-             "reward_value": None if repaired else best["reward"],
-             "repaired": repaired, "met_target": not repaired, "note": note,
-             "trials": len(trials), "evaluated": sum(t["status"] == "ok" for t in trials),
-             "failed": sum(t["status"] == "failed" for t in trials),
-             "search_seconds": sum(b["seconds"] for b in batches)}
-    rec = write_result(out, space, table, winner, cfg.target_ms,
-                       topk or [(winner, INVALID_REWARD)], extra)
+    extra = {
+        "strategy": "mnasnet",
+        "reward": cfg.reward,
+        "trial": best["trial"],
+        "accuracy": None if repaired else best["accuracy"],
+        "reward_value": None if repaired else best["reward"],
+        "repaired": repaired,
+        "met_target": not repaired,
+        "note": note,
+        "trials": len(trials),
+        "evaluated": sum(t["status"] == "ok" for t in trials),
+        "failed": sum(t["status"] == "failed" for t in trials),
+        "search_seconds": sum(b["seconds"] for b in batches),
+    }
+    rec = write_result(
+        out, space, table, winner, cfg.target_ms, topk or [(winner, INVALID_REWARD)], extra
+    )
     report.write_plots(out, trials, batches, cfg.target_ms)
-    report.write_mnas_summary(out, cfg, space, table, rec, trials, batches, topk, pool_name,
-                              note)
+    report.write_mnas_summary(out, cfg, space, table, rec, trials, batches, topk, pool_name, note)
     return rec
 
 

@@ -19,8 +19,12 @@ class LocalPool:
 
     name = "in-process"
 
-    def run(self, jobs: Sequence[ChildJob], retries: int,
-            on_done: Callable[[ChildJob, Outcome], None] | None = None) -> dict[int, Outcome]:
+    def run(
+        self,
+        jobs: Sequence[ChildJob],
+        retries: int,
+        on_done: Callable[[ChildJob, Outcome], None] | None = None,
+    ) -> dict[int, Outcome]:
         done = {}
         for job in jobs:
             for attempt in range(1, retries + 2):
@@ -47,8 +51,10 @@ def _check_reachable(address: str, timeout_s: float) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as e:
-        raise SearchError(f"--ray-address {address}: no Ray cluster reachable within "
-                          f"{timeout_s:g} s ({e.strerror or type(e).__name__})") from None
+        raise SearchError(
+            f"--ray-address {address}: no Ray cluster reachable within "
+            f"{timeout_s:g} s ({e.strerror or type(e).__name__})"
+        ) from None
 
 
 class RayPool:
@@ -62,8 +68,9 @@ class RayPool:
         try:
             import ray
         except ImportError:
-            raise SearchError("Ray is not installed: use --workers 1 (in process) or "
-                              "pip install 'ray[default]'") from None
+            raise SearchError(
+                "Ray is not installed: use --workers 1 (in process) or pip install 'ray[default]'"
+            ) from None
         self.ray, self.started = ray, False
         if ray.is_initialized():
             self.name = "ray (existing runtime)"
@@ -72,17 +79,22 @@ class RayPool:
             try:
                 ray.init(address=address, log_to_driver=False, include_dashboard=False)
             except Exception as e:
-                raise SearchError(f"--ray-address {address}: cannot join the Ray cluster "
-                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-                                  ) from None
+                raise SearchError(
+                    f"--ray-address {address}: cannot join the Ray cluster "
+                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                ) from None
             self.started, self.name = True, f"ray cluster {address}"
         else:
             local_ray_init(ray, workers)
             self.started, self.name = True, f"ray local ({workers} workers)"
         self.task = ray.remote(num_cpus=1, max_retries=0)(run_child)
 
-    def run(self, jobs: Sequence[ChildJob], retries: int,
-            on_done: Callable[[ChildJob, Outcome], None] | None = None) -> dict[int, Outcome]:
+    def run(
+        self,
+        jobs: Sequence[ChildJob],
+        retries: int,
+        on_done: Callable[[ChildJob, Outcome], None] | None = None,
+    ) -> dict[int, Outcome]:
         ray = self.ray
         pending = {self.task.remote(job): job for job in jobs}
         done: dict[int, Outcome] = {}
@@ -125,8 +137,9 @@ def local_ray_init(ray, workers: int) -> None:
     caller's priority), so local workers keep the caller's niceness unless
     ``RAY_worker_niceness`` is set."""
     os.environ.setdefault("RAY_worker_niceness", str(os.nice(0)))
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+    ray.init(
+        num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1"
+    )
 
 
 def open_pool(workers: int, address: str | None, timeout_s: float = 10.0):

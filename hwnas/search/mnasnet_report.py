@@ -11,9 +11,20 @@ from hwnas.io import atomic_write_text, save_figure
 
 from .common import write_summary
 
-TRIAL_COLUMNS = ("trial", "batch", "choices", "accuracy", "latency_ms", "predicted_ms", "reward",
-                 "seconds",
-                 "worker", "attempts", "status", "error")
+TRIAL_COLUMNS = (
+    "trial",
+    "batch",
+    "choices",
+    "accuracy",
+    "latency_ms",
+    "predicted_ms",
+    "reward",
+    "seconds",
+    "worker",
+    "attempts",
+    "status",
+    "error",
+)
 
 
 def write_trials(out: Path, trials: list[dict]) -> None:
@@ -21,8 +32,7 @@ def write_trials(out: Path, trials: list[dict]) -> None:
     w = csv.DictWriter(buf, TRIAL_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for t in trials:
-        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in t.items()})
+        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in t.items()})
     atomic_write_text(out / "trials.csv", buf.getvalue())
 
 
@@ -49,8 +59,9 @@ def write_plots(out: Path, trials: list[dict], batches: list[dict], target_ms: f
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, alpha=0.5, label="trials")
         front = sorted((pts[i] for i in pareto_front(pts)), key=lambda p: p[0])
-        ax.plot([p[0] for p in front], [p[1] for p in front], "o-", color="C3",
-                label="Pareto front")
+        ax.plot(
+            [p[0] for p in front], [p[1] for p in front], "o-", color="C3", label="Pareto front"
+        )
     ax.axvline(target_ms, color="k", ls="--", lw=1, label=f"target {target_ms:g} ms")
     ax.set_xlabel("latency (ms; table prediction unless --latency measured)")
     ax.set_ylabel("validation accuracy (proxy)")
@@ -74,14 +85,25 @@ def _fmt(v, spec=".4f") -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def write_mnas_summary(out: Path, cfg, space, table, rec: dict, trials: list[dict],
-                       batches: list[dict], topk: list, pool_name: str, note: str) -> None:
+def write_mnas_summary(
+    out: Path,
+    cfg,
+    space,
+    table,
+    rec: dict,
+    trials: list[dict],
+    batches: list[dict],
+    topk: list,
+    pool_name: str,
+    note: str,
+) -> None:
     failed = sum(t["status"] == "failed" for t in trials)
     cached = sum(t["status"] == "cached" for t in trials)
     wall = sum(b["seconds"] for b in batches)
     prov = table.provenance
     lines = [
-        f"# MnasNet search — {space.name}", "",
+        f"# MnasNet search — {space.name}",
+        "",
         f"- target: **{cfg.target_ms:g} ms** on {prov.get('device', '?')} / "
         f"{prov.get('backend', '?')} (table: {rec.get('table')})",
         f"- reward: `{cfg.reward}`; {len(trials)} trials in {len(batches)} batches of "
@@ -89,23 +111,38 @@ def write_mnas_summary(out: Path, cfg, space, table, rec: dict, trials: list[dic
         f"- children: {cfg.child_epochs} epoch(s) on {cfg.subset or 'all'} images "
         f"(val accuracy); runner: {pool_name}",
         f"- wall time: {wall:.0f} s ({3600 * len(trials) / max(wall, 1e-9):.0f} trials/hour)",
-        "", "## Winner", "",
+        "",
+        "## Winner",
+        "",
         f"- trial {rec.get('trial')}, predicted **{rec['predicted_ms']:.3f} ms** "
         f"(margin {rec['margin_ms']:.3f} ms), val accuracy {_fmt(rec.get('accuracy'))}, "
         f"reward {_fmt(rec.get('reward_value'))}",
     ]
     if note:
         lines += [f"- **{note}**"]
-    lines += ["", "## Top under target", "", "| # | trial score (reward) | latency ms | choices |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Top under target",
+        "",
+        "| # | trial score (reward) | latency ms | choices |",
+        "|---|---|---|---|",
+    ]
     for i, (a, s) in enumerate(topk, 1):
-        lines.append(f"| {i} | {_fmt(s)} | {table.predict(a, space):.3f} | "
-                     f"{'-'.join(map(str, a.choices))} |")
-    lines += ["", "## Reward per batch", "", "| batch | mean | max | best so far |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {i} | {_fmt(s)} | {table.predict(a, space):.3f} | {'-'.join(map(str, a.choices))} |"
+        )
+    lines += [
+        "",
+        "## Reward per batch",
+        "",
+        "| batch | mean | max | best so far |",
+        "|---|---|---|---|",
+    ]
     for b in batches:
-        lines.append(f"| {b['batch']} | {b['mean_reward']:.4f} | {b['max_reward']:.4f} | "
-                     f"{b['best_so_far']:.4f} |")
+        lines.append(
+            f"| {b['batch']} | {b['mean_reward']:.4f} | {b['max_reward']:.4f} | "
+            f"{b['best_so_far']:.4f} |"
+        )
     lines += ["", "Files: trials.csv, pareto.png, rewards.png, arch.json, topk.json."]
     write_summary(out, "\n".join(lines))
 

@@ -36,15 +36,16 @@ class SlicedConvBN(nn.Module):
         self.gamma = nn.Parameter(torch.ones(cout))
         self.beta = nn.Parameter(torch.zeros(cout))
 
-    def forward(self, x: torch.Tensor, cout: int, k: int, stride: int = 1,
-                relu: bool = True) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cout: int, k: int, stride: int = 1, relu: bool = True
+    ) -> torch.Tensor:
         cin = x.shape[1]
         o = (self.k - k) // 2
         if self.depthwise:
             cout = cin
-            w = self.weight[:cin, :, o:o + k, o:o + k]
+            w = self.weight[:cin, :, o : o + k, o : o + k]
         else:
-            w = self.weight[:cout, :cin, o:o + k, o:o + k]
+            w = self.weight[:cout, :cin, o : o + k, o : o + k]
         y = F.conv2d(x, w, None, stride, k // 2, groups=cin if self.depthwise else 1)
         y = F.batch_norm(y, None, None, self.gamma[:cout], self.beta[:cout], training=True)
         return F.relu(y) if relu else y
@@ -138,8 +139,10 @@ class SuperNet(nn.Module):
     def __init__(self, space: SearchSpace, seed: int = 0):
         super().__init__()
         if space.family != "mnasnet":
-            raise ValueError(f"the shared evaluator needs a mnasnet-family space, "
-                             f"not {space.name} ({space.family})")
+            raise ValueError(
+                f"the shared evaluator needs a mnasnet-family space, "
+                f"not {space.name} ({space.family})"
+            )
         self.space = space
         mods = {}
         with torch.random.fork_rng(devices=[]):
@@ -162,17 +165,18 @@ class SuperNet(nn.Module):
         return x
 
 
-def train_supernet(net: SuperNet, splits, epochs: int, batch_size: int, lr: float,
-                   seed: int, on_step=None) -> list[float]:
+def train_supernet(
+    net: SuperNet, splits, epochs: int, batch_size: int, lr: float, seed: int, on_step=None
+) -> list[float]:
     """SPOS training: a uniformly sampled path per step, SGD + cosine; per-epoch mean loss."""
     from hwnas.space import random_arch
 
     rng = random.Random(seed)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True,
-                          weight_decay=4e-5)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
     steps = max(1, epochs * math.ceil(len(splits.train) / batch_size))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
     net.train()
     losses = []
     for epoch in range(epochs):
@@ -202,5 +206,12 @@ def path_accuracy(net: SuperNet, arch, loader) -> float:
     return correct / seen if seen else float("nan")
 
 
-__all__ = ["SuperNet", "SharedLayer", "SlicedConvBN", "SlicedSE", "slot_infos",
-           "train_supernet", "path_accuracy"]
+__all__ = [
+    "SuperNet",
+    "SharedLayer",
+    "SlicedConvBN",
+    "SlicedSE",
+    "slot_infos",
+    "train_supernet",
+    "path_accuracy",
+]

@@ -35,13 +35,24 @@ def load_splits(job: ChildJob):
     """The job's data splits, with val as the test split (cached per process)."""
     from hwnas.data import load_dataset
 
-    key = (job.data, job.data_root, job.space.resolution, job.space.in_channels, job.data_seed,
-           job.subset)
+    key = (
+        job.data,
+        job.data_root,
+        job.space.resolution,
+        job.space.in_channels,
+        job.data_seed,
+        job.subset,
+    )
     if key not in _SPLITS:
         _SPLITS.clear()
-        splits = load_dataset(job.data, job.data_root, resolution=job.space.resolution,
-                              in_channels=job.space.in_channels, seed=job.data_seed,
-                              subset=job.subset)
+        splits = load_dataset(
+            job.data,
+            job.data_root,
+            resolution=job.space.resolution,
+            in_channels=job.space.in_channels,
+            seed=job.data_seed,
+            subset=job.subset,
+        )
         if len(splits.val) == 0:
             raise SearchError("the validation split is empty: use a larger --subset")
         # children are scored on val; skip the (large) test pass at the end of train()
@@ -60,11 +71,15 @@ def run_child(job: ChildJob, worker: str | None = None) -> dict:
     t0 = time.perf_counter()
     splits = load_splits(job)
     model = build_model(job.space, Arch.of(job.space, job.choices))
-    cfg = TrainConfig(epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed,
-                      threads=1)
+    cfg = TrainConfig(
+        epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed, threads=1
+    )
     res = train(model, splits, cfg, progress=False)
-    return {"accuracy": float(res.val_acc), "seconds": time.perf_counter() - t0,
-            "worker": worker or f"{socket.gethostname()}:{os.getpid()}"}
+    return {
+        "accuracy": float(res.val_acc),
+        "seconds": time.perf_counter() - t0,
+        "worker": worker or f"{socket.gethostname()}:{os.getpid()}",
+    }
 
 
 def run_child_safe(job: ChildJob, worker: str = "local") -> tuple[dict | None, str]:

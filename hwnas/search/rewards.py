@@ -49,7 +49,9 @@ def absolute(acc: float, lat: float, target: float, beta: float = ABS_BETA) -> f
 
 
 REWARDS: dict[str, Callable[[float, float, float], float]] = {
-    "soft": soft, "hard": hard, "abs": absolute,
+    "soft": soft,
+    "hard": hard,
+    "abs": absolute,
 }
 
 
@@ -65,5 +67,4 @@ def get_reward(name: str, **params) -> Callable[[float, float, float], float]:
     return partial(mnas, alpha=params.get("alpha", alpha), beta=params.get("beta", beta))
 
 
-__all__ = ["mnas", "soft", "hard", "absolute", "get_reward", "REWARDS", "SOFT", "HARD",
-           "ABS_BETA"]
+__all__ = ["mnas", "soft", "hard", "absolute", "get_reward", "REWARDS", "SOFT", "HARD", "ABS_BETA"]

@@ -38,8 +38,10 @@ class Arch:
             what = "unknown space" if self.space not in SPACES else "bad space"
             raise ArchError(f"architecture of {what} {self.space!r}: {_msg(e)}") from None
         if space.version != self.version:
-            raise ArchError(f"architecture is for {self.space} version {self.version}; "
-                            f"this hwnas has version {space.version}")
+            raise ArchError(
+                f"architecture is for {self.space} version {self.version}; "
+                f"this hwnas has version {space.version}"
+            )
         try:
             space.check(self.choices)
         except ValueError as e:
@@ -73,16 +75,20 @@ class Arch:
         if not isinstance(d, dict):
             raise ArchError("not an architecture (expected a JSON object)")
         if d.get("schema", ARCH_SCHEMA) != ARCH_SCHEMA:
-            raise ArchError(f"unknown architecture schema {d.get('schema')!r} (this hwnas "
-                            f"reads schema {ARCH_SCHEMA})")
+            raise ArchError(
+                f"unknown architecture schema {d.get('schema')!r} (this hwnas "
+                f"reads schema {ARCH_SCHEMA})"
+            )
         for key in ("space", "choices"):
             if key not in d:
                 raise ArchError(f"not an architecture: missing field {key!r}")
         choices, version = d["choices"], d.get("version", 1)
         rules = [
             (isinstance(d["space"], str), "'space' must be a space name"),
-            (isinstance(choices, list) and all(_is_int(c) for c in choices),
-             f"'choices' must be a list of integer option indices (got {choices!r:.80})"),
+            (
+                isinstance(choices, list) and all(_is_int(c) for c in choices),
+                f"'choices' must be a list of integer option indices (got {choices!r:.80})",
+            ),
             (_is_int(version), f"'version' must be an integer (got {version!r})"),
             (isinstance(d.get("space_args", {}), dict), "'space_args' must be an object"),
             (isinstance(d.get("name", ""), str), "'name' must be a string"),
@@ -90,8 +96,9 @@ class Arch:
         for ok, message in rules:
             if not ok:
                 raise ArchError(f"not an architecture: {message}")
-        return cls(d["space"], tuple(choices), version, dict(d.get("space_args", {})),
-                   d.get("name", ""))
+        return cls(
+            d["space"], tuple(choices), version, dict(d.get("space_args", {})), d.get("name", "")
+        )
 
     def save(self, path: str | Path, **extra) -> None:
         from hwnas.io import atomic_write_text
@@ -125,9 +132,11 @@ class Arch:
             wrong = [k for k, v in values.items() if k not in ours or not _same(v, ours[k])]
             if wrong:
                 k = wrong[0]
-                raise ArchError(f"{p}: 'values' contradict 'choices' at {k!r} ({values[k]!r} "
-                                f"vs {ours.get(k, 'no such choice point')!r}); fix or remove "
-                                f"'values'")
+                raise ArchError(
+                    f"{p}: 'values' contradict 'choices' at {k!r} ({values[k]!r} "
+                    f"vs {ours.get(k, 'no such choice point')!r}); fix or remove "
+                    f"'values'"
+                )
         return arch
 
 
@@ -135,7 +144,9 @@ def reference_arch(space: SearchSpace, name: str, width: float = 1.0) -> Arch:
     return Arch.of(space, space.encode(reference_values(space, name, width)), name)
 
 
-def random_arch(space: SearchSpace, seed: int | None = None, rng: random.Random | None = None) -> Arch:
+def random_arch(
+    space: SearchSpace, seed: int | None = None, rng: random.Random | None = None
+) -> Arch:
     rng = rng or random.Random(seed)
     return Arch.of(space, [rng.randrange(len(c)) for c in space.choices], f"random-{seed}")
 

@@ -18,8 +18,19 @@ from torch import nn
 from hwnas.errors import HwnasError
 
 __all__ = [
-    "BlockSpec", "IRBlock", "Skip", "MnasBlock", "Stem", "Head", "Pool", "FC",
-    "parse_key", "build_block", "register", "REGISTRY", "FBNET_OPS",
+    "BlockSpec",
+    "IRBlock",
+    "Skip",
+    "MnasBlock",
+    "Stem",
+    "Head",
+    "Pool",
+    "FC",
+    "parse_key",
+    "build_block",
+    "register",
+    "REGISTRY",
+    "FBNET_OPS",
 ]
 
 
@@ -99,7 +110,10 @@ class MnasBlock(BlockSpec):
 
     PREFIX: ClassVar[str] = "mnas"  # not used in keys: the op name is the prefix
     TOKENS: ClassVar = (
-        ("k", "kernel", int), ("e", "expansion", int), ("se", "se", float), ("id", "residual", bool),
+        ("k", "kernel", int),
+        ("e", "expansion", int),
+        ("se", "se", float),
+        ("id", "residual", bool),
     )
     op: str
     kernel: int
@@ -111,12 +125,14 @@ class MnasBlock(BlockSpec):
         if self.op not in ("conv", "dwconv", "mbconv"):
             raise ValueError(f"unknown MnasNet op {self.op!r}")
         if (self.op == "mbconv") == (self.expansion == 1):
-            raise ValueError(f"{self.op}: expansion {self.expansion} is not allowed "
-                             "(mbconv needs e>1; conv and dwconv have none)")
+            raise ValueError(
+                f"{self.op}: expansion {self.expansion} is not allowed "
+                "(mbconv needs e>1; conv and dwconv have none)"
+            )
 
     def key(self) -> str:
         base = super().key()  # "mnas_k3_e6..."
-        return self.op + base[len(self.PREFIX):]
+        return self.op + base[len(self.PREFIX) :]
 
 
 @dataclass(frozen=True)
@@ -163,8 +179,15 @@ _SPEC_CLASSES: dict[str, tuple[type[BlockSpec], dict]] = {
 
 # FBNet's 9 candidates, in the paper's order (Table 2), then skip.
 FBNET_OPS: tuple[str, ...] = (
-    "ir_k3_e1", "ir_k3_e1_g2", "ir_k3_e3", "ir_k3_e6",
-    "ir_k5_e1", "ir_k5_e1_g2", "ir_k5_e3", "ir_k5_e6", "skip",
+    "ir_k3_e1",
+    "ir_k3_e1_g2",
+    "ir_k3_e3",
+    "ir_k3_e6",
+    "ir_k5_e1",
+    "ir_k5_e1_g2",
+    "ir_k5_e3",
+    "ir_k5_e6",
+    "skip",
 )
 
 
@@ -172,8 +195,10 @@ def parse_key(key: str) -> BlockSpec:
     """Parse a canonical key back into its spec; ``parse_key(s.key()) == s``."""
     prefix, *tokens = key.split("_")
     if prefix not in _SPEC_CLASSES:
-        raise BlockKeyError(f"unknown block key {key!r}: prefix {prefix!r} is not one of "
-                            f"{', '.join(sorted(_SPEC_CLASSES))}")
+        raise BlockKeyError(
+            f"unknown block key {key!r}: prefix {prefix!r} is not one of "
+            f"{', '.join(sorted(_SPEC_CLASSES))}"
+        )
     cls, fixed = _SPEC_CLASSES[prefix]
     values = dict(fixed)
     remaining = list(cls.TOKENS)
@@ -181,8 +206,8 @@ def parse_key(key: str) -> BlockSpec:
         for i, (tag, name, typ) in enumerate(remaining):
             if typ is bool and tok == tag:
                 values[name] = True
-            elif typ is not bool and tok.startswith(tag) and _is_number(tok[len(tag):]):
-                values[name] = typ(tok[len(tag):])
+            elif typ is not bool and tok.startswith(tag) and _is_number(tok[len(tag) :]):
+                values[name] = typ(tok[len(tag) :])
             else:
                 continue
             del remaining[: i + 1]  # tokens appear in fixed order, each once
@@ -207,8 +232,15 @@ def _is_number(s: str) -> bool:
 
 
 class ConvBNReLU(nn.Sequential):
-    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1,
-                 groups: int = 1, relu: bool = True):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        relu: bool = True,
+    ):
         layers: list[nn.Module] = [
             nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),
@@ -283,8 +315,10 @@ def _ir(spec: IRBlock, cin: int, cout: int, stride: int) -> nn.Module:
     body: list[nn.Module] = [ConvBNReLU(cin, mid, 1, groups=g)]
     if g > 1:
         body.append(ChannelShuffle(g))
-    body += [ConvBNReLU(mid, mid, spec.kernel, stride, groups=mid),
-             ConvBNReLU(mid, cout, 1, groups=g, relu=False)]
+    body += [
+        ConvBNReLU(mid, mid, spec.kernel, stride, groups=mid),
+        ConvBNReLU(mid, cout, 1, groups=g, relu=False),
+    ]
     return Residual(nn.Sequential(*body), add=stride == 1 and cin == cout)
 
 
@@ -296,8 +330,10 @@ def _skip(spec: Skip, cin: int, cout: int, stride: int) -> nn.Module:
 
 def _mnas(spec: MnasBlock, cin: int, cout: int, stride: int) -> nn.Module:
     if spec.residual and not (stride == 1 and cin == cout):
-        raise ValueError(f"{spec.key()}: an identity residual needs stride 1 and Cin == Cout "
-                         f"(got stride {stride}, {cin} -> {cout})")
+        raise ValueError(
+            f"{spec.key()}: an identity residual needs stride 1 and Cin == Cout "
+            f"(got stride {stride}, {cin} -> {cout})"
+        )
     k, se = spec.kernel, spec.se
     if spec.op == "conv":
         body: list[nn.Module] = [ConvBNReLU(cin, cout, k, stride)]
@@ -346,8 +382,15 @@ def register(spec_cls: type[BlockSpec], builder: Builder) -> None:
     REGISTRY[spec_cls] = builder
 
 
-for _cls, _builder in ((IRBlock, _ir), (Skip, _skip), (MnasBlock, _mnas), (Stem, _stem),
-                       (Head, _head), (Pool, _pool), (FC, _fc)):
+for _cls, _builder in (
+    (IRBlock, _ir),
+    (Skip, _skip),
+    (MnasBlock, _mnas),
+    (Stem, _stem),
+    (Head, _head),
+    (Pool, _pool),
+    (FC, _fc),
+):
     register(_cls, _builder)
 
 

@@ -19,7 +19,9 @@ def layer_module(info: LayerInfo) -> nn.Module:
 
 
 def build_model(space: SearchSpace, arch) -> Net:
-    return Net(OrderedDict((module_name(info.name), layer_module(info)) for info in space.layers(arch)))
+    return Net(
+        OrderedDict((module_name(info.name), layer_module(info)) for info in space.layers(arch))
+    )
 
 
 def module_name(layer_name: str) -> str:

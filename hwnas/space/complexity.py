@@ -50,7 +50,9 @@ def layer_complexity(info: LayerInfo) -> Complexity:
     return Complexity(macs, params)
 
 
-def arch_complexity(space: SearchSpace, arch) -> tuple[Complexity, list[tuple[LayerInfo, Complexity]]]:
+def arch_complexity(
+    space: SearchSpace, arch
+) -> tuple[Complexity, list[tuple[LayerInfo, Complexity]]]:
     rows = [(info, layer_complexity(info)) for info in space.layers(arch)]
     total = Complexity(0, 0)
     for _, c in rows:

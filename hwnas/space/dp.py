@@ -47,7 +47,9 @@ def _step_cost(costs, slots, done: list[int], assign: dict[int, int]) -> float:
     return float(sum(costs[si][tuple(assign[d] for d in slots[si].deps)] for si in done))
 
 
-def extreme(space: SearchSpace, costs: Sequence[np.ndarray], mode: str = "min") -> tuple[float, list[int]]:
+def extreme(
+    space: SearchSpace, costs: Sequence[np.ndarray], mode: str = "min"
+) -> tuple[float, list[int]]:
     """The minimum (or maximum) total cost over the space and an architecture attaining it."""
     sign = 1.0 if mode == "min" else -1.0
     scores = [np.zeros(len(c)) for c in space.choices]
@@ -55,8 +57,13 @@ def extreme(space: SearchSpace, costs: Sequence[np.ndarray], mode: str = "min") 
     return sign * total, arch
 
 
-def best_under_budget(space: SearchSpace, costs: Sequence[np.ndarray], scores: Sequence[Sequence[float]],
-                      budget: float, bins: int = 2000) -> tuple[float, list[int]] | None:
+def best_under_budget(
+    space: SearchSpace,
+    costs: Sequence[np.ndarray],
+    scores: Sequence[Sequence[float]],
+    budget: float,
+    bins: int = 2000,
+) -> tuple[float, list[int]] | None:
     """Maximise Σ scores under Σ costs ≤ budget; None when no architecture fits."""
     return _run(space, [np.asarray(c, float) for c in costs], scores, budget=budget, bins=bins)
 
@@ -102,8 +109,11 @@ def _run(space, costs, scores, budget: float | None, bins: int = 2000):
                 cur = new_states.get(key)
                 if cur is None:
                     new_states[key] = cand
-                    new_back[key] = (np.full(width, -1, np.int32), np.zeros(width, np.int32),
-                                     np.zeros(width, np.int32))
+                    new_back[key] = (
+                        np.full(width, -1, np.int32),
+                        np.zeros(width, np.int32),
+                        np.zeros(width, np.int32),
+                    )
                     cur = new_states[key]
                     better = np.isfinite(cand)
                 else:
@@ -116,12 +126,14 @@ def _run(space, costs, scores, budget: float | None, bins: int = 2000):
                     bp_shift[better] = shift
         back.append(new_back)
         states, prev_frontier = new_states, frontiers[t]
-    (final_key, final_val), = states.items()  # the frontier is empty after the last choice
+    ((final_key, final_val),) = states.items()  # the frontier is empty after the last choice
     if not np.any(np.isfinite(final_val)):
         return None
     cell = int(np.argmax(final_val))
     arch = _trace(space, back, final_key, cell, frontiers)
-    cost = base + sum(_slot_cost(costs, slots, si, arch) for si in range(len(slots)) if slots[si].deps)
+    cost = base + sum(
+        _slot_cost(costs, slots, si, arch) for si in range(len(slots)) if slots[si].deps
+    )
     return cost, arch
 
 

@@ -194,7 +194,9 @@ class SearchSpace:
         prev_width: int | None = None  # choice index of the previous stage's width
         for st in self.stages:
             width = self.choice_index(f"{st.name}.width")
-            for j in range(max(self.stage_layer_counts(st)) if self.family == "mnasnet" else st.layers):
+            for j in range(
+                max(self.stage_layer_counts(st)) if self.family == "mnasnet" else st.layers
+            ):
                 stride = st.stride if j == 0 else 1
                 hw = (h, w) if j == 0 else (conv_out(h, st.stride), conv_out(w, st.stride))
                 slots.append(self._layer_slot(st, j, hw, stride, width, prev_width, stem_c))
@@ -202,14 +204,25 @@ class SearchSpace:
             prev_width = width
         last = (prev_width,)
         head_c = make_divisible(self.head_channels * self.width_mult)
-        slots.append(Slot("head", last, lambda v, h=h, w=w: LayerInfo(
-            "head", Head(), (h, w, v[0]), head_c, 1)))
+        slots.append(
+            Slot(
+                "head", last, lambda v, h=h, w=w: LayerInfo("head", Head(), (h, w, v[0]), head_c, 1)
+            )
+        )
         slots.append(_fixed("pool", LayerInfo("pool", Pool(), (h, w, head_c), head_c, 1)))
         slots.append(_fixed("fc", LayerInfo("fc", FC(), (1, 1, head_c), self.num_classes, 1)))
         return tuple(slots)
 
-    def _layer_slot(self, st: Stage, j: int, hw: tuple[int, int], stride: int,
-                    width: int, prev_width: int | None, stem_c: int) -> Slot:
+    def _layer_slot(
+        self,
+        st: Stage,
+        j: int,
+        hw: tuple[int, int],
+        stride: int,
+        width: int,
+        prev_width: int | None,
+        stem_c: int,
+    ) -> Slot:
         name = f"{st.name}.l{j}"
         first = j == 0
         # deps: [prev width (first layer only, when there is one)], own width, micro choices
@@ -217,8 +230,10 @@ class SearchSpace:
         if self.family == "fbnet":
             micro = (self.choice_index(f"{name}.op"),)
         else:
-            micro = tuple(self.choice_index(f"{st.name}.{k}")
-                          for k in ("op", "kernel", "se", "skip", "layers"))
+            micro = tuple(
+                self.choice_index(f"{st.name}.{k}")
+                for k in ("op", "kernel", "se", "skip", "layers")
+            )
         deps = in_dep + (width,) + micro
 
         def resolve(values: tuple) -> LayerInfo | None:
@@ -232,7 +247,9 @@ class SearchSpace:
                 op, kernel, se, skip, layers = vals
                 if j >= layers:
                     return None
-                spec = _mnas_spec(op, kernel, se, skip == "identity" and stride == 1 and cin == cout)
+                spec = _mnas_spec(
+                    op, kernel, se, skip == "identity" and stride == 1 and cin == cout
+                )
             return LayerInfo(name, spec, (hw[0], hw[1], cin), cout, stride)
 
         return Slot(name, deps, resolve)
@@ -256,8 +273,9 @@ class SearchSpace:
 
     def check(self, idx: Sequence[int]) -> None:
         if len(idx) != len(self.choices):
-            raise ValueError(f"architecture has {len(idx)} choices; space {self.name} "
-                             f"has {len(self.choices)}")
+            raise ValueError(
+                f"architecture has {len(idx)} choices; space {self.name} has {len(self.choices)}"
+            )
         for c, i in zip(self.choices, idx):
             if not 0 <= i < len(c):
                 raise ValueError(f"choice {c.name}={i} is out of range 0..{len(c) - 1}")
@@ -295,7 +313,7 @@ def _fixed(name: str, info: LayerInfo) -> Slot:
 
 def _mnas_spec(op: str, kernel: int, se: float, residual: bool) -> MnasBlock:
     if op.startswith("mbconv_e"):
-        return MnasBlock("mbconv", kernel, int(op[len("mbconv_e"):]), se, residual)
+        return MnasBlock("mbconv", kernel, int(op[len("mbconv_e") :]), se, residual)
     return MnasBlock(op, kernel, 1, se, residual)
 
 

@@ -3,5 +3,13 @@
 from .evaluate import CALIBRATION_BATCHES, accuracy, calibrate, path_accuracy
 from .fbnet import FBNetSupernet, SupernetError, slice_like, widest_arch
 
-__all__ = ["FBNetSupernet", "SupernetError", "slice_like", "widest_arch", "calibrate",
-           "accuracy", "path_accuracy", "CALIBRATION_BATCHES"]
+__all__ = [
+    "FBNetSupernet",
+    "SupernetError",
+    "slice_like",
+    "widest_arch",
+    "calibrate",
+    "accuracy",
+    "path_accuracy",
+    "CALIBRATION_BATCHES",
+]

@@ -6,9 +6,11 @@ from typing import Optional
 
 import typer
 
-supernet_app = typer.Typer(help="Supernets: train one per space and dataset, then search any "
-                                "target on any table of that space in minutes.",
-                           no_args_is_help=True)
+supernet_app = typer.Typer(
+    help="Supernets: train one per space and dataset, then search any "
+    "target on any table of that space in minutes.",
+    no_args_is_help=True,
+)
 
 
 @supernet_app.command("train")
@@ -17,13 +19,20 @@ def train_command(
     space: str = typer.Option("fbnet-small", "--space"),
     data: str = typer.Option("fashion-mnist", "--data"),
     data_root: Optional[str] = typer.Option(None, "--data-root"),
-    subset: Optional[int] = typer.Option(16000, "--subset", help="Training images (80% train "
-                                         "the weights, 20% are held out to score paths)."),
+    subset: Optional[int] = typer.Option(
+        16000,
+        "--subset",
+        help="Training images (80% train the weights, 20% are held out to score paths).",
+    ),
     epochs: int = typer.Option(7, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    sampling: str = typer.Option("depth", "--sampling", help="How training paths are drawn: "
-                                 "'depth' (per stage, how many residual layers run is uniform; "
-                                 "default) or 'uniform' (every op one draw in nine, SPOS)."),
+    sampling: str = typer.Option(
+        "depth",
+        "--sampling",
+        help="How training paths are drawn: "
+        "'depth' (per stage, how many residual layers run is uniform; "
+        "default) or 'uniform' (every op one draw in nine, SPOS).",
+    ),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out."),
 ) -> None:
@@ -35,12 +44,24 @@ def train_command(
     from .train import SupernetConfig, train_supernet
 
     with output_lock(check_out_dir(out)):  # one trainer per supernet folder at a time
-        m = train_supernet(SupernetConfig(out=out, space=space, data=data,
-                                          data_root=data_root, subset=subset, epochs=epochs,
-                                          batch_size=batch_size, sampling=sampling, seed=seed,
-                                          resume=resume))
-    typer.echo(f"supernet → {out} (random paths {m['random_paths']['mean']:.3f} held out); "
-               f"search it with `hwnas search --strategy evolution --supernet {out} ...`")
+        m = train_supernet(
+            SupernetConfig(
+                out=out,
+                space=space,
+                data=data,
+                data_root=data_root,
+                subset=subset,
+                epochs=epochs,
+                batch_size=batch_size,
+                sampling=sampling,
+                seed=seed,
+                resume=resume,
+            )
+        )
+    typer.echo(
+        f"supernet → {out} (random paths {m['random_paths']['mean']:.3f} held out); "
+        f"search it with `hwnas search --strategy evolution --supernet {out} ...`"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -14,8 +14,12 @@ CALIBRATION_BATCHES = 20
 def calibrate(net, arch, batches: Iterable[torch.Tensor]) -> None:
     """Re-estimate the BatchNorm statistics of ``arch``'s layers from ``batches`` (a plain
     average over them), then leave ``net`` in eval mode."""
-    bns = [m for t in net.path_modules(arch) for m in t.modules()
-           if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m
+        for t in net.path_modules(arch)
+        for m in t.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
     saved = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
@@ -38,16 +42,23 @@ def accuracy(net, arch, loader, max_batches: int | None = None) -> float:
     return correct / max(1, total)
 
 
-def path_accuracy(net, arch, splits, calib_batches: int = CALIBRATION_BATCHES,
-                  eval_split: str = "val", max_eval_batches: int | None = None,
-                  seed: int = 0) -> float:
+def path_accuracy(
+    net,
+    arch,
+    splits,
+    calib_batches: int = CALIBRATION_BATCHES,
+    eval_split: str = "val",
+    max_eval_batches: int | None = None,
+    seed: int = 0,
+) -> float:
     """Held-out accuracy of one path, its BatchNorm statistics re-estimated on
     ``calib_batches`` training batches first (without augmentation)."""
     was_training = net.training
     calib = splits.loader("train", 64, shuffle=True, augment=False, seed=seed)
     calibrate(net, arch, (x for x, _ in itertools.islice(calib, calib_batches)))
-    acc = accuracy(net, arch, splits.loader(eval_split, 256, shuffle=False, augment=False),
-                   max_eval_batches)
+    acc = accuracy(
+        net, arch, splits.loader(eval_split, 256, shuffle=False, augment=False), max_eval_batches
+    )
     net.train(was_training)
     return acc
 

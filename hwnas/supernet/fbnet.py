@@ -71,25 +71,42 @@ def slice_like(master: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 class FBNetSupernet(nn.Module):
     """Master weights for every layer position and candidate group of an fbnet-family space."""
 
-    def __init__(self, space: SearchSpace, share_stage_first: bool = True,
-                 identity_init: bool = True):
+    def __init__(
+        self, space: SearchSpace, share_stage_first: bool = True, identity_init: bool = True
+    ):
         """``share_stage_first=False`` gives each stage-first candidate its own master and
         ``identity_init=False`` keeps the residual masters' default init: the ablations
         ``bench/supernet_training.py`` measures, not settings a search needs."""
         super().__init__()
         self.share_stage_first = share_stage_first
         if space.family != "fbnet":
-            raise SupernetError(f"the FBNet supernet needs an fbnet-family space; {space.name} "
-                                f"is {space.family}")
+            raise SupernetError(
+                f"the FBNet supernet needs an fbnet-family space; {space.name} is {space.family}"
+            )
         self.space = space
         op_choice = next(c for c in space.choices if c.kind == "op")
         self.ops = tuple(op_choice.options)
         self.specs = {op: parse_key(op) for op in self.ops}
         irs = [op for op in self.ops if isinstance(self.specs[op], IRBlock)]
-        self.largest_ir = max(irs, key=lambda o: (self.specs[o].expansion, self.specs[o].kernel,
-                                                  -self.specs[o].groups)) if irs else None
-        self._cover = IRBlock(max(self.specs[o].kernel for o in irs),
-                              max(self.specs[o].expansion for o in irs)) if irs else None
+        self.largest_ir = (
+            max(
+                irs,
+                key=lambda o: (
+                    self.specs[o].expansion,
+                    self.specs[o].kernel,
+                    -self.specs[o].groups,
+                ),
+            )
+            if irs
+            else None
+        )
+        self._cover = (
+            IRBlock(
+                max(self.specs[o].kernel for o in irs), max(self.specs[o].expansion for o in irs)
+            )
+            if irs
+            else None
+        )
         widest = {op: space.layers(widest_arch(space, op)) for op in self.ops}
         first = widest[self.ops[0]]
         self.layer_names = [info.name for info in first]
@@ -114,13 +131,15 @@ class FBNetSupernet(nn.Module):
         self.masters = nn.ModuleDict(masters)
         self._templates: dict[tuple, nn.Module] = {}
         self.op_choice = {n: space.choice_index(f"{n}.op") for n in self.residual}
-        self.width_choice = {n: space.choice_index(f"{n.split('.')[0]}.width")
-                             for n in self.residual}
+        self.width_choice = {
+            n: space.choice_index(f"{n.split('.')[0]}.width") for n in self.residual
+        }
 
     # ------------------------------------------------------------------ structure
     def _shared(self, layer: str, op: str) -> bool:
-        return isinstance(self.specs[op], IRBlock) and (self.share_stage_first
-                                                        or self.residual[layer])
+        return isinstance(self.specs[op], IRBlock) and (
+            self.share_stage_first or self.residual[layer]
+        )
 
     def _master_key(self, layer: str, op: str) -> str:
         if layer in FIXED:
@@ -153,8 +172,9 @@ class FBNetSupernet(nn.Module):
         t, m = self.template(info), self.master(info)
         tp, mp = list(t.named_parameters()), list(m.parameters())
         if tp and len(tp) != len(mp):  # no parameters: an identity skip at these widths
-            raise SupernetError(f"{info.name}: {info.spec.key()} has {len(tp)} parameters, its "
-                                f"master {len(mp)}")
+            raise SupernetError(
+                f"{info.name}: {info.spec.key()} has {len(tp)} parameters, its master {len(mp)}"
+            )
         return {name: slice_like(w, p.shape) for (name, p), w in zip(tp, mp)}
 
     def run_layer(self, info: LayerInfo, x: torch.Tensor) -> torch.Tensor:
@@ -166,8 +186,13 @@ class FBNetSupernet(nn.Module):
     def layers(self, arch) -> list[LayerInfo]:
         return self.space.layers(arch)
 
-    def forward(self, x: torch.Tensor, arch, gates: list[torch.Tensor] | None = None,
-                gate_branch: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        arch,
+        gates: list[torch.Tensor] | None = None,
+        gate_branch: bool = False,
+    ) -> torch.Tensor:
         """The path ``arch``; with ``gates`` (one scalar per choice point, 1 in the forward
         pass: a straight-through Gumbel sample) each layer's output is multiplied by its op
         and width gates, so their gradients reach θ.  ``gate_branch``: where the layer keeps
@@ -182,8 +207,9 @@ class FBNetSupernet(nn.Module):
             x = y
         return x
 
-    def forward_mixed(self, x: torch.Tensor, arch, op_weights: list[torch.Tensor],
-                      width_gates: list | None = None) -> torch.Tensor:
+    def forward_mixed(
+        self, x: torch.Tensor, arch, op_weights: list[torch.Tensor], width_gates: list | None = None
+    ) -> torch.Tensor:
         """FBNet's soft mode: at every searchable layer the weighted sum of all candidates
         (``op_weights[choice]``) at the widths of ``arch``, times the layer's width gate."""
         for info in self.layers(arch):
@@ -201,9 +227,9 @@ class FBNetSupernet(nn.Module):
         """The same layer running the anchor candidate (the largest ``ir``)."""
         return dataclasses.replace(info, spec=self.specs[self.largest_ir])
 
-    def forward_anchored(self, x: torch.Tensor, arch, student_p: float = 0.0,
-                         gen: torch.Generator | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_anchored(
+        self, x: torch.Tensor, arch, student_p: float = 0.0, gen: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A training pass for ``arch``.  At each stage-first layer whose candidate is not the
         anchor, the path runs the anchor and ``arch``'s candidate learns to reproduce the
         anchor's output from the same input (block-wise feature distillation, as DNA); with
@@ -213,7 +239,8 @@ class FBNetSupernet(nn.Module):
         mse = x.new_zeros(())
         for info in self.layers(arch):
             if self._distilled(info) and not (
-                    student_p > 0 and float(torch.rand((), generator=gen)) < student_p):
+                student_p > 0 and float(torch.rand((), generator=gen)) < student_p
+            ):
                 student = self.run_layer(info, x.detach())
                 x = self.run_layer(self.anchor_of(info), x)
                 mse = mse + torch.nn.functional.mse_loss(student, x.detach())
@@ -223,8 +250,12 @@ class FBNetSupernet(nn.Module):
 
     def _distilled(self, info: LayerInfo) -> bool:
         """A stage-first layer running a candidate other than the anchor (with weights)."""
-        return (info.name in self.residual and not self.residual[info.name]
-                and info.spec.key() != self.largest_ir and bool(self.params_for(info)))
+        return (
+            info.name in self.residual
+            and not self.residual[info.name]
+            and info.spec.key() != self.largest_ir
+            and bool(self.params_for(info))
+        )
 
     # ------------------------------------------------------------------ export
     def extract(self, arch) -> Net:
@@ -233,8 +264,12 @@ class FBNetSupernet(nn.Module):
         for info, module in zip(self.layers(arch), net.children()):
             params = self.params_for(info)
             buffers = dict(self.template(info).named_buffers())
-            module.load_state_dict({**{k: v.detach().clone() for k, v in params.items()},
-                                    **{k: v.clone() for k, v in buffers.items()}})
+            module.load_state_dict(
+                {
+                    **{k: v.detach().clone() for k, v in params.items()},
+                    **{k: v.clone() for k, v in buffers.items()},
+                }
+            )
         return net.train(self.training)
 
     def path_modules(self, arch) -> list[nn.Module]:

@@ -62,18 +62,25 @@ class SupernetConfig:
     resume: bool = False
 
     def __post_init__(self):
-        check([
-            (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
-            (self.subset is None or self.subset >= 10,
-             f"--subset must be at least 10 images (got {self.subset})"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
-            (self.lr > 0, f"--lr must be positive (got {self.lr})"),
-            (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
-            (self.ramp_epochs >= 0, "ramp_epochs must be >= 0"),
-            (self.eval_paths >= 1, "eval_paths must be at least 1"),
-            (self.sampling in SAMPLERS,
-             f"--sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})"),
-        ], SupernetError)
+        check(
+            [
+                (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+                (
+                    self.subset is None or self.subset >= 10,
+                    f"--subset must be at least 10 images (got {self.subset})",
+                ),
+                (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+                (self.lr > 0, f"--lr must be positive (got {self.lr})"),
+                (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
+                (self.ramp_epochs >= 0, "ramp_epochs must be >= 0"),
+                (self.eval_paths >= 1, "eval_paths must be at least 1"),
+                (
+                    self.sampling in SAMPLERS,
+                    f"--sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})",
+                ),
+            ],
+            SupernetError,
+        )
 
 
 # --------------------------------------------------------------------------- the step
@@ -85,8 +92,16 @@ def student_p(share: float, step: int, ramp_steps: int) -> float:
     return share * (min(1.0, step / ramp_steps) if ramp_steps else 1.0)
 
 
-def weight_step(net: FBNetSupernet, opt: torch.optim.Optimizer, x, y, arch, p_student: float,
-                gen: torch.Generator, distill_weight: float = 1.0) -> tuple[float, float, int]:
+def weight_step(
+    net: FBNetSupernet,
+    opt: torch.optim.Optimizer,
+    x,
+    y,
+    arch,
+    p_student: float,
+    gen: torch.Generator,
+    distill_weight: float = 1.0,
+) -> tuple[float, float, int]:
     """One weight update on path ``arch`` (anchored, distilled); returns the loss, the
     distillation MSE and the number of correct predictions."""
     logits, mse = net.forward_anchored(x, arch, p_student, gen)
@@ -126,8 +141,9 @@ def depth_path(net: FBNetSupernet, gen: torch.Generator) -> list[int]:
         depth = int(torch.randint(len(slots) + 1, (), generator=gen))
         order = torch.randperm(len(slots), generator=gen).tolist()
         for rank, i in enumerate(order):
-            arch[slots[i]] = (others[int(torch.randint(len(others), (), generator=gen))]
-                              if rank < depth else skip)
+            arch[slots[i]] = (
+                others[int(torch.randint(len(others), (), generator=gen))] if rank < depth else skip
+            )
     return arch
 
 
@@ -144,21 +160,35 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 def space_identity(space: SearchSpace) -> dict:
     """What a supernet's weights depend on: the space (name, version, factory arguments),
     its resolution, classes and input channels."""
-    return {"name": space.name, "version": space.version, "params": dict(space.params),
-            "resolution": space.resolution, "num_classes": space.num_classes,
-            "in_channels": space.in_channels}
+    return {
+        "name": space.name,
+        "version": space.version,
+        "params": dict(space.params),
+        "resolution": space.resolution,
+        "num_classes": space.num_classes,
+        "in_channels": space.in_channels,
+    }
 
 
 def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset):
     from hwnas.data import load_dataset
 
-    return load_dataset(data, data_root, resolution=space.resolution,
-                        in_channels=space.in_channels, seed=seed, subset=subset)
+    return load_dataset(
+        data,
+        data_root,
+        resolution=space.resolution,
+        in_channels=space.in_channels,
+        seed=seed,
+        subset=subset,
+    )
 
 
-def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
-                   stop_after_epochs: int | None = None,
-                   progress: bool | None = None) -> dict | None:
+def train_supernet(
+    cfg: SupernetConfig,
+    space: SearchSpace | None = None,
+    stop_after_epochs: int | None = None,
+    progress: bool | None = None,
+) -> dict | None:
     """Train (or resume) a supernet into ``cfg.out``; returns the manifest (None when stopped
     early by ``stop_after_epochs``, as an interruption would)."""
     out = Path(cfg.out)
@@ -173,8 +203,13 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
         raise SupernetError("no held-out images: use a larger --subset")
     torch.manual_seed(cfg.seed)
     net = FBNetSupernet(space)
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, nesterov=True)
+    opt = torch.optim.SGD(
+        net.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        nesterov=True,
+    )
     gen = torch.Generator().manual_seed(cfg.seed + 12345)
     sample = SAMPLERS[cfg.sampling]
     epoch, history = 0, []
@@ -184,8 +219,10 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
     steps = math.ceil(len(splits.train) / cfg.batch_size)
     total, ramp = cfg.epochs * steps, cfg.ramp_epochs * steps
     ran = 0
-    with progress_bar("supernet", cfg.epochs, progress) as epochs_bar, \
-            progress_bar("epoch", None, progress) as bar:
+    with (
+        progress_bar("supernet", cfg.epochs, progress) as epochs_bar,
+        progress_bar("epoch", None, progress) as bar,
+    ):
         epochs_bar.update(completed=epoch)
         while epoch < cfg.epochs and (stop_after_epochs is None or ran < stop_after_epochs):
             t0 = time.perf_counter()
@@ -193,14 +230,22 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
             loss_sum = mse_sum = 0.0
             correct = seen = 0
             bar.update(total=steps, completed=0, description=f"epoch {epoch + 1}/{cfg.epochs}")
-            for i, (x, y) in enumerate(splits.loader("train", cfg.batch_size,
-                                                     seed=cfg.seed * 1000 + epoch)):
+            for i, (x, y) in enumerate(
+                splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + epoch)
+            ):
                 step = epoch * steps + i
                 for g in opt.param_groups:
                     g["lr"] = cosine_lr(cfg.lr, step, total)
-                loss, mse, c = weight_step(net, opt, x, y, sample(net, gen),
-                                           student_p(cfg.student_share, step, ramp), gen,
-                                           cfg.distill_weight)
+                loss, mse, c = weight_step(
+                    net,
+                    opt,
+                    x,
+                    y,
+                    sample(net, gen),
+                    student_p(cfg.student_share, step, ramp),
+                    gen,
+                    cfg.distill_weight,
+                )
                 loss_sum += loss * len(y)
                 mse_sum += mse * len(y)
                 correct += c
@@ -208,15 +253,23 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
                 bar.advance(1, status=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
             epoch += 1
             ran += 1
-            row = {"epoch": epoch, "train_loss": loss_sum / seen, "distill_mse": mse_sum / seen,
-                   "train_acc": correct / seen, "seconds": time.perf_counter() - t0}
+            row = {
+                "epoch": epoch,
+                "train_loss": loss_sum / seen,
+                "distill_mse": mse_sum / seen,
+                "train_acc": correct / seen,
+                "seconds": time.perf_counter() - t0,
+            }
             history.append(row)
             _save(out / CKPT, net, opt, gen, epoch, history)
             atomic_write_rows(out / "log.csv", history)
             epochs_bar.advance(1, status=f"train acc {row['train_acc']:.3f}")
-            print(f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.3f}, train acc "
-                  f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.3f}, train acc "
+                f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     if epoch < cfg.epochs:
         return None
     if (out / MANIFEST).exists() and cfg.resume:
@@ -224,19 +277,32 @@ def train_supernet(cfg: SupernetConfig, space: SearchSpace | None = None,
     rng = torch.Generator().manual_seed(cfg.seed + 777)
     paths = [uniform_path(space, rng) for _ in range(cfg.eval_paths)]
     accs = [path_accuracy(net, a, splits, seed=cfg.seed) for a in paths]
-    manifest = {"format": MANIFEST_FORMAT, "space": space_identity(space),
-                "data": {"name": cfg.data, "root": cfg.data_root, "subset": cfg.subset,
-                         "seed": cfg.seed, "train_images": len(splits.train),
-                         "held_out_images": len(splits.val)},
-                "budget": {"epochs": cfg.epochs, "steps": total, "batch_size": cfg.batch_size,
-                           "seconds": sum(r["seconds"] for r in history)},
-                "random_paths": {"choices": paths, "held_out_acc": accs,
-                                 "mean": sum(accs) / len(accs)},
-                "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "space": space_identity(space),
+        "data": {
+            "name": cfg.data,
+            "root": cfg.data_root,
+            "subset": cfg.subset,
+            "seed": cfg.seed,
+            "train_images": len(splits.train),
+            "held_out_images": len(splits.val),
+        },
+        "budget": {
+            "epochs": cfg.epochs,
+            "steps": total,
+            "batch_size": cfg.batch_size,
+            "seconds": sum(r["seconds"] for r in history),
+        },
+        "random_paths": {"choices": paths, "held_out_acc": accs, "mean": sum(accs) / len(accs)},
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     atomic_write_json(out / MANIFEST, manifest)
-    print(f"supernet {out}: {len(accs)} random paths, held-out accuracy (BN re-estimated) "
-          f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})",
-          file=sys.stderr)
+    print(
+        f"supernet {out}: {len(accs)} random paths, held-out accuracy (BN re-estimated) "
+        f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})",
+        file=sys.stderr,
+    )
     return manifest
 
 
@@ -248,9 +314,17 @@ def _prepare(cfg: SupernetConfig, out: Path) -> None:
 
 def _save(path: Path, net, opt, gen, epoch: int, history: list) -> None:
     buf = io.BytesIO()
-    torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                "torch_rng": torch.get_rng_state(), "epoch": epoch,
-                "history": json.dumps(history)}, buf)
+    torch.save(
+        {
+            "net": net.state_dict(),
+            "opt": opt.state_dict(),
+            "gen": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": epoch,
+            "history": json.dumps(history),
+        },
+        buf,
+    )
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -258,8 +332,9 @@ def _read(path: Path) -> dict:
     try:
         return torch.load(path, weights_only=True)
     except Exception as e:  # truncated or foreign file: say which, overwrite nothing
-        raise SupernetError(f"{path}: unreadable supernet checkpoint ({type(e).__name__}); "
-                            f"delete it to start over") from None
+        raise SupernetError(
+            f"{path}: unreadable supernet checkpoint ({type(e).__name__}); delete it to start over"
+        ) from None
 
 
 def _load(path: Path, net, opt, gen) -> tuple[int, list]:
@@ -271,8 +346,10 @@ def _load(path: Path, net, opt, gen) -> tuple[int, list]:
         torch.set_rng_state(blob["torch_rng"])
         return int(blob["epoch"]), json.loads(blob["history"])
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise SupernetError(f"{path}: not a checkpoint of this supernet "
-                            f"({type(e).__name__}); delete it to start over") from None
+        raise SupernetError(
+            f"{path}: not a checkpoint of this supernet "
+            f"({type(e).__name__}); delete it to start over"
+        ) from None
 
 
 def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, dict]:
@@ -281,8 +358,11 @@ def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, 
     foreign file is a one-line error."""
     d = Path(path)
     if not (d / MANIFEST).exists():
-        what = "an unfinished supernet (resume `hwnas supernet train`)" if (d / CKPT).exists() \
+        what = (
+            "an unfinished supernet (resume `hwnas supernet train`)"
+            if (d / CKPT).exists()
             else "not a supernet folder"
+        )
         raise SupernetError(f"{d}: {what}; no {MANIFEST}")
     try:
         manifest = json.loads((d / MANIFEST).read_text())
@@ -292,16 +372,19 @@ def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, 
     ours = space_identity(space)
     if theirs != json.loads(json.dumps(ours)):
         diff = sorted(k for k in ours if theirs.get(k) != json.loads(json.dumps(ours))[k])
-        raise SupernetError(f"supernet {d} was trained for {_describe(theirs)}, the table is for "
-                            f"{_describe(ours)} (differs in {', '.join(diff)}); train one for "
-                            f"this space with `hwnas supernet train`")
+        raise SupernetError(
+            f"supernet {d} was trained for {_describe(theirs)}, the table is for "
+            f"{_describe(ours)} (differs in {', '.join(diff)}); train one for "
+            f"this space with `hwnas supernet train`"
+        )
     net = FBNetSupernet(space)
     blob = _read(d / CKPT)
     try:
         net.load_state_dict(blob["net"])
     except (KeyError, RuntimeError) as e:
-        raise SupernetError(f"{d / CKPT}: weights do not fit {space.name} "
-                            f"({type(e).__name__})") from None
+        raise SupernetError(
+            f"{d / CKPT}: weights do not fit {space.name} ({type(e).__name__})"
+        ) from None
     return net.eval(), manifest
 
 
@@ -312,16 +395,34 @@ def open_supernet(path: str | Path, space: SearchSpace, data: str):
     net, manifest = load_supernet(path, space)
     d = manifest["data"]
     if d["name"] != data:
-        raise SupernetError(f"supernet {path} was trained on {d['name']}, not {data}; train "
-                            f"one on {data} with `hwnas supernet train`")
+        raise SupernetError(
+            f"supernet {path} was trained on {d['name']}, not {data}; train "
+            f"one on {data} with `hwnas supernet train`"
+        )
     return net, manifest, load_splits(d["name"], d["root"], space, d["seed"], d["subset"])
 
 
 def _describe(s: dict) -> str:
-    return (f"{s.get('name')} v{s.get('version')} at {s.get('resolution')} px, "
-            f"{s.get('num_classes')} classes, {s.get('in_channels')} channels")
+    return (
+        f"{s.get('name')} v{s.get('version')} at {s.get('resolution')} px, "
+        f"{s.get('num_classes')} classes, {s.get('in_channels')} channels"
+    )
 
 
-__all__ = ["SupernetConfig", "train_supernet", "load_supernet", "open_supernet", "weight_step",
-           "student_p", "uniform_path", "depth_path", "SAMPLERS", "cosine_lr", "space_identity", "load_splits", "CKPT",
-           "MANIFEST", "GRAD_CLIP"]
+__all__ = [
+    "SupernetConfig",
+    "train_supernet",
+    "load_supernet",
+    "open_supernet",
+    "weight_step",
+    "student_p",
+    "uniform_path",
+    "depth_path",
+    "SAMPLERS",
+    "cosine_lr",
+    "space_identity",
+    "load_splits",
+    "CKPT",
+    "MANIFEST",
+    "GRAD_CLIP",
+]

@@ -6,6 +6,15 @@ from .parse import Invocation, parse_output
 from .transport import AdbConnectionLost, connect
 
 __all__ = [
-    "AdbBackend", "AdbSettings", "AdbConnectionLost", "DeviceInfo", "Invocation", "connect",
-    "core_mask", "find_devices", "parse_cores", "parse_output", "read_device",
+    "AdbBackend",
+    "AdbSettings",
+    "AdbConnectionLost",
+    "DeviceInfo",
+    "Invocation",
+    "connect",
+    "core_mask",
+    "find_devices",
+    "parse_cores",
+    "parse_output",
+    "read_device",
 ]

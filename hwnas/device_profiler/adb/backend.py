@@ -72,8 +72,9 @@ class AdbBackend:
     name = "adb"
     model_format = "tflite"
 
-    def __init__(self, settings: AdbSettings | None = None, *, transport: Transport | None = None,
-                 **kwargs):
+    def __init__(
+        self, settings: AdbSettings | None = None, *, transport: Transport | None = None, **kwargs
+    ):
         self.settings = settings or AdbSettings(**kwargs)
         self.precision = self.settings.precision
         self._log = _Log()
@@ -86,12 +87,15 @@ class AdbBackend:
                 cores = dev.parse_cores(cores, n)
             self.cores = tuple(cores) if cores else self.device.big_cores()
             if max(self.cores) >= n:
-                raise HwnasError(f"core {max(self.cores)} does not exist on {self.device.model} "
-                                 f"(cores 0-{n - 1})")
+                raise HwnasError(
+                    f"core {max(self.cores)} does not exist on {self.device.model} "
+                    f"(cores 0-{n - 1})"
+                )
             if self.settings.threads > len(self.cores):
                 raise HwnasError(
                     f"--threads {self.settings.threads} exceeds the {len(self.cores)} pinned "
-                    f"core(s) {list(self.cores)}; lower --threads or widen --cores")
+                    f"core(s) {list(self.cores)}; lower --threads or widen --cores"
+                )
             self.mask = dev.core_mask(self.cores)
             self.binary_sha256 = self._install_binary()
         except BaseException:
@@ -108,15 +112,19 @@ class AdbBackend:
             t.push(local, REMOTE_BINARY)
             t.shell(f"chmod 755 {shlex.quote(REMOTE_BINARY)}")
         elif not t.exists(REMOTE_BINARY):
-            raise HwnasError(f"no benchmark_model on {t.serial} at {REMOTE_BINARY}: pass "
-                             f"--benchmark-binary PATH; {_WHERE}")
+            raise HwnasError(
+                f"no benchmark_model on {t.serial} at {REMOTE_BINARY}: pass "
+                f"--benchmark-binary PATH; {_WHERE}"
+            )
         out, rc = _split_exit(t.shell(f"{shlex.quote(REMOTE_BINARY)} --help; echo {_EXIT}$?"))
         bad = failure(out, None)
         if bad is not None:
             raise HwnasError(f"{REMOTE_BINARY} on {t.serial}: {bad[0]}; {bad[1]}")
         if "graph" not in out:
-            raise HwnasError(f"{REMOTE_BINARY} on {t.serial} does not look like benchmark_model "
-                             f"(its --help never mentions --graph, exit {rc}); {_WHERE}")
+            raise HwnasError(
+                f"{REMOTE_BINARY} on {t.serial} does not look like benchmark_model "
+                f"(its --help never mentions --graph, exit {rc}); {_WHERE}"
+            )
         return digest
 
     # -- measuring ---------------------------------------------------------------------------
@@ -124,10 +132,16 @@ class AdbBackend:
         """The device shell line for one invocation; every argument quoted."""
         s = self.settings
         argv = [
-            "taskset", self.mask, REMOTE_BINARY, f"--graph={remote}",
-            f"--num_threads={s.threads}", f"--warmup_runs={warmup}", f"--num_runs={runs}",
+            "taskset",
+            self.mask,
+            REMOTE_BINARY,
+            f"--graph={remote}",
+            f"--num_threads={s.threads}",
+            f"--warmup_runs={warmup}",
+            f"--num_runs={runs}",
             f"--use_xnnpack={str(s.use_xnnpack).lower()}",
-            f"--min_secs={s.min_secs:g}", f"--warmup_min_secs={s.min_secs:g}",
+            f"--min_secs={s.min_secs:g}",
+            f"--warmup_min_secs={s.min_secs:g}",
         ]
         return " ".join(shlex.quote(a) for a in argv) + f"; echo {_EXIT}$?"
 
@@ -137,8 +151,9 @@ class AdbBackend:
         if not model_file.is_file():
             raise HwnasError(f"model file {model_file} does not exist")
         if warmup < 0 or runs < 1 or repeats < 1:
-            raise HwnasError(f"need warmup >= 0, runs >= 1, repeats >= 1 (got {warmup}, {runs}, "
-                             f"{repeats})")
+            raise HwnasError(
+                f"need warmup >= 0, runs >= 1, repeats >= 1 (got {warmup}, {runs}, {repeats})"
+            )
         remote = f"{REMOTE_DIR}/hwnas_{model_file.name}"
         t = self.transport
         t.push(model_file, remote)
@@ -205,7 +220,8 @@ class AdbBackend:
             "use_xnnpack": s.use_xnnpack,
             "governor": ",".join(sorted(set(self.device.governors))) or None,
             "temperature_c": {"min": min(log.temps_c), "max": max(log.temps_c)}
-            if log.temps_c else None,
+            if log.temps_c
+            else None,
             "max_temp_c": s.max_temp_c,
             "cooldowns": len(log.cooldown_waits_s),
             "cooldown_wait_s": round(sum(log.cooldown_waits_s), 3),
@@ -230,4 +246,4 @@ def _split_exit(out: str) -> tuple[str, int | None]:
         pass
     if m is None:
         return out, None
-    return out[: m.start()] + out[m.end():], int(m.group(1))
+    return out[: m.start()] + out[m.end() :], int(m.group(1))

@@ -26,8 +26,9 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"{'serial':<24} {'via':<4} {'state':<12} {'model':<16} {'SoC':<12} Android")
             for d in found:
-                typer.echo(f"{d.serial:<24} {d.via:<4} {d.state:<12} {d.model:<16} {d.soc:<12} "
-                           f"{d.android}")
+                typer.echo(
+                    f"{d.serial:<24} {d.via:<4} {d.state:<12} {d.model:<16} {d.soc:<12} {d.android}"
+                )
         presets = list_presets()
         if presets:
             typer.echo("\nPresets:")

@@ -37,9 +37,14 @@ class DeviceInfo:
 
     def as_dict(self) -> dict:
         return {
-            "serial": self.serial, "model": self.model, "manufacturer": self.manufacturer,
-            "android": self.android, "soc": self.soc, "abi": self.abi,
-            "max_freq_khz": list(self.max_freq_khz), "governors": sorted(set(self.governors)),
+            "serial": self.serial,
+            "model": self.model,
+            "manufacturer": self.manufacturer,
+            "android": self.android,
+            "soc": self.soc,
+            "abi": self.abi,
+            "max_freq_khz": list(self.max_freq_khz),
+            "governors": sorted(set(self.governors)),
         }
 
 
@@ -63,8 +68,9 @@ def parse_cores(text: str, n_cores: int | None = None) -> tuple[int, ...]:
     if not cores:
         raise HwnasError(f"--cores {text!r} names no core; use e.g. --cores 2,3")
     if n_cores is not None and max(cores) >= n_cores:
-        raise HwnasError(f"--cores {text!r} names core {max(cores)} but the phone has cores "
-                         f"0-{n_cores - 1}")
+        raise HwnasError(
+            f"--cores {text!r} names core {max(cores)} but the phone has cores 0-{n_cores - 1}"
+        )
     return tuple(sorted(cores))
 
 
@@ -110,15 +116,20 @@ def read_device(t: Transport) -> DeviceInfo:
         files[f"f{i}"] = f"{_CPU}/cpu{i}/cpufreq/cpuinfo_max_freq"
         files[f"g{i}"] = f"{_CPU}/cpu{i}/cpufreq/scaling_governor"
     got = _read_files(t, files)
-    freqs = tuple(int(got.get(f"f{i}") or 0) if (got.get(f"f{i}") or "").isdigit() else 0
-                  for i in range(n))
-    soc = next((props[k] for k in ("ro.soc.model", "ro.board.platform", "ro.hardware")
-                if props.get(k)), "")
+    freqs = tuple(
+        int(got.get(f"f{i}") or 0) if (got.get(f"f{i}") or "").isdigit() else 0 for i in range(n)
+    )
+    soc = next(
+        (props[k] for k in ("ro.soc.model", "ro.board.platform", "ro.hardware") if props.get(k)), ""
+    )
     return DeviceInfo(
-        serial=t.serial, model=props.get("ro.product.model", ""),
+        serial=t.serial,
+        model=props.get("ro.product.model", ""),
         manufacturer=props.get("ro.product.manufacturer", ""),
-        android=props.get("ro.build.version.release", ""), soc=soc,
-        abi=props.get("ro.product.cpu.abi", ""), max_freq_khz=freqs,
+        android=props.get("ro.build.version.release", ""),
+        soc=soc,
+        abi=props.get("ro.product.cpu.abi", ""),
+        max_freq_khz=freqs,
         governors=tuple(got.get(f"g{i}", "") for i in range(n) if got.get(f"g{i}")),
     )
 
@@ -126,8 +137,9 @@ def read_device(t: Transport) -> DeviceInfo:
 def read_thermal(t: Transport) -> tuple[tuple[str, float], ...]:
     """(zone type, °C) for every readable thermal zone; empty where none is readable."""
     names = t.shell(f"ls {_THERMAL}").replace("\r", "").split()
-    zones = sorted((z for z in names if re.fullmatch(r"thermal_zone\d+", z)),
-                   key=lambda z: int(z[12:]))
+    zones = sorted(
+        (z for z in names if re.fullmatch(r"thermal_zone\d+", z)), key=lambda z: int(z[12:])
+    )
     if not zones:
         return ()
     files = {}
@@ -151,12 +163,13 @@ def find_devices(serials=(), *, timeout_s: float = 5.0) -> list:
     model, SoC and Android read over ADB where the device answers."""
     import os
 
-    from .transport import (DeviceRef, adb_binary, adb_binary_devices, connect, usb_devices)
+    from .transport import DeviceRef, adb_binary, adb_binary_devices, connect, usb_devices
 
     adb = adb_binary()
     refs = (adb_binary_devices(adb) if adb else []) + usb_devices()
-    extra = list(serials) + ([os.environ["ANDROID_SERIAL"]] if os.environ.get("ANDROID_SERIAL")
-                             else [])
+    extra = list(serials) + (
+        [os.environ["ANDROID_SERIAL"]] if os.environ.get("ANDROID_SERIAL") else []
+    )
     known = {r.serial for r in refs}
     refs += [DeviceRef(s, "tcp") for s in extra if s not in known]
     out = []
@@ -175,8 +188,16 @@ def find_devices(serials=(), *, timeout_s: float = 5.0) -> list:
             p = {}
         finally:
             t.close()
-        soc = next((p[k] for k in ("ro.soc.model", "ro.board.platform", "ro.hardware")
-                    if p.get(k)), "")
-        out.append(DeviceRef(r.serial, t.via, p.get("ro.product.model", r.model), soc,
-                             p.get("ro.build.version.release", "")))
+        soc = next(
+            (p[k] for k in ("ro.soc.model", "ro.board.platform", "ro.hardware") if p.get(k)), ""
+        )
+        out.append(
+            DeviceRef(
+                r.serial,
+                t.via,
+                p.get("ro.product.model", r.model),
+                soc,
+                p.get("ro.build.version.release", ""),
+            )
+        )
     return out

@@ -44,9 +44,14 @@ def generate(path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_private(path, key.private_bytes(encoding=serialization.Encoding.PEM,
-                                           format=serialization.PrivateFormat.PKCS8,
-                                           encryption_algorithm=serialization.NoEncryption()))
+    _write_private(
+        path,
+        key.private_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PrivateFormat.PKCS8,
+            encryption_algorithm=serialization.NoEncryption(),
+        ),
+    )
     pub = path.with_name(path.name + ".pub")
     tmp_pub = pub.with_name(f".{pub.name}.{os.getpid()}.tmp")
     try:
@@ -64,8 +69,10 @@ def tighten(path: Path) -> bool:
     if not mode & 0o077:
         return False
     path.chmod(0o600)
-    print(f"warning: the ADB private key {path} was readable by others (mode {mode:o}); "
-          f"made it 0600", file=sys.stderr)
+    print(
+        f"warning: the ADB private key {path} was readable by others (mode {mode:o}); made it 0600",
+        file=sys.stderr,
+    )
     return True
 
 

@@ -19,23 +19,47 @@ _WARMUP = re.compile(rf"Warmup(?: \(avg\))?:\s*({_NUM})")
 
 # Failure markers, most specific first: (substring, what it means, what to do).
 _FAILURES = (
-    ("can't execute: Permission denied", "benchmark_model is not executable (permission denied)",
-     "run `adb shell chmod 755 /data/local/tmp/benchmark_model`, or push the binary again with "
-     "--benchmark-binary"),
-    ("Permission denied", "permission denied on the device",
-     "keep the binary and models under /data/local/tmp and re-run"),
-    ("Failed to load model", "benchmark_model could not load the model",
-     "check that the file is a valid .tflite the binary's LiteRT version supports"),
-    ("Could not open", "benchmark_model could not open the model file",
-     "check that the push to /data/local/tmp succeeded (free space?)"),
-    ("Failed to mmap model", "benchmark_model could not map the model file",
-     "check that the push to /data/local/tmp succeeded (free space?)"),
-    ("Exec format error", "benchmark_model is built for another CPU architecture",
-     "use the android_aarch64 (arm64) or android_arm build that matches the phone's ABI"),
-    (": not found", "benchmark_model is missing on the device",
-     "pass --benchmark-binary PATH to push one"),
-    ("No such file or directory", "a file is missing on the device",
-     "pass --benchmark-binary PATH and check the push succeeded"),
+    (
+        "can't execute: Permission denied",
+        "benchmark_model is not executable (permission denied)",
+        "run `adb shell chmod 755 /data/local/tmp/benchmark_model`, or push the binary again with "
+        "--benchmark-binary",
+    ),
+    (
+        "Permission denied",
+        "permission denied on the device",
+        "keep the binary and models under /data/local/tmp and re-run",
+    ),
+    (
+        "Failed to load model",
+        "benchmark_model could not load the model",
+        "check that the file is a valid .tflite the binary's LiteRT version supports",
+    ),
+    (
+        "Could not open",
+        "benchmark_model could not open the model file",
+        "check that the push to /data/local/tmp succeeded (free space?)",
+    ),
+    (
+        "Failed to mmap model",
+        "benchmark_model could not map the model file",
+        "check that the push to /data/local/tmp succeeded (free space?)",
+    ),
+    (
+        "Exec format error",
+        "benchmark_model is built for another CPU architecture",
+        "use the android_aarch64 (arm64) or android_arm build that matches the phone's ABI",
+    ),
+    (
+        ": not found",
+        "benchmark_model is missing on the device",
+        "pass --benchmark-binary PATH to push one",
+    ),
+    (
+        "No such file or directory",
+        "a file is missing on the device",
+        "pass --benchmark-binary PATH and check the push succeeded",
+    ),
 )
 
 
@@ -111,9 +135,14 @@ def parse_output(text: str, *, model: str = "model", exit_code: int | None = Non
         value = s.get("avg", s.get("curr"))
         if value is not None:
             return Invocation(
-                avg_us=value, count=int(s.get("count", 1)), min_us=s.get("min", value),
-                max_us=s.get("max", value), std_us=s.get("std", 0.0 if "avg" not in s else None),
-                median_us=s.get("median"), first_us=s.get("first", s.get("curr")), **extra,
+                avg_us=value,
+                count=int(s.get("count", 1)),
+                min_us=s.get("min", value),
+                max_us=s.get("max", value),
+                std_us=s.get("std", 0.0 if "avg" not in s else None),
+                median_us=s.get("median"),
+                first_us=s.get("first", s.get("curr")),
+                **extra,
             )
     value = float(summary.group(1))
     return Invocation(avg_us=value, count=0, source="summary", **extra)

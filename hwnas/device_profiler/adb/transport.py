@@ -65,37 +65,57 @@ class AdbShellTransport:
         from .keys import signers
 
         try:
-            self._dev.connect(rsa_keys=signers(), transport_timeout_s=timeout_s,
-                              auth_timeout_s=60.0, read_timeout_s=timeout_s)
+            self._dev.connect(
+                rsa_keys=signers(),
+                transport_timeout_s=timeout_s,
+                auth_timeout_s=60.0,
+                read_timeout_s=timeout_s,
+            )
         except Exception as e:  # adb-shell raises many types; all mean "no device here"
-            raise HwnasError(f"cannot connect to ADB device {serial}: {_why(e)}; check that the "
-                             f"phone is on, authorised and reachable") from e
+            raise HwnasError(
+                f"cannot connect to ADB device {serial}: {_why(e)}; check that the "
+                f"phone is on, authorised and reachable"
+            ) from e
 
     def shell(self, command: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
         try:
-            out = self._dev.shell(command, transport_timeout_s=self._timeout,
-                                  read_timeout_s=timeout_s, timeout_s=timeout_s)
+            out = self._dev.shell(
+                command,
+                transport_timeout_s=self._timeout,
+                read_timeout_s=timeout_s,
+                timeout_s=timeout_s,
+            )
         except Exception as e:
-            raise AdbConnectionLost(f"lost the ADB connection to {self.serial} ({_why(e)}); "
-                                    f"reconnect the phone and re-run with --resume") from e
+            raise AdbConnectionLost(
+                f"lost the ADB connection to {self.serial} ({_why(e)}); "
+                f"reconnect the phone and re-run with --resume"
+            ) from e
         return out
 
     def push(self, local: Path, remote: str, timeout_s: float = SHELL_TIMEOUT_S) -> None:
         from adb_shell.exceptions import AdbCommandFailureException, PushFailedError
 
         try:
-            self._dev.push(str(local), remote, st_mode=0o100644, transport_timeout_s=self._timeout,
-                           read_timeout_s=timeout_s)
+            self._dev.push(
+                str(local),
+                remote,
+                st_mode=0o100644,
+                transport_timeout_s=self._timeout,
+                read_timeout_s=timeout_s,
+            )
         except (AdbCommandFailureException, PushFailedError) as e:
             raise HwnasError(f"push of {local.name} to {remote} failed: {_why(e)}") from e
         except Exception as e:
-            raise AdbConnectionLost(f"lost the ADB connection to {self.serial} while pushing "
-                                    f"{local.name} ({_why(e)}); re-run with --resume") from e
+            raise AdbConnectionLost(
+                f"lost the ADB connection to {self.serial} while pushing "
+                f"{local.name} ({_why(e)}); re-run with --resume"
+            ) from e
 
     def exists(self, remote: str) -> bool:
         try:
-            mode, _, _ = self._dev.stat(remote, transport_timeout_s=self._timeout,
-                                        read_timeout_s=self._timeout)
+            mode, _, _ = self._dev.stat(
+                remote, transport_timeout_s=self._timeout, read_timeout_s=self._timeout
+            )
         except Exception as e:
             raise AdbConnectionLost(f"lost the ADB connection to {self.serial} ({_why(e)})") from e
         return mode != 0
@@ -131,26 +151,36 @@ class AdbBinaryTransport:
 
     def _run(self, args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run([self._adb, "-s", self.serial, *args], capture_output=True,
-                                  text=True, timeout=timeout_s, check=False)
+            return subprocess.run(
+                [self._adb, "-s", self.serial, *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired as e:
-            raise AdbConnectionLost(f"adb -s {self.serial} {args[0]} timed out after "
-                                    f"{timeout_s:.0f} s; check the phone and re-run with "
-                                    f"--resume") from e
+            raise AdbConnectionLost(
+                f"adb -s {self.serial} {args[0]} timed out after "
+                f"{timeout_s:.0f} s; check the phone and re-run with "
+                f"--resume"
+            ) from e
 
     def shell(self, command: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
         # adb joins its arguments with spaces for the device shell: pass one quoted string.
         p = self._run(["shell", command], timeout_s)
         if p.returncode != 0 and p.stderr.lstrip().startswith("error:"):
-            raise AdbConnectionLost(f"adb -s {self.serial} shell failed: "
-                                    f"{p.stderr.strip()[:200]}; re-run with --resume")
+            raise AdbConnectionLost(
+                f"adb -s {self.serial} shell failed: {p.stderr.strip()[:200]}; re-run with --resume"
+            )
         return p.stdout + p.stderr
 
     def push(self, local: Path, remote: str, timeout_s: float = SHELL_TIMEOUT_S) -> None:
         p = self._run(["push", str(local), remote], timeout_s)
         if p.returncode != 0:
-            raise HwnasError(f"adb push of {local.name} to {remote} failed: "
-                             f"{(p.stderr or p.stdout).strip()[:200]}")
+            raise HwnasError(
+                f"adb push of {local.name} to {remote} failed: "
+                f"{(p.stderr or p.stdout).strip()[:200]}"
+            )
 
     def exists(self, remote: str) -> bool:
         out = self.shell(f"ls -d {shlex.quote(remote)}; echo __hwnas_exit=$?")
@@ -168,8 +198,9 @@ def adb_binary() -> str | None:
 def adb_binary_devices(adb: str, timeout_s: float = CONNECT_TIMEOUT_S) -> list[DeviceRef]:
     """Devices `adb devices -l` lists (any state), parsed from its table."""
     try:
-        p = subprocess.run([adb, "devices", "-l"], capture_output=True, text=True,
-                           timeout=timeout_s, check=False)
+        p = subprocess.run(
+            [adb, "devices", "-l"], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     refs = []
@@ -209,16 +240,21 @@ def connect(serial: str | None = None, *, timeout_s: float = CONNECT_TIMEOUT_S) 
             return AdbShellTransport(serial, timeout_s=timeout_s)
         if any(r.serial == serial for r in usb_devices()):
             return AdbShellTransport(serial, usb=True, timeout_s=timeout_s)
-        raise HwnasError(f"no ADB device with serial {serial!r}; `hwnas devices` lists attached "
-                         f"ones (use HOST:PORT for a phone on `adb tcpip 5555`)")
+        raise HwnasError(
+            f"no ADB device with serial {serial!r}; `hwnas devices` lists attached "
+            f"ones (use HOST:PORT for a phone on `adb tcpip 5555`)"
+        )
     candidates = [r for r in listed if r.state == "device"] or usb_devices()
     if not candidates:
-        raise HwnasError("no ADB device found: attach a phone with USB debugging on (or pass "
-                         "--serial HOST:PORT for adb over TCP)")
+        raise HwnasError(
+            "no ADB device found: attach a phone with USB debugging on (or pass "
+            "--serial HOST:PORT for adb over TCP)"
+        )
     if len(candidates) > 1:
         names = ", ".join(r.serial for r in candidates)
-        raise HwnasError(f"{len(candidates)} ADB devices attached ({names}); choose one with "
-                         f"--serial")
+        raise HwnasError(
+            f"{len(candidates)} ADB devices attached ({names}); choose one with --serial"
+        )
     ref = candidates[0]
     if ref.via == "adb":
         return AdbBinaryTransport(ref.serial, adb)
@@ -227,6 +263,8 @@ def connect(serial: str | None = None, *, timeout_s: float = CONNECT_TIMEOUT_S) 
 
 def _check_state(ref: DeviceRef) -> None:
     if ref.state != "device":
-        hint = {"unauthorized": "accept the USB debugging prompt on the phone",
-                "offline": "reconnect the cable or restart adb"}.get(ref.state, "check the phone")
+        hint = {
+            "unauthorized": "accept the USB debugging prompt on the phone",
+            "offline": "reconnect the cable or restart adb",
+        }.get(ref.state, "check the phone")
         raise HwnasError(f"ADB device {ref.serial} is {ref.state}: {hint}")

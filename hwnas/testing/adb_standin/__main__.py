@@ -20,8 +20,9 @@ def main() -> None:
     a = ap.parse_args()
     # SIGTERM ends like Ctrl-C: the phone's temporary file tree is removed on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with AdbStandin(PhoneConfig(variant=a.variant), require_auth=a.auth, idle_s=a.idle,
-                    lifetime_s=a.seconds) as s:
+    with AdbStandin(
+        PhoneConfig(variant=a.variant), require_auth=a.auth, idle_s=a.idle, lifetime_s=a.seconds
+    ) as s:
         print(f"stand-in phone listening: --serial {s.serial}", flush=True)
         while s._thread.is_alive():
             time.sleep(0.5)

@@ -98,7 +98,8 @@ def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, i
     try:
         resolver = OpResolverType.AUTO if xnn else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         interp = Interpreter(
-            model_path=str(local_graph), num_threads=max(threads, 1),
+            model_path=str(local_graph),
+            num_threads=max(threads, 1),
             experimental_op_resolver_type=resolver,
         )
         interp.allocate_tensors()
@@ -110,8 +111,10 @@ def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, i
     if xnn:
         lines.append(f"{pre}Created TensorFlow Lite XNNPACK delegate for CPU.")
     mb = local_graph.stat().st_size / 2**20
-    lines += [f"{pre}The input model file size (MB): {mb:.6g}",
-              f"{pre}Initialized session in {init_us / 1000:.6g}ms."]
+    lines += [
+        f"{pre}The input model file size (MB): {mb:.6g}",
+        f"{pre}Initialized session in {init_us / 1000:.6g}ms.",
+    ]
     _fill_inputs(interp, np.random.default_rng(0))
     fixed = variant == "all_same"
     head = "Running benchmark for at least {} iterations and at least {} seconds"

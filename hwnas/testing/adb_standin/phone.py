@@ -279,7 +279,12 @@ class FakePhone:
 
 
 _COMMANDS = {
-    "getprop": FakePhone._getprop, "cat": FakePhone._cat, "echo": FakePhone._echo,
-    "ls": FakePhone._ls, "chmod": FakePhone._chmod, "rm": FakePhone._rm,
-    "mkdir": FakePhone._mkdir, "taskset": FakePhone._taskset,
+    "getprop": FakePhone._getprop,
+    "cat": FakePhone._cat,
+    "echo": FakePhone._echo,
+    "ls": FakePhone._ls,
+    "chmod": FakePhone._chmod,
+    "rm": FakePhone._rm,
+    "mkdir": FakePhone._mkdir,
+    "taskset": FakePhone._taskset,
 }

@@ -46,8 +46,15 @@ class AdbStandin:
     ``require_auth`` it demands AUTH (token, signature, then RSA public key) like a real adbd.
     """
 
-    def __init__(self, config: PhoneConfig | None = None, *, require_auth: bool = False,
-                 max_connections: int = 64, idle_s: float = 60.0, lifetime_s: float = 900.0):
+    def __init__(
+        self,
+        config: PhoneConfig | None = None,
+        *,
+        require_auth: bool = False,
+        max_connections: int = 64,
+        idle_s: float = 60.0,
+        lifetime_s: float = 900.0,
+    ):
         self.phone = FakePhone(config or PhoneConfig())
         self.require_auth = require_auth
         self.max_connections = max_connections
@@ -251,7 +258,7 @@ class _Connection:
         self._send(Message(wire.OKAY, sid, s.remote_id))
         if service.startswith("shell:"):
             self.server.count_shell()
-            out = self.server.phone.shell(service[len("shell:"):]).encode()
+            out = self.server.phone.shell(service[len("shell:") :]).encode()
             self._queue(s, out)
             s.close_when_drained = True
             self._pump(s)
@@ -314,8 +321,11 @@ class _Connection:
         elif name == b"DONE" and s.send is not None:
             err = phone.receive(s.send["path"], bytes(s.send["data"]), s.send["mode"])
             s.send = None
-            reply = wire.sync_packet(b"FAIL", err.encode()) if err else wire.sync_packet(
-                b"OKAY", length=0)
+            reply = (
+                wire.sync_packet(b"FAIL", err.encode())
+                if err
+                else wire.sync_packet(b"OKAY", length=0)
+            )
         elif name == b"QUIT":
             s.close_when_drained = True
             self._pump(s)

@@ -45,7 +45,11 @@ class Message:
 
     def pack(self) -> bytes:
         head = HEADER.pack(
-            self.command, self.arg0, self.arg1, len(self.data), checksum(self.data),
+            self.command,
+            self.arg0,
+            self.arg1,
+            len(self.data),
+            checksum(self.data),
             self.command ^ 0xFFFFFFFF,
         )
         return head + self.data
