@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from hwnas.io import atomic_write_json
 from hwnas.search.fbnet import uniform_path
 from hwnas.space import get_space
 from hwnas.supernet import FBNetSupernet, path_accuracy
+from hwnas.train import cosine_lr
 
 RESULTS = Path(__file__).parent / "results" / "supernet_training.json"
 VARIANTS = {  # anchored, share_stage_first, identity_init
@@ -62,7 +62,7 @@ def run(name: str, steps: int, subset: int, paths: int, seed: int) -> dict:
             if step >= steps:
                 break
             for g in opt.param_groups:
-                g["lr"] = 0.05 * (1 + math.cos(math.pi * step / steps))
+                g["lr"] = cosine_lr(0.1, step, steps)
             arch = uniform_path(space, gen)
             net.train()
             if anchored:  # students join the path, rising to 0.5 over the first 40%

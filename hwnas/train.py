@@ -100,6 +100,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
     )
 
 
+def cosine_lr(base: float, step: float, total: float) -> float:
+    """``base``·½(1 + cos(π·step/total)), held at 0 past ``total``: the one cosine schedule
+    (the trainer's, the supernet's and the MnasNet shared supernet's)."""
+    t = min(1.0, step / max(1, total))
+    return 0.5 * base * (1.0 + math.cos(math.pi * t))
+
+
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """Per-step schedule.  cosine: linear warm-up over ``warmup_epochs``, then
     lr·½(1+cos(πt)) down to 0.  onecycle: torch's OneCycleLR (peak ``lr``; warm-up fraction
@@ -115,8 +122,7 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+        return cosine_lr(1.0, step - warmup, total - warmup)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

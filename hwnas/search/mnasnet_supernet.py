@@ -23,6 +23,7 @@ from torch import nn
 from hwnas.space import LayerInfo, SearchSpace, layer_module
 from hwnas.space.blocks import MnasBlock
 from hwnas.space.builder import module_name
+from hwnas.train import cosine_lr
 
 
 class SlicedConvBN(nn.Module):
@@ -174,9 +175,7 @@ def train_supernet(
     rng = random.Random(seed)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
     steps = max(1, epochs * math.ceil(len(splits.train) / batch_size))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(1.0, s, steps))
     net.train()
     losses = []
     for epoch in range(epochs):

@@ -30,6 +30,7 @@ from hwnas.errors import check
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_rows, check_resume
 from hwnas.progress import progress_bar
 from hwnas.space import SearchSpace, get_space
+from hwnas.train import cosine_lr
 
 from .evaluate import path_accuracy
 from .fbnet import FBNetSupernet, SupernetError
@@ -148,10 +149,6 @@ def depth_path(net: FBNetSupernet, gen: torch.Generator) -> list[int]:
 
 
 SAMPLERS = {"depth": depth_path, "uniform": lambda net, gen: uniform_path(net.space, gen)}
-
-
-def cosine_lr(base: float, step: int, total: int) -> float:
-    return 0.5 * base * (1.0 + math.cos(math.pi * step / max(1, total)))
 
 
 # --------------------------------------------------------------------------- the artefact
