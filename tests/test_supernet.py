@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hwnas.data import load_dataset
 from hwnas.data.splits import DataSplits, ImageDataset
 from hwnas.search.fbnet import uniform_path
-from hwnas.space import build_model, get_space
+from hwnas.space import FBNET_OPS, build_model, get_space
 from hwnas.space.space import Stage
 from hwnas.space.arch import random_arch
 from hwnas.supernet import FBNetSupernet, calibrate, path_accuracy, slice_like, widest_arch
@@ -107,24 +107,13 @@ def _toy_splits(n=768, seed=0) -> DataSplits:
     )
 
 
-OPS9 = (
-    "ir_k3_e1",
-    "ir_k3_e1_g2",
-    "ir_k3_e3",
-    "ir_k3_e6",
-    "ir_k5_e1",
-    "ir_k5_e1_g2",
-    "ir_k5_e3",
-    "ir_k5_e6",
-    "skip",
-)
 # Five stages, four of them starting with a stage-first layer, FBNet's 9 candidates.
 LEARN = tiny_space(
     "tiny-learn",
     resolution=16,
     num_classes=10,
     in_channels=1,
-    ops=OPS9,
+    ops=FBNET_OPS,
     stages=(
         Stage("s1", 8, 1, 1),
         Stage("s2", 16, 2, 2),

@@ -4,6 +4,7 @@ to fit, and architectures drawn at random under the target."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 from hwnas.latency import LatencyTable
 from hwnas.space import Arch, SearchSpace, random_arch, reference_arch
@@ -30,12 +31,18 @@ def scaled_reference(
 
 
 def random_under(
-    space: SearchSpace, table: LatencyTable, target_ms: float, rng: random.Random, tries: int = 200
+    space: SearchSpace,
+    table: LatencyTable,
+    target_ms: float,
+    rng: random.Random,
+    tries: int = 200,
+    draw: Callable[[], Sequence[int]] | None = None,
 ) -> Arch:
-    """A uniformly random architecture under the target (rejection sampling; after
-    ``tries`` misses the last draw repaired under the target)."""
+    """A random architecture under the target (rejection sampling; after ``tries`` misses
+    the last draw repaired under the target): uniform over the space from ``rng``, or the
+    choices ``draw()`` returns."""
     for _ in range(tries):
-        a = random_arch(space, rng=rng)
+        a = Arch.of(space, draw()) if draw else random_arch(space, rng=rng)
         if table.predict(a, space) <= target_ms:
             return a
     return table.repair(space, a, target_ms)

@@ -165,14 +165,12 @@ def first_generation(space, table, target, net, size: int, rng: random.Random) -
     population: list[tuple] = []
     while len(population) < size:
         if len(population) % 2 == 0:
-            a = tuple(random_under(space, table, target, rng).choices)
+            drawn = random_under(space, table, target, rng)
         else:
-            for _ in range(REDRAWS):
-                a = tuple(depth_path(net, gen))
-                if table.predict(a, space) <= target:
-                    break
-            else:
-                a = tuple(table.repair(space, list(a), target).choices)
+            drawn = random_under(
+                space, table, target, rng, REDRAWS, draw=lambda: depth_path(net, gen)
+            )
+        a = tuple(drawn.choices)
         if a not in population:
             population.append(a)
     return population

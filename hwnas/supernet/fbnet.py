@@ -134,6 +134,11 @@ class FBNetSupernet(nn.Module):
         self.width_choice = {
             n: space.choice_index(f"{n.split('.')[0]}.width") for n in self.residual
         }
+        # per stage, the op choices of its residual layers (what depth sampling draws over)
+        self.residual_slots: dict[str, list[int]] = {}
+        for n, residual in self.residual.items():
+            if residual:
+                self.residual_slots.setdefault(n.split(".")[0], []).append(self.op_choice[n])
 
     # ------------------------------------------------------------------ structure
     def _shared(self, layer: str, op: str) -> bool:

@@ -133,12 +133,8 @@ def depth_path(net: FBNetSupernet, gen: torch.Generator) -> list[int]:
     skip = net.ops.index("skip") if "skip" in net.ops else None
     if skip is None:
         return arch
-    stages: dict[str, list[int]] = {}
-    for name, residual in net.residual.items():
-        if residual:
-            stages.setdefault(name.split(".")[0], []).append(net.op_choice[name])
     others = [k for k in range(len(net.ops)) if k != skip]
-    for slots in stages.values():
+    for slots in net.residual_slots.values():
         depth = int(torch.randint(len(slots) + 1, (), generator=gen))
         order = torch.randperm(len(slots), generator=gen).tolist()
         for rank, i in enumerate(order):
