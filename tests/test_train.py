@@ -130,3 +130,25 @@ def test_config_changes_names_what_changed_and_ignores_threads():
     ]
     # a result written before a field existed counts as different, never as the same
     assert config_changes({"epochs": 3}, TrainConfig(epochs=3)) != []
+
+
+def test_channels_last_layout_computes_the_same_and_is_undone_after_training(splits):
+    """train() runs in NHWC (faster convolutions on this CPU) and hands back a model in the
+    default layout whose outputs are those of an NCHW copy of it."""
+    from hwnas.space import build_model, get_space, reference_arch
+    from hwnas.train import nhwc
+
+    space = get_space("fbnet-small")
+    torch.manual_seed(0)
+    model = build_model(space, reference_arch(space, "mobilenetv2")).eval()
+    x = torch.randn(4, 3, 32, 32)
+    want = model(x)
+    fast = nhwc(build_model(space, reference_arch(space, "mobilenetv2")).eval())
+    fast.load_state_dict(model.state_dict())
+    assert fast[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(x), want, atol=1e-5, rtol=1e-4)
+
+    m = tiny()
+    train(m, splits, TrainConfig(epochs=1, batch_size=128), progress=False)
+    convs = [p for p in m.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous() for p in convs)

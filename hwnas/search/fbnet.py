@@ -52,6 +52,7 @@ from hwnas.supernet.train import (
     uniform_path,
     weight_step,
 )
+from hwnas.train import nhwc
 
 from . import fbnet_report as report
 from .common import (
@@ -145,7 +146,7 @@ class _State:
 def _new_state(space: SearchSpace, cfg: FBNetConfig, start: dict | None = None) -> _State:
     torch.manual_seed(cfg.seed)
     try:
-        net = FBNetSupernet(space)
+        net = nhwc(FBNetSupernet(space))
     except SupernetError as e:
         raise SearchError(f"{e} (use --strategy mnasnet)") from None
     if start is not None:

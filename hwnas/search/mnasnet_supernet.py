@@ -23,7 +23,7 @@ from torch import nn
 from hwnas.space import LayerInfo, SearchSpace, layer_module
 from hwnas.space.blocks import MnasBlock
 from hwnas.space.builder import module_name
-from hwnas.train import cosine_lr
+from hwnas.train import cosine_lr, nhwc
 
 
 class SlicedConvBN(nn.Module):
@@ -173,6 +173,7 @@ def train_supernet(
     from hwnas.space import random_arch
 
     rng = random.Random(seed)
+    nhwc(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
     steps = max(1, epochs * math.ceil(len(splits.train) / batch_size))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(1.0, s, steps))

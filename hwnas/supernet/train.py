@@ -30,7 +30,7 @@ from hwnas.errors import check
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_rows, check_resume
 from hwnas.progress import progress_bar
 from hwnas.space import SearchSpace, get_space
-from hwnas.train import cosine_lr
+from hwnas.train import cosine_lr, nhwc
 
 from .evaluate import path_accuracy
 from .fbnet import FBNetSupernet, SupernetError
@@ -195,7 +195,7 @@ def train_supernet(
     if len(splits.val) == 0:
         raise SupernetError("no held-out images: use a larger --subset")
     torch.manual_seed(cfg.seed)
-    net = FBNetSupernet(space)
+    net = nhwc(FBNetSupernet(space))
     opt = torch.optim.SGD(
         net.parameters(),
         lr=cfg.lr,
@@ -378,7 +378,7 @@ def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, 
         raise SupernetError(
             f"{d / CKPT}: weights do not fit {space.name} ({type(e).__name__})"
         ) from None
-    return net.eval(), manifest
+    return nhwc(net).eval(), manifest
 
 
 def open_supernet(path: str | Path, space: SearchSpace, data: str):
