@@ -35,6 +35,13 @@ class OutputError(HwnasError):
 _created_dirs: list[Path] = []
 
 
+def cache_dir(*parts: str) -> Path:
+    """hwnas's one cache folder, ``$HWNAS_CACHE_DIR`` (default ``~/.cache/hwnas``), with
+    ``parts`` below it: ``blocks/`` (converted block models), ``adbkey`` (the ADB key)."""
+    base = os.environ.get("HWNAS_CACHE_DIR") or Path.home() / ".cache" / "hwnas"
+    return Path(base).expanduser().joinpath(*parts)
+
+
 def make_dirs(folder: str | Path, target: str | Path | None = None) -> Path:
     """``mkdir -p folder``, remembering what it created; an ancestor that is a file, or a
     folder that cannot be made, is an :class:`OutputError` about ``target`` (or ``folder``)."""

@@ -616,7 +616,7 @@ profile(ProfileConfig(space=space, out=sys.argv[1], backend="host-ort", device="
 def test_profile_killed_with_sigkill_resumes_without_loss(tmp_path, monkeypatch):
     from hwnas.latency import LatencyTable
 
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "tables" / "t.csv"
     tests = str(Path(__file__).parent)
     proc = subprocess.Popen([sys.executable, "-c", KILLED_PROFILE, str(out), tests, "400"])

@@ -1,6 +1,7 @@
 """Atomic writes: whole files only, with the permissions a plain open() would give."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,15 @@ def test_native_stderr_quiet_hides_fd2_nests_and_yields_to_debug(capfd, monkeypa
     with native_stderr_quiet():
         os.write(2, b"kept for debugging\n")
     assert capfd.readouterr().err == "kept for debugging\n"
+
+
+def test_one_cache_folder_serves_block_models_and_the_adb_key(tmp_path, monkeypatch):
+    from hwnas.device_profiler.adb.keys import key_path
+    from hwnas.device_profiler.blockmodels import default_cache_dir
+    from hwnas.io import cache_dir
+
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "blocks"
+    assert key_path() == tmp_path / "adbkey"
+    monkeypatch.delenv("HWNAS_CACHE_DIR")
+    assert cache_dir("blocks") == Path.home() / ".cache" / "hwnas" / "blocks"

@@ -66,7 +66,7 @@ def model(tmp_path):
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(runner_mod, "_adb_ready", lambda serial: False)
 
 

@@ -39,9 +39,9 @@ FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(runner_mod, "_adb_ready", lambda serial: False)
-    return tmp_path / "cache"
+    return tmp_path / "cache" / "blocks"
 
 
 class Interrupting(HostOrtBackend):
@@ -201,7 +201,6 @@ def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
     from hwnas.testing.adb_standin import AdbStandin
 
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("ANDROID_SERIAL", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
     binary = tmp_path / "benchmark_model"

@@ -16,7 +16,6 @@ FAST = dict(warmup=1, runs=3, repeats=2, progress=False, passes=1)
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ANDROID_SERIAL", raising=False)
     monkeypatch.delenv("ADB", raising=False)

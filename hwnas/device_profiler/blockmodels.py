@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from torch import nn
 from hwnas import convert
 from hwnas.convert import FORMATS, PRECISIONS, check_precision
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_write_json, native_stderr_quiet
+from hwnas.io import atomic_write_json, cache_dir, native_stderr_quiet
 from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
 
 CALIB_SAMPLES = 8
@@ -30,9 +29,8 @@ CONSTANT_BLOCKS = ("stem", "head", "pool", "fc")  # once per network, whatever t
 
 
 def default_cache_dir() -> Path:
-    """``$HWNAS_CACHE`` (or ``$HWNAS_CACHE_DIR``), else ``~/.cache/hwnas/blocks``."""
-    env = os.environ.get("HWNAS_CACHE") or os.environ.get("HWNAS_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "hwnas" / "blocks"
+    """``blocks/`` in hwnas's cache folder (``hwnas.io.cache_dir``: ``$HWNAS_CACHE_DIR``)."""
+    return cache_dir("blocks")
 
 
 def is_analytic(info: LayerInfo) -> bool:

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 from hwnas.errors import HwnasError
+from hwnas.io import cache_dir
 
 
 def key_path() -> Path:
-    """``$HWNAS_CACHE_DIR/adbkey`` (default ``~/.cache/hwnas/adbkey``); ``.pub`` beside it."""
-    base = os.environ.get("HWNAS_CACHE_DIR") or Path.home() / ".cache" / "hwnas"
-    return Path(base).expanduser() / "adbkey"
+    """``adbkey`` in hwnas's cache folder (``hwnas.io.cache_dir``: ``$HWNAS_CACHE_DIR``,
+    default ``~/.cache/hwnas``); ``.pub`` beside it."""
+    return cache_dir("adbkey")
 
 
 def _write_private(path: Path, data: bytes) -> None:
