@@ -7,7 +7,9 @@ labels (N,), and class names.  Every malformed input raises ``HwnasError`` with 
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,40 +161,85 @@ def _concat(parts: list[Raw]) -> Raw:
 # --------------------------------------------------------------------------- folders
 
 
+@dataclass(frozen=True)
+class Files:
+    """The image files of one split of a folder dataset and their labels (not decoded)."""
+
+    paths: list[Path]
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def take(self, indices) -> "Files":
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        return Files([self.paths[i] for i in idx.tolist()], self.labels[idx])
+
+
 def image_folder(
     root: Path, resolution: int, channels: int, seed: int, test_fraction: float = 0.2
 ) -> tuple[Raw, Raw, list[str]]:
-    """Images in one subfolder per class.  With ``train/`` and ``test/`` subfolders those
-    are the splits; otherwise a seeded ``test_fraction`` of the images becomes the test set.
-    Images are converted to RGB (or L for one channel) and resized to ``resolution``."""
-    root = require_dir(Path(root), "folder")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        classes = _class_dirs(root / "train")
-        return (
-            _read_tree(root / "train", classes, resolution, channels),
-            _read_tree(root / "test", classes, resolution, channels),
-            classes,
-        )
-    classes = _class_dirs(root)
-    raw = _read_tree(root, classes, resolution, channels)
-    perm = torch.randperm(len(raw.labels), generator=torch.Generator().manual_seed(seed))
-    n_test = max(1, round(test_fraction * len(perm)))
-    test, train = perm[:n_test], perm[n_test:]
+    """A folder dataset (``folder_files``) decoded into memory at ``resolution``
+    (``load_image``: RGB, or L for one channel; resize + centre-crop)."""
+    train, test, classes = folder_files(root, seed, test_fraction)
+    mode = {1: "L", 3: "RGB"}[channels]
     return (
-        Raw(raw.images[train], raw.labels[train]),
-        Raw(raw.images[test], raw.labels[test]),
+        decode_files(train, resolution, mode, Path(root)),
+        decode_files(test, resolution, mode, Path(root)),
         classes,
+    )
+
+
+def folder_files(
+    root: Path, seed: int, test_fraction: float = 0.2
+) -> tuple[Files, Files, list[str]]:
+    """Images in one subfolder per class, as files.  With ``train/`` and ``test/`` (or
+    ImageNet's ``val/``) subfolders those are the splits; otherwise a seeded
+    ``test_fraction`` of the images becomes the test set.  Files that are not readable
+    images (other suffixes, or a header Pillow cannot identify) are skipped, counted in
+    one warning on stderr; no class subfolders, or only one class, is a one-line error."""
+    root = require_dir(Path(root), "folder")
+    held = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    if (root / "train").is_dir() and held is not None:
+        classes = _class_dirs(root / "train")
+        (train, bad_train, n_train), (test, bad_test, n_test) = (
+            _index(root / "train", classes),
+            _index(held, classes),
+        )
+        _warn_skipped(root, bad_train + bad_test, n_train + n_test)
+        _require_images(root / "train", train)
+        _require_images(held, test)
+        return train, test, classes
+    classes = _class_dirs(root)
+    files, bad, n = _index(root, classes)
+    _warn_skipped(root, bad, n)
+    _require_images(root, files)
+    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(test_fraction * len(perm)))
+    return files.take(perm[n_test:]), files.take(perm[:n_test]), classes
+
+
+def _no_images(root: Path) -> HwnasError:
+    return HwnasError(
+        f"{root}: no images found (expected one subfolder per class "
+        f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)"
     )
 
 
 def _class_dirs(root: Path) -> list[str]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not any(_images_in(root / c) for c in classes):
+        raise _no_images(root)
+    if len(classes) < 2:
         raise HwnasError(
-            f"{root}: no images found (expected one subfolder per class "
-            f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)"
+            f"{root}: only one class subfolder ({classes[0]}); a classifier needs at least two"
         )
     return classes
+
+
+def _require_images(root: Path, files: Files) -> None:
+    if not len(files):
+        raise _no_images(root)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -201,24 +248,106 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_tree(root: Path, classes: list[str], resolution: int, channels: int) -> Raw:
+def _readable(path: Path) -> bool:
+    """Pillow identifies ``path`` from its header (cheap: nothing is decoded)."""
     from PIL import Image, UnidentifiedImageError
 
-    mode = {1: "L", 3: "RGB"}[channels]
-    images, labels = [], []
+    try:
+        with Image.open(path):
+            return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+
+
+def _index(root: Path, classes: list[str]) -> tuple[Files, list[Path], int]:
+    """The readable images under ``root/<class>/`` (sorted), the skipped files, and how many
+    files there were."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    candidates, labels, others = [], [], []
     for label, cls in enumerate(classes):
-        for path in _images_in(root / cls):
-            try:
-                with Image.open(path) as im:
-                    im = im.convert(mode).resize((resolution, resolution), Image.BILINEAR)
-                    arr = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as e:
-                raise HwnasError(f"{path}: not a readable image ({e})") from None
-            images.append(arr.reshape(resolution, resolution, channels).transpose(2, 0, 1))
-            labels.append(label)
-    if not images:
-        raise HwnasError(
-            f"{root}: no images found (expected one subfolder per class "
-            f"holding {'/'.join(sorted(IMAGE_SUFFIXES))} files)"
+        folder = root / cls
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith(".") or not p.is_file():
+                continue
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                candidates.append(p)
+                labels.append(label)
+            else:
+                others.append(p)
+    with ThreadPoolExecutor(8) as pool:  # header checks are file opens: I/O bound
+        ok = list(pool.map(_readable, candidates, chunksize=256))
+    bad = others + [p for p, good in zip(candidates, ok) if not good]
+    keep = [i for i, good in enumerate(ok) if good]
+    files = Files([candidates[i] for i in keep], torch.tensor(labels, dtype=torch.int64)[keep])
+    return files, bad, len(candidates) + len(others)
+
+
+def _warn_skipped(root: Path, bad: list[Path], total: int) -> None:
+    if bad:
+        print(
+            f"warning: skipped {len(bad)} of {total} files under {root} that are not readable "
+            f"images (first: {bad[0]})",
+            file=sys.stderr,
+            flush=True,
         )
-    return Raw(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64))
+
+
+def load_image(path: Path, resolution: int, mode: str, rng=None) -> np.ndarray | None:
+    """One image file as uint8 (C, H, W) at ``resolution``, or None when it cannot be
+    decoded.  Without ``rng`` (evaluation): the centred square of the shorter side, resized
+    (bilinear, antialiased) to ``resolution`` — a square image is simply resized.  With a
+    numpy ``rng`` (training): a random-resized crop (area 8-100%, aspect 3/4-4/3) and a
+    horizontal flip half of the time."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            box = centre_box(*im.size) if rng is None else random_box(*im.size, rng)
+            im = im.resize((resolution, resolution), Image.BILINEAR, box=box)
+            if rng is not None and rng.random() < 0.5:
+                im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # truncated or corrupt data behind a readable header
+    return arr.reshape(resolution, resolution, -1).transpose(2, 0, 1)
+
+
+def centre_box(w: int, h: int) -> tuple[float, float, float, float]:
+    side = min(w, h)
+    left, top = (w - side) / 2, (h - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def random_box(w: int, h: int, rng, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """Inception's random-resized-crop box (10 tries, then the centre square)."""
+    area = w * h
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        cw, ch = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < cw <= w and 0 < ch <= h:
+            left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            return (left, top, left + cw, top + ch)
+    return centre_box(w, h)
+
+
+def decode_files(files: Files, resolution: int, mode: str, root: Path) -> Raw:
+    """Every file of ``files`` decoded (``load_image``) into one uint8 tensor; files that
+    fail to decode are skipped and counted in one warning."""
+    images, keep = [], []
+    for i, path in enumerate(files.paths):
+        arr = load_image(path, resolution, mode)
+        if arr is not None:
+            images.append(arr)
+            keep.append(i)
+    kept = set(keep)
+    bad = [p for i, p in enumerate(files.paths) if i not in kept]
+    _warn_skipped(root, bad, len(files))
+    if not images:
+        raise _no_images(root)
+    return Raw(torch.from_numpy(np.stack(images)), files.labels[keep])

@@ -3,6 +3,8 @@
 Whole datasets stay uint8 tensors (N, C, H, W) at the target resolution; normalisation,
 channel replication and augmentation (random crop with zero padding 4, horizontal flip)
 happen per *batch* with torch ops — per-image Python work is too slow on a small CPU.
+Image folders too large for memory (``IN_MEMORY_BYTES``) are read lazily instead:
+``hwnas.data.folder.FolderDataset``, decoded per image by DataLoader workers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from . import readers
 DATASETS = ("fashion-mnist", "cifar10", "folder")
 CROP_PADDING = 4
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, for RGB → one channel
+IN_MEMORY_BYTES = 2**30  # an image folder larger than this (uint8 at the resolution) is lazy
+STATS_IMAGES = 500  # training images a lazy folder's mean/std is estimated from
+
+
+def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels: int):
+    """uint8 (B, C0, H, W) → float32 (B, channels, H, W), ``(x/255 - mean) / std``; one
+    stored channel is replicated."""
+    x = x.expand(-1, channels, -1, -1).float().div_(255.0)
+    return (x - mean) / std
 
 
 class ImageDataset(Dataset):
@@ -53,14 +64,32 @@ class ImageDataset(Dataset):
         x = self.images[idx]
         if augment:
             x = augment_batch(x, generator)
-        x = x.expand(-1, self.channels, -1, -1).float().div_(255.0)
-        return (x - self._mean) / self._std, self.labels[idx]
+        return normalise(x, self._mean, self._std, self.channels), self.labels[idx]
 
     def subset(self, indices) -> "ImageDataset":
         idx = torch.as_tensor(indices, dtype=torch.int64)
         mean = tuple(self._mean.flatten().tolist())
         std = tuple(self._std.flatten().tolist())
         return ImageDataset(self.images[idx], self.labels[idx], mean, std, self.channels)
+
+    def loader(
+        self,
+        batch_size: int,
+        shuffle: bool,
+        augment: bool,
+        seed: int,
+        pin_memory: bool = False,
+    ) -> DataLoader:
+        """Whole batches cut from memory in the calling process (``DataSplits.loader``)."""
+        order = torch.Generator().manual_seed(seed)
+        aug = torch.Generator().manual_seed(seed + 0x9E3779B9)
+        sampler = RandomSampler(self, generator=order) if shuffle else SequentialSampler(self)
+        return DataLoader(
+            _Batches(self, augment, aug),
+            batch_size=None,
+            sampler=BatchSampler(sampler, batch_size, drop_last=False),
+            pin_memory=pin_memory,
+        )
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -96,7 +125,7 @@ class _Batches(Dataset):
 class DataSplits:
     """Seeded train/val split of the original training set, plus its test set."""
 
-    train: ImageDataset
+    train: ImageDataset  # or, for a lazy image folder, hwnas.data.folder.FolderDataset
     val: ImageDataset
     test: ImageDataset
     classes: list[str]
@@ -116,22 +145,18 @@ class DataSplits:
         shuffle: bool | None = None,
         augment: bool | None = None,
         seed: int = 0,
-    ) -> DataLoader:
-        """Batches of ``split``; shuffling and augmentation default to on for train only.
-        The same ``seed`` gives the same batches and the same augmentation."""
+        pin_memory: bool = False,
+    ):
+        """Batches (images, labels) of ``split``; shuffling and augmentation default to on for
+        train only.  The same ``seed`` gives the same batches and the same augmentation
+        (for a lazy folder whatever its number of workers).  ``pin_memory``: batches in
+        page-locked memory, for non-blocking copies to a GPU."""
         ds = self.split(split)
         if batch_size < 1:
             raise HwnasError(f"batch size must be at least 1, got {batch_size}")
         shuffle = split == "train" if shuffle is None else shuffle
         augment = split == "train" if augment is None else augment
-        order = torch.Generator().manual_seed(seed)
-        aug = torch.Generator().manual_seed(seed + 0x9E3779B9)
-        sampler = RandomSampler(ds, generator=order) if shuffle else SequentialSampler(ds)
-        return DataLoader(
-            _Batches(ds, augment, aug),
-            batch_size=None,
-            sampler=BatchSampler(sampler, batch_size, drop_last=False),
-        )
+        return ds.loader(batch_size, shuffle, augment, seed, pin_memory)
 
     def calibration(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` real training images (N, C, H, W), normalised, not augmented."""
@@ -155,11 +180,16 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float = 0.2,
     subset: int | None = None,
+    lazy: bool | None = None,
+    workers: int = 0,
 ) -> DataSplits:
     """Load a dataset into memory at ``resolution`` with ``in_channels`` channels.
 
     ``subset`` keeps that many training images (a seeded random choice) before the seeded
     train/val split, where val is ``val_fraction`` of them.  The test set is always whole.
+    An image folder is read lazily (decoded per batch by ``workers`` DataLoader processes)
+    when ``lazy``, or, by default, when it would take more than ``IN_MEMORY_BYTES``;
+    the splits and the evaluation images are those of the in-memory path.
     """
     if in_channels not in (1, 3):
         raise HwnasError(f"in_channels must be 1 or 3, got {in_channels}")
@@ -169,6 +199,8 @@ def load_dataset(
         raise HwnasError(f"resolution must be at least 8 px, got {resolution}")
     if subset is not None and subset < 2:
         raise HwnasError(f"subset must be at least 2 images, got {subset}")
+    if workers < 0:
+        raise HwnasError(f"workers must be at least 0, got {workers}")
     if name == "fashion-mnist":
         train, test, classes = readers.fashion_mnist(Path(root) if root else None)
     elif name in ("cifar10", "folder"):
@@ -177,26 +209,24 @@ def load_dataset(
         if name == "cifar10":
             train, test, classes = readers.cifar10(Path(root))
         else:
-            stored = 1 if in_channels == 1 else 3
-            train, test, classes = readers.image_folder(Path(root), resolution, stored, seed)
+            mode = "L" if in_channels == 1 else "RGB"
+            train_f, test_f, classes = readers.folder_files(Path(root), seed)
+            size = (len(train_f) + len(test_f)) * in_channels * resolution**2
+            if lazy or (lazy is None and size > IN_MEMORY_BYTES):
+                from .folder import lazy_splits
+
+                split = _split_indices(len(train_f), name, seed, subset, val_fraction)
+                return lazy_splits(
+                    train_f, test_f, classes, split, resolution, mode, in_channels, workers
+                )
+            train = readers.decode_files(train_f, resolution, mode, Path(root))
+            test = readers.decode_files(test_f, resolution, mode, Path(root))
     else:
         raise HwnasError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
     train_x = _prepare(train.images, resolution, in_channels)
     test_x = _prepare(test.images, resolution, in_channels)
-    perm = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(seed))
-    if subset is not None:
-        if subset > len(perm):
-            print(
-                f"note: --subset {subset} is more than the {len(perm)} training images of "
-                f"{name}; using all {len(perm)}",
-                file=sys.stderr,
-            )
-        perm = perm[:subset]
-    n_val = round(val_fraction * len(perm))
-    val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
-    if len(train_idx) == 0:
-        raise HwnasError(f"no training images left after taking {n_val} for validation")
+    train_idx, val_idx = _split_indices(len(train.labels), name, seed, subset, val_fraction)
     mean, std = _stats(train_x[train_idx])
     mean, std = _per_channel(mean, in_channels), _per_channel(std, in_channels)
 
@@ -212,6 +242,24 @@ def load_dataset(
         std=std,
         name=name,
     )
+
+
+def _split_indices(n: int, name: str, seed: int, subset, val_fraction: float):
+    """Seeded (train, val) indices (sorted) into the ``n`` original training images."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    if subset is not None:
+        if subset > len(perm):
+            print(
+                f"note: --subset {subset} is more than the {len(perm)} training images of "
+                f"{name}; using all {len(perm)}",
+                file=sys.stderr,
+            )
+        perm = perm[:subset]
+    n_val = round(val_fraction * len(perm))
+    val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+    if len(train_idx) == 0:
+        raise HwnasError(f"no training images left after taking {n_val} for validation")
+    return train_idx, val_idx
 
 
 def _prepare(images: torch.Tensor, resolution: int, in_channels: int) -> torch.Tensor:

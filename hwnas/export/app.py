@@ -99,6 +99,11 @@ def resize_rule(dataset: str, size: int) -> str:
     """How training brought images to the input size (hwnas.data): the app must do the same."""
     from hwnas.data.splits import CROP_PADDING
 
+    if dataset == "folder":  # hwnas.data.readers.load_image
+        return (
+            f"crop the centred square of the shorter side, then bilinear (antialiased) "
+            f"resize to {size}x{size}"
+        )
     rule = (
         f"bilinear (antialiased) resize to {size}x{size}; a square image at most "
         f"{2 * CROP_PADDING} px smaller (even difference) is zero-padded centrally instead"
