@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from hwnas.io import atomic_write_json, save_figure
-from hwnas.search.evaluators import SupernetEvaluator
+from hwnas.search.mnasnet.evaluators import SupernetEvaluator
 from hwnas.search.mnasnet import MnasConfig, search
-from hwnas.search.rewards import get_reward
+from hwnas.search.mnasnet.rewards import get_reward
 from hwnas.space import random_arch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,10 +132,10 @@ def main(argv=None) -> int:
                 "rewards": rewards,
                 "first_fifth": first,
                 "last_fifth": last,
-                "winner_acc": rec["accuracy"],
-                "winner_reward": rec["reward_value"],
-                "winner_ms": rec["predicted_ms"],
-                "choices": rec["choices"],
+                "winner_acc": rec.extra["accuracy"],
+                "winner_reward": rec.extra["reward_value"],
+                "winner_ms": rec.predicted_ms,
+                "choices": list(rec.choices),
                 "under_target_share": sum(float(r["predicted_ms"]) <= target for r in trials)
                 / len(trials),
                 "evaluated": evaluated,

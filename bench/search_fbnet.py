@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.baselines import random_under
-from hwnas.search.common import find_table
+from hwnas.search.base import find_table
 from hwnas.search.fbnet import FBNetConfig, search
 from hwnas.space import Arch, build_model, get_space, reference_arch
 
@@ -155,16 +155,16 @@ def main(argv=None) -> int:
             result["search"][f"{mode}-seed{s}"] = {
                 "wall_s": wall,
                 "epochs": epochs,
-                "s_per_epoch": rec["search_seconds"] / epochs,
-                "predicted_ms": rec["predicted_ms"],
-                "repaired": rec["repaired"],
-                "skip_share": rec["skip_share"],
+                "s_per_epoch": rec.extra["search_seconds"] / epochs,
+                "predicted_ms": rec.predicted_ms,
+                "repaired": rec.extra["repaired"],
+                "skip_share": rec.extra["skip_share"],
                 "last_log": log[-1],
                 "log_header": log[0],
             }
-            winners[(mode, s)] = (Arch.of(space, rec["choices"], f"fbnet-{mode}"), wall)
+            winners[(mode, s)] = (Arch.of(space, list(rec.choices), f"fbnet-{mode}"), wall)
             print(
-                f"search {mode} seed {s}: {wall:.0f} s, winner {rec['predicted_ms']:.3f} ms",
+                f"search {mode} seed {s}: {wall:.0f} s, winner {rec.predicted_ms:.3f} ms",
                 file=sys.stderr,
             )
     mnv2, w = scaled_reference(space, table, target)

@@ -33,12 +33,12 @@ import torch
 
 from hwnas.data import load_dataset
 from hwnas.latency import LatencyTable, synthetic_table
-from hwnas.search.common import find_table
-from hwnas.search.evaluators import SharedEvaluator, rank_agreement
+from hwnas.search.base import find_table
+from hwnas.search.mnasnet.evaluators import SharedEvaluator, rank_agreement
 from hwnas.search.mnasnet import MnasConfig, search
-from hwnas.search.mnasnet_pool import LocalPool, RayPool, local_ray_init
-from hwnas.search.mnasnet_trials import ChildJob
-from hwnas.search.rewards import get_reward
+from hwnas.search.mnasnet.pool import LocalPool, RayPool, local_ray_init
+from hwnas.search.mnasnet.trials import ChildJob
+from hwnas.search.mnasnet.rewards import get_reward
 from hwnas.space import Arch, build_model, get_space, random_arch
 from hwnas.train import TrainConfig, train
 
@@ -192,7 +192,7 @@ def main(argv=None) -> dict:
         tput1 = _throughput(space, a, LocalPool(), a.throughput_trials)
     finally:
         ray.shutdown()
-    mnas_test, mnas_val = _test_acc(space, rec["choices"], a)
+    mnas_test, mnas_val = _test_acc(space, list(rec.choices), a)
     rnd_test, rnd_val = _test_acc(space, rnd["choices"], a) if rnd else (float("nan"),) * 2
     tau = _kendall(space, rnd_rows, a)
     result = {
@@ -212,14 +212,14 @@ def main(argv=None) -> dict:
             "test_images": a.test_images,
         },
         "mnasnet": {
-            "val_acc": rec["accuracy"],
+            "val_acc": rec.extra["accuracy"],
             "val_acc_rerun": mnas_val,
             "test_acc": mnas_test,
-            "latency_ms": rec["predicted_ms"],
-            "reward": rec["reward_value"],
-            "repaired": rec["repaired"],
+            "latency_ms": rec.predicted_ms,
+            "reward": rec.extra["reward_value"],
+            "repaired": rec.extra["repaired"],
             "trials_under_target": sum(float(t["predicted_ms"]) <= target for t in trials),
-            "evaluated": rec["evaluated"],
+            "evaluated": rec.extra["evaluated"],
             "wall_s": mnas_wall,
             "reward_per_batch": [float(np.mean(v)) for _, v in sorted(per_batch.items())],
         },

@@ -37,8 +37,8 @@ from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json, save_figure
 from hwnas.latency import LatencyTable
 from hwnas.search.baselines import random_under, scaled_reference
-from hwnas.search.common import find_table
-from hwnas.search.evaluators import MeasuredLatency
+from hwnas.search.base import find_table
+from hwnas.search.mnasnet.evaluators import MeasuredLatency
 from hwnas.stats import kendall_tau
 from hwnas.search.fbnet import FBNetConfig, search
 from hwnas.space import Arch, build_model, get_space, reference_arch
@@ -170,14 +170,14 @@ def main(argv=None) -> int:
             )
             rec = search(cfg, table=table, space=space)
             search_s = time.perf_counter() - t0
-            winner = Arch.of(space, rec["choices"], "fbnet")
+            winner = Arch.of(space, list(rec.choices), "fbnet")
             rand, n_rand = random_search(space, table, target, search_splits, search_s, seed)
             ref = scaled_reference(space, table, target)
             run = {
                 "target_ms": target,
                 "search_seconds": search_s,
                 "random_trials": n_rand,
-                "supernet": rec["supernet"],
+                "supernet": rec.extra["supernet"],
             }
             for name, arch in (("fbnet", winner), ("random", rand), ("reference", ref)):
                 run[name] = {

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
-from hwnas.search.fbnet import uniform_path
 from hwnas.space import get_space
 from hwnas.supernet import FBNetSupernet, path_accuracy
+from hwnas.supernet.train import uniform_path
 from hwnas.train import cosine_lr
 
 RESULTS = Path(__file__).parent / "results" / "supernet_training.json"

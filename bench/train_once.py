@@ -98,11 +98,11 @@ def main(argv=None) -> int:
         res["targets"][key] = {
             "target_ms": target,
             "search_seconds": time.perf_counter() - t0,
-            "choices": rec["choices"],
-            "predicted_ms": rec["predicted_ms"],
-            "supernet_acc": rec["supernet"]["winner_acc"],
-            "reference_supernet_acc": rec["supernet"]["scaled_reference_acc"],
-            "evaluations": rec["evaluations"],
+            "choices": list(rec.choices),
+            "predicted_ms": rec.predicted_ms,
+            "supernet_acc": rec.extra["supernet"]["winner_acc"],
+            "reference_supernet_acc": rec.extra["supernet"]["scaled_reference_acc"],
+            "evaluations": rec.extra["evaluations"],
         }
         atomic_write_json(RESULTS, res)
 

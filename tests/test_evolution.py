@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hwnas.latency import synthetic_table
-from hwnas.search.common import SearchError
+from hwnas.search.base import SearchError
 from hwnas.search.evolution import EvolutionConfig, crossover, mutate, search
 from hwnas.space.space import Stage
 from hwnas.space import Arch
@@ -126,31 +126,28 @@ def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
     lo, hi = table.bounds(SPACE)
     target = lo + 0.4 * (hi - lo)
     rec = search(_evo(tmp_path / "a", out, target), table=table, space=SPACE)
-    assert rec["predicted_ms"] <= target and rec["strategy"] == "evolution"
-    assert rec["evaluations"] >= 6
+    assert rec.predicted_ms <= target and rec.strategy == "evolution"
+    assert rec.extra["evaluations"] >= 6
     run = tmp_path / "a"
     for f in ("arch.json", "topk.json", "log.csv", "summary.md", "evolution.png", "config.json"):
         assert (run / f).exists(), f
     topk = json.loads((run / "topk.json").read_text())["archs"]
     assert all(a["predicted_ms"] <= target for a in topk)
     scores = [a["score"] for a in topk]
-    assert scores == sorted(scores, reverse=True) and scores[0] == rec["supernet"]["winner_acc"]
+    assert (
+        scores == sorted(scores, reverse=True) and scores[0] == rec.extra["supernet"]["winner_acc"]
+    )
     # the leaders were re-scored on the whole held-out split: the winner's figure is that score
     net, _, splits = open_supernet(out, SPACE, "fashion-mnist")
-    assert rec["supernet"]["winner_acc"] == path_accuracy(
-        net, Arch.of(SPACE, rec["choices"]), splits, calib_batches=CALIBRATION_BATCHES, seed=0
+    assert rec.extra["supernet"]["winner_acc"] == path_accuracy(
+        net, Arch.of(SPACE, rec.choices), splits, calib_batches=CALIBRATION_BATCHES, seed=0
     )
     # stopped after one generation, then resumed: the same winner and the same evaluations
-    assert (
-        search(
-            _evo(tmp_path / "b", out, target), table=table, space=SPACE, stop_after_generations=1
-        )
-        is None
-    )
+    assert search(_evo(tmp_path / "b", out, target), table=table, space=SPACE, stop_after=1) is None
     with pytest.raises(SearchError, match="--resume"):
         search(_evo(tmp_path / "b", out, target), table=table, space=SPACE)
     again = search(_evo(tmp_path / "b", out, target, resume=True), table=table, space=SPACE)
-    assert again["choices"] == rec["choices"] and again["evaluations"] == rec["evaluations"]
+    assert again.choices == rec.choices and again.extra["evaluations"] == rec.extra["evaluations"]
 
 
 def test_evolution_refuses_a_supernet_of_another_space(trained, tmp_path):
@@ -209,8 +206,8 @@ def test_several_targets_on_one_supernet_draw_a_front(trained, tmp_path):
         search_targets(_evo(tmp_path / "bad", out, 1.0), [targets[0], lo / 2], table, SPACE)
     assert not (tmp_path / "bad").exists()
     recs = search_targets(_evo(tmp_path / "f", out, 1.0), targets, table, SPACE)
-    assert [r["target_ms"] for r in recs] == targets
-    assert all(r["predicted_ms"] <= r["target_ms"] for r in recs)
+    assert [r.target_ms for r in recs] == targets
+    assert all(r.predicted_ms <= r.target_ms for r in recs)
     front = json.loads((tmp_path / "f" / "front.json").read_text())
     assert len(front) == 2 and (tmp_path / "f" / "front.png").exists()
     assert all((tmp_path / "f" / f"t{t:g}ms" / "arch.json").exists() for t in targets)
@@ -235,7 +232,7 @@ def test_mnasnet_controller_scored_by_the_trained_supernet(trained, tmp_path):
         batch=4,
     )
     rec = mnas_search(cfg, table=table, space=SPACE)
-    assert rec["predicted_ms"] <= target
+    assert rec.predicted_ms <= target
     summary = (tmp_path / "m" / "summary.md").read_text()
     assert "trained supernet" in summary, summary[:500]
     with pytest.raises(SearchError, match="go together"):

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from hwnas.latency import synthetic_table
-from hwnas.search.common import SearchError, check_target
+from hwnas.search.base import SearchError, check_target
 from hwnas.search.fbnet import FBNetConfig, derive, search, theta_forward
-from hwnas.search.fbnet_loss import fbnet_loss, gumbel_weights, target_term, temperature, theta_loss
+from hwnas.search.fbnet.loss import fbnet_loss, gumbel_weights, target_term, temperature, theta_loss
 from hwnas.space import get_space, reference_arch
 from hwnas.supernet import FBNetSupernet
 from spaces import tiny_space
@@ -168,7 +168,7 @@ def test_end_to_end_tiny_budget(tmp_path, mode, capsys):
         assert (out / f).exists(), f
     arch = json.loads((out / "arch.json").read_text())
     assert arch["predicted_ms"] <= target and arch["margin_ms"] >= 0
-    assert arch["mode"] == mode and rec["choices"] == arch["choices"]
+    assert arch["mode"] == mode and list(rec.choices) == arch["choices"]
     lines = (out / "log.csv").read_text().splitlines()
     assert len(lines) == 3 and "H_s1.l0.op" in lines[0] and "skip_share" in lines[0]
     with pytest.raises(SearchError, match="already holds a search; pass --resume"):
@@ -180,11 +180,11 @@ def test_resume_equals_uninterrupted(tmp_path):
     table, target = _tiny_target()
     full = search(_cfg(tmp_path, "full", target_ms=target, epochs=3), table=table, space=TINY)
     part_cfg = _cfg(tmp_path, "part", target_ms=target, epochs=3)
-    assert search(part_cfg, stop_after_epochs=2, table=table, space=TINY) is None
+    assert search(part_cfg, stop_after=2, table=table, space=TINY) is None
     resumed = search(
         _cfg(tmp_path, "part", target_ms=target, epochs=3, resume=True), table=table, space=TINY
     )
-    assert resumed["choices"] == full["choices"]
+    assert resumed.choices == full.choices
     a = (tmp_path / "full" / "log.csv").read_text().splitlines()
     b = (tmp_path / "part" / "log.csv").read_text().splitlines()
     strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731 (drop seconds)
@@ -212,7 +212,7 @@ def test_fbnet_small_end_to_end(tmp_path, mode):
     lo, hi = table.bounds(space)
     target = lo + 0.2 * (hi - lo)
     rec = search(_cfg(tmp_path, mode, mode, target_ms=target, refine=1), table=table, space=space)
-    assert rec["predicted_ms"] <= target
+    assert rec.predicted_ms <= target
     arch = Arch.load(tmp_path / mode / "arch.json")
     assert build_model(space, arch)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 

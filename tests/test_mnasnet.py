@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-import hwnas.search.mnasnet_pool as pool_mod
+import hwnas.search.mnasnet.pool as pool_mod
 from hwnas.latency import synthetic_table
-from hwnas.search.common import SearchError
-from hwnas.search.controller import Controller, ControllerConfig
+from hwnas.search.base import SearchError
+from hwnas.search.mnasnet.controller import Controller, ControllerConfig
 from hwnas.search.mnasnet import MnasConfig, search
 from hwnas.space import get_space
 
@@ -130,7 +130,7 @@ def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch, cap
     cfg = MnasConfig(
         target_ms=_target(table), out=str(tmp_path / "run"), trials=6, batch=2, subset=300
     )
-    assert search(cfg, table=table, space=SPACE, stop_after_batches=1) is None
+    assert search(cfg, table=table, space=SPACE, stop_after=1) is None
     assert "batch 1: trials 2/6, mean reward" in capsys.readouterr().err
     first = _rows(tmp_path / "run")
     assert len(first) == 2 and len(calls) == 2
@@ -142,14 +142,14 @@ def test_resume_does_not_rerun_finished_trials(tmp_path, table, monkeypatch, cap
     assert rows[:2] == first  # finished trials kept, not re-run
     assert len(calls) == sum(r["status"] == "ok" for r in rows) <= 6
     assert set(calls[:2]) == {tuple(map(int, r["choices"].split("-"))) for r in first}
-    assert rec["predicted_ms"] <= cfg.target_ms
+    assert rec.predicted_ms <= cfg.target_ms
 
     # an uninterrupted run with the same seed samples and scores the same trials
     calls.clear()
     whole = search(
         MnasConfig(**{**cfg.__dict__, "out": str(tmp_path / "whole")}), table=table, space=SPACE
     )
-    assert _rows(tmp_path / "whole") == rows and whole["choices"] == rec["choices"]
+    assert _rows(tmp_path / "whole") == rows and whole.choices == rec.choices
 
 
 def test_no_trial_meets_target_is_repaired(tmp_path, table, monkeypatch):
@@ -159,14 +159,14 @@ def test_no_trial_meets_target_is_repaired(tmp_path, table, monkeypatch):
         target_ms=lo * 1.001, out=str(tmp_path / "run"), trials=2, batch=2, reward="hard"
     )
     rec = search(cfg, table=table, space=SPACE)
-    assert rec["repaired"] and not rec["met_target"]
-    assert rec["predicted_ms"] <= cfg.target_ms
+    assert rec.extra["repaired"] and not rec.extra["met_target"]
+    assert rec.predicted_ms <= cfg.target_ms
     assert "no sampled architecture met the target" in (tmp_path / "run/summary.md").read_text()
 
 
 def test_failing_trial_in_process_is_retried_then_invalid(tmp_path, table, monkeypatch):
     """First attempt raises → attempts 2; with retries=0 it is recorded failed, reward 0."""
-    from hwnas.search import mnasnet_trials
+    from hwnas.search.mnasnet import trials as mnasnet_trials
 
     def child(job, worker=None):
         if job.trial == 0 and job.attempt == 1:  # trial 0 fails on its first attempt
@@ -191,7 +191,7 @@ def _dies_on_first_attempt(trial: int):
     """A Ray task body for the pool: the real proxy training, except that ``trial``'s worker
     process dies (``os._exit``) on its first attempt.  Defined in a function, so Ray ships it
     to the workers by value (they cannot import this test module)."""
-    from hwnas.search.mnasnet_trials import run_child
+    from hwnas.search.mnasnet.trials import run_child
 
     def child(job, worker=None):
         if job.trial == trial and job.attempt == 1:
@@ -234,7 +234,7 @@ def test_ray_two_workers_end_to_end_with_killed_worker(tmp_path, table, monkeypa
     ):
         assert (out / name).exists(), name
     arch = json.loads((out / "arch.json").read_text())
-    assert arch["predicted_ms"] <= cfg.target_ms and rec["choices"] == arch["choices"]
+    assert arch["predicted_ms"] <= cfg.target_ms and list(rec.choices) == arch["choices"]
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
     import ray
 

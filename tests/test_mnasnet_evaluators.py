@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from hwnas.latency import synthetic_table
-from hwnas.search.common import SearchError
-from hwnas.search.evaluators import MeasuredLatency, kendall_tau, rank_agreement
+from hwnas.search.base import SearchError
+from hwnas.search.mnasnet.evaluators import MeasuredLatency, kendall_tau, rank_agreement
 from hwnas.search.mnasnet import MnasConfig, search
-from hwnas.search.mnasnet_supernet import SuperNet
+from hwnas.search.mnasnet.supernet import SuperNet
 from hwnas.space import build_model, get_space, random_arch
 
 SPACE = get_space("mnasnet-small")
@@ -55,7 +55,7 @@ def test_shared_evaluator_search_and_resume(tmp_path):
         subset=200,
         batch_size=50,
     )
-    assert search(cfg, table=table, space=SPACE, stop_after_batches=1) is None
+    assert search(cfg, table=table, space=SPACE, stop_after=1) is None
     assert (out / "supernet.pt").exists()
     stamp = (out / "supernet.pt").stat().st_mtime_ns
     rec = search(MnasConfig(**{**cfg.__dict__, "resume": True}), table=table, space=SPACE)
@@ -63,7 +63,7 @@ def test_shared_evaluator_search_and_resume(tmp_path):
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert len(rows) == 6 and all(0 <= float(r["accuracy"]) <= 1 for r in rows)
     assert {r["worker"] for r in rows} <= {"supernet", "cache"}
-    assert rec["predicted_ms"] <= cfg.target_ms
+    assert rec.predicted_ms <= cfg.target_ms
 
 
 def test_shared_evaluator_refuses_fbnet_space(tmp_path):

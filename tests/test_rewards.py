@@ -2,8 +2,8 @@
 
 import pytest
 
-from hwnas.search.common import SearchError
-from hwnas.search.rewards import absolute, get_reward, hard, mnas, soft
+from hwnas.search.base import SearchError
+from hwnas.search.mnasnet.rewards import absolute, get_reward, hard, mnas, soft
 
 T = 10.0
 

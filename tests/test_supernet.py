@@ -7,11 +7,11 @@ import torch.nn.functional as F
 
 from hwnas.data import load_dataset
 from hwnas.data.splits import DataSplits, ImageDataset
-from hwnas.search.fbnet import uniform_path
 from hwnas.space import FBNET_OPS, build_model, get_space
 from hwnas.space.space import Stage
 from hwnas.space.arch import random_arch
 from hwnas.supernet import FBNetSupernet, calibrate, path_accuracy, slice_like, widest_arch
+from hwnas.supernet.train import uniform_path
 from spaces import tiny_space
 
 TINY = tiny_space(

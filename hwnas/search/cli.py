@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .common import SearchError
+from .base import SearchError, SearchResult
 
 DEFAULT_SPACE = {"fbnet": "fbnet-small", "mnasnet": "mnasnet-small", "evolution": "fbnet-small"}
 
@@ -25,6 +25,8 @@ def _given(**kw) -> dict:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+# long only for its option list (typer reads the options from this signature); the work is
+# in _targets, _strategy_options and _run
 def search_command(
     target_ms: Optional[str] = typer.Option(
         None,
@@ -110,7 +112,42 @@ def search_command(
     """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
     on a trained supernet (`hwnas supernet train`)."""
     space = space or DEFAULT_SPACE[strategy.value]
-    known: dict = {}  # the table and space loaded for --target-frac, reused by the search
+    values, known = _targets(strategy, space, table, target_ms, target_frac)
+    common = _given(
+        target_ms=values[0],
+        out=out,
+        table=table,
+        data=data,
+        data_root=data_root,
+        space=space,
+        resume=resume,
+        seed=seed,
+        subset=subset,
+        batch_size=batch_size,
+    )
+    own = _strategy_options(
+        strategy,
+        supernet,
+        fbnet=_given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs, refine=refine),
+        mnasnet=_given(
+            reward=reward,
+            trials=trials,
+            batch=batch,
+            child_epochs=child_epochs,
+            workers=workers,
+            ray_address=ray_address,
+            latency=latency,
+            evaluator=evaluator,
+        ),
+        evolution=_given(population=population, generations=generations),
+    )
+    _run(strategy, {**common, **own}, values, known, out)
+
+
+def _targets(strategy: Strategy, space: str, table, target_ms, target_frac):
+    """The targets in ms (several only for evolution) and, for --target-frac, the table and
+    space loaded to compute them (reused by the search)."""
+    known: dict = {}
     if (target_ms is None) == (target_frac is None):
         raise SearchError("give exactly one of --target-ms and --target-frac")
     flag = "--target-ms" if target_ms is not None else "--target-frac"
@@ -124,73 +161,49 @@ def search_command(
     if target_frac is not None:
         if not all(0 < f <= 10 for f in values):  # before a missing table would be profiled
             raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac})")
-        from .common import resolve_table
+        from .base import resolve_table
 
         known["table"], known["space"] = resolve_table(space, table)
         values = [target_from_reference(known["table"], known["space"], f) for f in values]
-    target_ms = values[0]
-    common = _given(
-        target_ms=target_ms,
-        out=out,
-        table=table,
-        data=data,
-        data_root=data_root,
-        space=space,
-        resume=resume,
-        seed=seed,
-        subset=subset,
-        batch_size=batch_size,
-    )
-    own = {
-        "fbnet": _given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs, refine=refine),
-        "mnasnet": _given(
-            reward=reward,
-            trials=trials,
-            batch=batch,
-            child_epochs=child_epochs,
-            workers=workers,
-            ray_address=ray_address,
-            latency=latency,
-            evaluator=evaluator,
-        ),
-        "evolution": _given(population=population, generations=generations),
-    }
-    for other, flags in own.items():
+    return values, known
+
+
+def _strategy_options(strategy: Strategy, supernet, **by_strategy: dict) -> dict:
+    """The options of ``strategy`` that were given; another strategy's option is an error.
+    --supernet belongs to all three: evolution needs it, fbnet starts from it, mnasnet scores
+    with it."""
+    for other, flags in by_strategy.items():
         if other != strategy.value and flags:
             names = ", ".join("--" + k.replace("_", "-") for k in flags)
             raise SearchError(f"{names}: only for --strategy {other}")
-    # --supernet: evolution needs it, fbnet starts from it, mnasnet scores with it
-    own[strategy.value].update(_given(supernet=supernet))
+    return {**by_strategy[strategy.value], **_given(supernet=supernet)}
+
+
+def _run(strategy: Strategy, options: dict, values: list[float], known: dict, out: str) -> None:
+    """One search per run folder at a time; several targets: evolution's front."""
     from hwnas.io import check_out_dir, output_lock
 
-    with output_lock(check_out_dir(out)):  # one search per run folder at a time
-        if strategy is Strategy.evolution and len(values) > 1:
-            from .evolution import EvolutionConfig, search_targets
+    from . import config_class, search
 
-            recs = search_targets(EvolutionConfig(**common, **own["evolution"]), values, **known)
-            for rec in recs:
-                _report(rec, rec["out"])
+    with output_lock(check_out_dir(out)):
+        try:
+            cfg = config_class(strategy.value)(**options)
+        except ImportError as e:
+            raise SearchError(
+                f"--strategy {strategy.value} is not available in this build ({e})"
+            ) from None
+        if len(values) > 1:
+            from .evolution import search_targets, target_dir
+
+            results = search_targets(cfg, values, **known)
+            for result in results:
+                _report(result, str(target_dir(out, result.target_ms)))
             typer.echo(
-                f"accuracy-latency front of {len(recs)} targets → {out}/front.png, {out}/front.json"
+                f"accuracy-latency front of {len(results)} targets → {out}/front.png, "
+                f"{out}/front.json"
             )
             return
-        if strategy is Strategy.evolution:
-            from .evolution import EvolutionConfig, search as evolve
-
-            rec = evolve(EvolutionConfig(**common, **own["evolution"]), **known)
-        elif strategy is Strategy.fbnet:
-            from .fbnet import FBNetConfig, search
-
-            rec = search(FBNetConfig(**common, **own["fbnet"]), **known)
-        else:
-            try:
-                from .mnasnet import MnasConfig, search as mnas_search
-            except ImportError as e:
-                raise SearchError(
-                    f"--strategy mnasnet is not available in this build ({e})"
-                ) from None
-            rec = mnas_search(MnasConfig(**common, **own["mnasnet"]), **known)
-        _report(rec, out)
+        _report(search(cfg, **known), out)
 
 
 def numbers(flag: str, text: str) -> list[float]:
@@ -221,13 +234,13 @@ def target_from_reference(table, space, frac: float, reference: str = "mobilenet
     return target
 
 
-def _report(rec, out: str) -> None:
-    if not isinstance(rec, dict) or "predicted_ms" not in rec:
+def _report(result: SearchResult | None, out: str) -> None:
+    if result is None or result.predicted_ms is None:
         typer.echo(f"done: results in {out}/")
         return
     typer.echo(
-        f"winner: {rec['predicted_ms']:.3f} ms predicted (target {rec['target_ms']:g} "
-        f"ms, margin {rec['margin_ms']:.3f} ms) → {out}/arch.json; see {out}/summary.md"
+        f"winner: {result.predicted_ms:.3f} ms predicted (target {result.target_ms:g} "
+        f"ms, margin {result.margin_ms:.3f} ms) → {out}/arch.json; see {out}/summary.md"
     )
 
 

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.io import atomic_write_rows, save_figure
+from hwnas.io import save_figure
 
-from .common import write_summary
-
-
-def write_log(out: Path, rows: list[dict]) -> None:
-    """All epoch rows so far as ``log.csv`` (rewritten atomically each epoch)."""
-    atomic_write_rows(out / "log.csv", rows)
+from ..base import write_summary
 
 
 def _probs(theta: list[list[float]]) -> list[np.ndarray]:
@@ -54,7 +49,12 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    final = history[-1]["theta"]
+    _theta_heatmap(plt, out, space, history[-1]["theta"])
+    _theta_evolution(plt, out, space, history)
+    _latency_plot(plt, out, history, target_ms)
+
+
+def _theta_heatmap(plt, out: Path, space, final) -> None:
     ops, names = _op_matrix(space, final)
     widths, wnames, k = _width_matrix(space, final)
     fig, (a1, a2) = plt.subplots(
@@ -77,6 +77,9 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     fig.colorbar(im, ax=a2, label="probability")
     save_figure(fig, out / "theta_heatmap.png", tight=True)
 
+
+def _theta_evolution(plt, out: Path, space, history: list[dict]) -> None:
+    names = _op_matrix(space, history[-1]["theta"])[1]
     n = len(history)
     picks = sorted({round(j * (n - 1) / 5) for j in range(6)}) if n > 1 else [0]
     cols = min(3, len(picks))
@@ -102,6 +105,8 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     fig.suptitle("op probabilities over the search (rows: layers in network order)")
     save_figure(fig, out / "theta_evolution.png", tight=True)
 
+
+def _latency_plot(plt, out: Path, history: list[dict], target_ms: float) -> None:
     ep = [h["row"]["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-", label="E[latency] softmax(θ)")
@@ -114,36 +119,11 @@ def write_plots(out: Path, space, history: list[dict], target_ms: float) -> None
     save_figure(fig, out / "latency.png", tight=True)
 
 
-def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict], topk) -> None:
-    last = rows[-1]
-    lines = [
-        f"# FBNet search — {out.name}",
-        "",
-        f"- space **{space.name}** (resolution {space.resolution}), mode **{cfg.mode}**, "
-        f"{cfg.epochs} epochs ({cfg.warmup_epochs} warm-up), subset {cfg.subset}, "
-        f"batch {cfg.batch_size}, seed {cfg.seed}",
-        f"- table `{rec['table']}` ({rec['provenance'].get('device', '?')}, "
-        f"{rec['provenance'].get('backend', '?')})",
-        f"- θ loss: CE·{cfg.alpha}·log(LAT µs)^{cfg.beta} + {cfg.target_weight}·"
-        f"{cfg.target_term}(LAT/T)",
-        f"- search time {rec['search_seconds']:.0f} s "
-        f"({rec['search_seconds'] / max(1, len(rows)):.1f} s/epoch)",
-        "",
-        "## Result",
-        "",
-        f"- winner: **{rec['predicted_ms']:.3f} ms** predicted, target {rec['target_ms']:g} ms, "
-        f"margin {rec['margin_ms']:.3f} ms",
-        f"- argmax θ: {rec['argmax']['predicted_ms']:.3f} ms → "
-        + ("repaired under the target by the exact DP" if rec["repaired"] else "already fits"),
-        f"- winner selected by {rec.get('selected_by', 'θ')}; θ alone would give "
-        f"{rec['theta_winner']['predicted_ms']:.3f} ms"
-        if "theta_winner" in rec
-        else "- winner selected by θ",
-        f"- skip share in the winner: {rec['skip_share']:.0%}",
-        f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
-        f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
-    ]
-    seen = rec.get("supernet")
+def write_fbnet_summary(out: Path, cfg, space, table, result, rows: list[dict], topk) -> None:
+    """summary.md: the settings, the winner (``result``, a SearchResult) and the top-k."""
+    x = result.extra
+    lines = _result_lines(out, cfg, space, result, rows)
+    seen = x.get("supernet")
     if seen:
         lines.append(
             f"- the supernet's own accuracy (θ split, BatchNorm re-estimated per path): "
@@ -151,17 +131,57 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
             f"random paths {seen['random_mean']:.3f} on average "
             f"({min(seen['random_acc']):.3f}–{max(seen['random_acc']):.3f})"
         )
-    if rec.get("supernet_note"):
-        lines += ["", f"**Warning:** {rec['supernet_note']}."]
+    if result.supernet_note:
+        lines += ["", f"**Warning:** {result.supernet_note}."]
     lines += [
         "",
         "| layer | choice |",
         "|---|---|",
     ]
-    lines += [f"| {k} | {v} |" for k, v in rec["values"].items()]
-    by_net = rec.get("selected_by", "θ") != "θ"
-    label = "supernet acc (BN re-estimated)" if by_net else "log p"
+    lines += [f"| {k} | {v} |" for k, v in result.arch.to_dict(space)["values"].items()]
+    lines += _topk_lines(space, table, topk, x.get("selected_by", "θ") != "θ")
     lines += [
+        "",
+        "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
+        "per-epoch numbers in `log.csv`.",
+    ]
+    write_summary(out, "\n".join(lines))
+
+
+def _result_lines(out: Path, cfg, space, r, rows: list[dict]) -> list[str]:
+    x, last = r.extra, rows[-1]
+    return [
+        f"# FBNet search — {out.name}",
+        "",
+        f"- space **{space.name}** (resolution {space.resolution}), mode **{cfg.mode}**, "
+        f"{cfg.epochs} epochs ({cfg.warmup_epochs} warm-up), subset {cfg.subset}, "
+        f"batch {cfg.batch_size}, seed {cfg.seed}",
+        f"- table `{r.table}` ({r.provenance.get('device', '?')}, "
+        f"{r.provenance.get('backend', '?')})",
+        f"- θ loss: CE·{cfg.alpha}·log(LAT µs)^{cfg.beta} + {cfg.target_weight}·"
+        f"{cfg.target_term}(LAT/T)",
+        f"- search time {x['search_seconds']:.0f} s "
+        f"({x['search_seconds'] / max(1, len(rows)):.1f} s/epoch)",
+        "",
+        "## Result",
+        "",
+        f"- winner: **{r.predicted_ms:.3f} ms** predicted, target {r.target_ms:g} ms, "
+        f"margin {r.margin_ms:.3f} ms",
+        f"- argmax θ: {x['argmax']['predicted_ms']:.3f} ms → "
+        + ("repaired under the target by the exact DP" if x["repaired"] else "already fits"),
+        f"- winner selected by {x.get('selected_by', 'θ')}; θ alone would give "
+        f"{x['theta_winner']['predicted_ms']:.3f} ms"
+        if "theta_winner" in x
+        else "- winner selected by θ",
+        f"- skip share in the winner: {x['skip_share']:.0%}",
+        f"- last epoch: train acc {last['train_acc']:.3f}, θ-split acc {last['val_acc']:.3f}, "
+        f"τ {last['tau']:.3f}, E[latency] {last['expected_lat_ms']:.3f} ms",
+    ]
+
+
+def _topk_lines(space, table, topk, by_net: bool) -> list[str]:
+    label = "supernet acc (BN re-estimated)" if by_net else "log p"
+    lines = [
         "",
         "## Top-k under the target",
         "",
@@ -175,15 +195,9 @@ def write_fbnet_summary(out: Path, cfg, space, table, rec: dict, rows: list[dict
         f"| # | predicted ms | {label} |",
         "|---|---|---|",
     ]
-    lines += [
+    return lines + [
         f"| {i + 1} | {table.predict(a, space):.3f} | {s:.3f} |" for i, (a, s) in enumerate(topk)
     ]
-    lines += [
-        "",
-        "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
-        "per-epoch numbers in `log.csv`.",
-    ]
-    write_summary(out, "\n".join(lines))
 
 
-__all__ = ["write_log", "write_plots", "write_fbnet_summary"]
+__all__ = ["write_plots", "write_fbnet_summary"]

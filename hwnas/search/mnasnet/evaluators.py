@@ -21,10 +21,10 @@ from hwnas.io import atomic_write_bytes, atomic_write_text
 from hwnas.space import Arch, SearchSpace
 from hwnas.stats import kendall_tau
 
-from .common import SearchError
-from .mnasnet_pool import open_pool
-from .mnasnet_supernet import SuperNet, path_accuracy, train_supernet
-from .mnasnet_trials import ChildJob, load_splits
+from ..base import SearchError
+from .pool import open_pool
+from .supernet import SuperNet, path_accuracy, train_supernet
+from .trials import ChildJob, load_splits
 
 SUPERNET_FILE = "supernet.pt"
 MEASURED_FILE = "measured_latency.json"

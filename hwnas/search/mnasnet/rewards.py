@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
-from .common import SearchError
+from ..base import SearchError
 
 # MnasNet (Tan et al. 2019, Eq. 2):
 #

@@ -7,8 +7,8 @@ import os
 import socket
 from typing import Callable, Sequence
 
-from .common import SearchError
-from .mnasnet_trials import ChildJob, run_child, run_child_safe
+from ..base import SearchError
+from .trials import ChildJob, run_child, run_child_safe
 
 # outcome of one trial: (result dict or None, attempts used, last error ("" when ok))
 Outcome = tuple[dict | None, int, str]

@@ -1,5 +1,6 @@
-"""Shared by both searchers: their common config, finding the latency table, checking the
-target, writing the results."""
+"""Shared by every strategy: the config base, the error, the typed result (``SearchResult``,
+what ``arch.json`` is written from and what export reads), finding the latency table,
+checking the target, resuming, and writing the results."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Sequence
+from typing import Any, ClassVar, Sequence
 
 from hwnas.device_profiler.runner import profile_host
 from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_json, atomic_write_text, check_resume
+from hwnas.io import atomic_write_json, atomic_write_rows, atomic_write_text, check_resume
 from hwnas.latency import LatencyTable, TableError, sidecar_path
 from hwnas.space import Arch, SearchSpace, get_space
 
@@ -27,8 +29,11 @@ class SearchError(HwnasError):
 class SearchConfig:
     """What every searcher is given: target, output, table, data, space, budget, seed.
 
-    Subclasses add their own fields (all with defaults) and their own `checks()`.
+    Subclasses add their own fields (all with defaults), their own `checks()` and the
+    ``strategy`` name that ``hwnas.search.search`` dispatches on.
     """
+
+    strategy: ClassVar[str] = ""
 
     target_ms: float
     out: str
@@ -160,6 +165,7 @@ def provenance_summary(table: LatencyTable) -> dict:
 
 
 def arch_record(space: SearchSpace, table: LatencyTable, arch: Arch, target_ms: float) -> dict:
+    """An architecture as ``topk.json`` lists it: its JSON, predicted latency and margin."""
     pred = table.predict(arch, space)
     return {
         **arch.to_dict(space),
@@ -169,43 +175,175 @@ def arch_record(space: SearchSpace, table: LatencyTable, arch: Arch, target_ms: 
     }
 
 
+# arch.json keys that are not SearchResult.extra: the architecture's and the result's own
+_RESULT_KEYS = (
+    "schema",
+    "space",
+    "version",
+    "space_args",
+    "name",
+    "choices",
+    "values",
+    "arch",
+    "predicted_ms",
+    "target_ms",
+    "margin_ms",
+    "table",
+    "provenance",
+    "result_schema",
+    "written",
+    "strategy",
+)
+
+
+class _ReadOnly(dict):
+    """A dict that refuses changes (``SearchResult.provenance`` and ``extra``); it still
+    compares, copies, pickles and writes as JSON like a dict."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a SearchResult is read-only (dataclasses.replace makes a new one)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):
+        return (_ReadOnly, (dict(self),))
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    """What a search found, as ``arch.json`` records it and export reads it.
+
+    Every strategy's ``search`` returns one.  ``extra`` holds what only that strategy records
+    (FBNet's θ winner and supernet check, evolution's fitness and scaled reference, MnasNet's
+    reward and trial); it is written after the common fields, as before.  Read from a bare
+    architecture file (``hwnas arch ref -o``), only ``arch`` is set and the rest is None or
+    empty.
+    """
+
+    arch: Arch  # the winner (its space, choices and name)
+    predicted_ms: float | None = None  # the table's prediction (µs precision)
+    target_ms: float | None = None
+    margin_ms: float | None = None  # target_ms - predicted_ms
+    strategy: str | None = None  # fbnet | evolution | mnasnet
+    table: str | None = None  # the latency table's path
+    # the table's device, backend, runtime, precision, threads, date, CPU or SoC
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    written: str | None = None  # local time, ISO 8601
+
+    def __post_init__(self):
+        object.__setattr__(self, "provenance", _ReadOnly(self.provenance))
+        object.__setattr__(self, "extra", _ReadOnly(self.extra))
+
+    @property
+    def choices(self) -> tuple[int, ...]:
+        return self.arch.choices
+
+    @property
+    def supernet_note(self) -> str | None:
+        """FBNet's warning that its supernet could not tell architectures apart (else None)."""
+        return self.extra.get("supernet_note")
+
+    @classmethod
+    def of(
+        cls,
+        space: SearchSpace,
+        table: LatencyTable,
+        arch: Arch,
+        target_ms: float,
+        strategy: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> "SearchResult":
+        """The result for ``arch`` under ``target_ms`` on ``table``, written now."""
+        rec = arch_record(space, table, arch, target_ms)
+        return cls(
+            arch,
+            predicted_ms=rec["predicted_ms"],
+            target_ms=target_ms,
+            margin_ms=rec["margin_ms"],
+            strategy=strategy,
+            table=str(table.path) if table.path else None,
+            provenance=provenance_summary(table),
+            extra=extra or {},
+            written=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+
+    def to_record(self, space: SearchSpace | None = None) -> dict:
+        """The ``arch.json`` record (the same keys, in the same order, as before the type)."""
+        rec = {
+            **self.arch.to_dict(space),
+            "predicted_ms": self.predicted_ms,
+            "target_ms": self.target_ms,
+            "margin_ms": self.margin_ms,
+            "table": self.table,
+            "provenance": dict(self.provenance),
+            "result_schema": RESULT_SCHEMA,
+            "written": self.written,
+        }
+        if self.strategy is not None:
+            rec["strategy"] = self.strategy
+        return {**rec, **self.extra}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any], arch: Arch | None = None) -> "SearchResult":
+        """The result an ``arch.json`` (or a bare architecture file) records; ``arch``: the
+        architecture already loaded from it (else read from ``rec``)."""
+        if arch is None:
+            arch = Arch.from_dict(dict(rec.get("arch", rec)))
+        return cls(
+            arch,
+            predicted_ms=rec.get("predicted_ms"),
+            target_ms=rec.get("target_ms"),
+            margin_ms=rec.get("margin_ms"),
+            strategy=rec.get("strategy"),
+            table=rec.get("table"),
+            provenance=rec.get("provenance") or {},
+            extra={k: v for k, v in rec.items() if k not in _RESULT_KEYS},
+            written=rec.get("written"),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SearchResult":
+        """A run folder's ``arch.json`` (or an architecture file), checked as ``Arch.load``."""
+        p = Path(path)
+        p = p / "arch.json" if p.is_dir() else p
+        arch = Arch.load(p)
+        rec = json.loads(p.read_text())
+        return cls.from_record(rec if isinstance(rec, dict) else {}, arch)
+
+
 def write_result(
     out_dir: str | Path,
     space: SearchSpace,
     table: LatencyTable,
     arch: Arch,
     target_ms: float,
+    strategy: str,
     topk: Sequence[tuple[Arch, float]] = (),
-    extra: dict | None = None,
-) -> dict:
-    """Write ``arch.json`` (winner + predicted latency, margin, table, provenance) and
-    ``topk.json`` (``[(arch, score), ...]``, best first); returns the arch.json record."""
+    extra: Mapping[str, Any] | None = None,
+) -> SearchResult:
+    """Write ``arch.json`` (the result: winner, predicted latency, margin, table, provenance,
+    ``extra``) and ``topk.json`` (``[(arch, score), ...]``, best first); returns the result."""
     out = Path(out_dir)
-    rec = {
-        **arch_record(space, table, arch, target_ms),
-        "table": str(table.path) if table.path else None,
-        "provenance": provenance_summary(table),
-        "result_schema": RESULT_SCHEMA,
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        **(extra or {}),
-    }
-    if rec["predicted_ms"] > target_ms + 1e-9:
+    result = SearchResult.of(space, table, arch, target_ms, strategy, extra)
+    if result.predicted_ms > target_ms + 1e-9:
         raise SearchError(
-            f"internal: winner predicted {rec['predicted_ms']:.3f} ms exceeds "
+            f"internal: winner predicted {result.predicted_ms:.3f} ms exceeds "
             f"target {target_ms:g} ms"
         )
-    atomic_write_json(out / "arch.json", rec)
+    atomic_write_json(out / "arch.json", result.to_record(space))
     atomic_write_json(
         out / "topk.json",
         {
             "target_ms": target_ms,
-            "table": rec["table"],
+            "table": result.table,
             "archs": [
                 {**arch_record(space, table, a, target_ms), "score": float(s)} for a, s in topk
             ],
         },
     )
-    return rec
+    return result
 
 
 def config_dict(config) -> dict:
@@ -227,9 +365,16 @@ def write_summary(out_dir: str | Path, markdown: str) -> None:
     atomic_write_text(Path(out_dir) / "summary.md", markdown.rstrip() + "\n")
 
 
+def write_log(out: Path, rows: list[dict]) -> None:
+    """All epoch (or generation) rows so far as ``log.csv`` (rewritten atomically each time)."""
+    atomic_write_rows(out / "log.csv", rows)
+
+
 __all__ = [
     "SearchError",
     "SearchConfig",
+    "SearchResult",
+    "RESULT_SCHEMA",
     "TableError",
     "make_space",
     "find_table",
@@ -238,6 +383,7 @@ __all__ = [
     "write_result",
     "write_config",
     "write_summary",
+    "write_log",
     "arch_record",
     "provenance_summary",
     "config_dict",

@@ -8,7 +8,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from .common import SearchError
+from ..base import SearchError
 
 _SPLITS: dict = {}  # per-process cache of loaded datasets (Ray workers are reused)
 

@@ -17,7 +17,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,92 +26,24 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 
-from . import mnasnet_report as report
-from .common import (
-    SearchConfig,
+from . import report
+from ..base import (
     SearchError,
+    SearchResult,
     check_target,
     prepare_out,
     resolve_table,
     write_config,
     write_result,
 )
-from .controller import Controller, ControllerConfig
+from .config import MnasConfig
+from .controller import Controller
 from .evaluators import MeasuredLatency, SharedEvaluator, SupernetEvaluator, TrainEvaluator
-from .mnasnet_trials import ChildJob
-from .rewards import REWARDS, get_reward
+from .trials import ChildJob
+from .rewards import get_reward
 
 CKPT = "ckpt.pt"
-EVALUATORS = ("train", "shared", "supernet")
-LATENCY_MODES = ("predict", "measured")
 INVALID_REWARD = 0.0
-
-
-@dataclass(frozen=True)
-class MnasConfig(SearchConfig):
-    space: str = "mnasnet-small"
-    reward: str = "soft"  # soft | hard | abs
-    trials: int = 32
-    batch: int = 4  # architectures per controller update
-    child_epochs: int = 1
-    workers: int = 1  # 1 without --ray-address: in process, no Ray
-    ray_address: str | None = None
-    latency: str = "predict"  # predict | measured
-    evaluator: str = "train"  # train | shared | supernet (a trained one: `hwnas supernet train`)
-    supernet: str = ""  # evaluator supernet: its folder
-    supernet_epochs: int = 3  # shared evaluator: epochs of single-path supernet training
-    # proxy budget: 1 epoch on 1.2k images at batch 64 / lr 0.1 stays near chance (~0.1 val
-    # accuracy); 2.4k images at batch 32 / lr 0.05 gives ~0.54, enough to rank children
-    subset: int | None = 3000
-    batch_size: int = 32
-    child_lr: float = 0.05
-    retries: int = 2  # extra attempts for a failed trial / dead worker
-    ray_timeout_s: float = 10.0
-    ctl_lr: float = 5e-3
-    ctl_hidden: int = 64
-    ppo_clip: float = 0.2
-    ppo_epochs: int = 4
-    entropy: float = 1e-2
-    baseline_decay: float = 0.9
-
-    def checks(self) -> list[tuple[bool, str]]:
-        return [
-            (
-                self.reward in REWARDS,
-                f"unknown reward {self.reward!r}; choose one of {', '.join(REWARDS)}",
-            ),
-            (
-                self.evaluator in EVALUATORS,
-                f"unknown evaluator {self.evaluator!r}; choose one of {', '.join(EVALUATORS)}",
-            ),
-            (
-                self.latency in LATENCY_MODES,
-                f"unknown latency mode {self.latency!r}; choose one of {', '.join(LATENCY_MODES)}",
-            ),
-            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
-            (self.trials >= 1, f"--trials must be at least 1 (got {self.trials})"),
-            (self.batch >= 1, f"--batch must be at least 1 (got {self.batch})"),
-            (
-                self.child_epochs >= 1,
-                f"--child-epochs must be at least 1 (got {self.child_epochs})",
-            ),
-            (
-                self.supernet_epochs >= 1,
-                f"supernet_epochs must be at least 1 (got {self.supernet_epochs})",
-            ),
-            (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
-            (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
-        ]
-
-    def controller(self) -> ControllerConfig:
-        return ControllerConfig(
-            hidden=self.ctl_hidden,
-            lr=self.ctl_lr,
-            clip=self.ppo_clip,
-            ppo_epochs=self.ppo_epochs,
-            entropy=self.entropy,
-            baseline_decay=self.baseline_decay,
-        )
 
 
 # --------------------------------------------------------------------------- state
@@ -274,10 +205,11 @@ def search(
     cfg: MnasConfig,
     table: LatencyTable | None = None,
     space: SearchSpace | None = None,
-    stop_after_batches: int | None = None,
-) -> dict | None:
-    """Run (or resume) a MnasNet search; returns the arch.json record (None when stopped
-    early by ``stop_after_batches``, which is for tests and time-boxing)."""
+    *,
+    stop_after: int | None = None,
+) -> SearchResult | None:
+    """Run (or resume) a MnasNet search; returns its result, as written to arch.json (None
+    when stopped early after ``stop_after`` batches, which is for tests and time-boxing)."""
     out = Path(cfg.out)
     if table is None or space is None:
         table, space = resolve_table(
@@ -298,42 +230,21 @@ def search(
     cache = {t["choices"]: t for t in trials if t["status"] == "ok"}
     latency = MeasuredLatency(table, space, out) if cfg.latency == "measured" else None
     pool = _evaluator(cfg, space, out)
-    ran = 0
     try:
-        with progress_bar("mnasnet", cfg.trials) as bar:
-            bar.update(completed=len(trials))
-            for _ in range(cfg.trials):  # bounded: every batch adds at least one trial
-                if len(trials) >= cfg.trials or (
-                    stop_after_batches is not None and ran >= stop_after_batches
-                ):
-                    break
-                t0 = time.perf_counter()
-                archs = ctl.sample(min(cfg.batch, cfg.trials - len(trials)))
-                batch_no = len(batches) + 1
-                rows = _run_batch(
-                    cfg, space, table, pool, reward_fn, latency, archs, trials, cache, batch_no
-                )
-                trials.extend(rows)
-                stats = ctl.update(archs, [r["reward"] for r in rows])
-                batches.append(_batch_row(batch_no, rows, trials, stats, time.perf_counter() - t0))
-                _save(out, ctl, trials, batches)
-                report.write_trials(out, trials)
-                ran += 1
-                best = max(trials, key=lambda t: t["reward"])
-                bar.advance(
-                    len(rows),
-                    status=f"best reward {best['reward']:.4f} "
-                    f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)",
-                )
-                b = batches[-1]
-                print(
-                    f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
-                    f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
-                    f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
-                    f"{b['seconds']:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        _batches(
+            cfg,
+            space,
+            table,
+            out,
+            ctl,
+            pool,
+            reward_fn,
+            latency,
+            trials,
+            batches,
+            cache,
+            stop_after,
+        )
     finally:
         pool_name = pool.name
         pool.close()
@@ -342,7 +253,47 @@ def search(
     return _finish(cfg, space, table, out, trials, batches, pool_name)
 
 
-def _finish(cfg, space, table, out, trials, batches, pool_name) -> dict:
+def _batches(
+    cfg, space, table, out, ctl, pool, reward_fn, latency, trials, batches, cache, stop_after
+) -> None:
+    """Controller batches until ``cfg.trials`` (or ``stop_after`` batches): sample, evaluate,
+    one PPO update, checkpoint; ``trials`` and ``batches`` grow in place."""
+    ran = 0
+    with progress_bar("mnasnet", cfg.trials) as bar:
+        bar.update(completed=len(trials))
+        for _ in range(cfg.trials):  # bounded: every batch adds at least one trial
+            if len(trials) >= cfg.trials or (stop_after is not None and ran >= stop_after):
+                break
+            t0 = time.perf_counter()
+            archs = ctl.sample(min(cfg.batch, cfg.trials - len(trials)))
+            batch_no = len(batches) + 1
+            rows = _run_batch(
+                cfg, space, table, pool, reward_fn, latency, archs, trials, cache, batch_no
+            )
+            trials.extend(rows)
+            stats = ctl.update(archs, [r["reward"] for r in rows])
+            batches.append(_batch_row(batch_no, rows, trials, stats, time.perf_counter() - t0))
+            _save(out, ctl, trials, batches)
+            report.write_trials(out, trials)
+            ran += 1
+            best = max(trials, key=lambda t: t["reward"])
+            bar.advance(
+                len(rows),
+                status=f"best reward {best['reward']:.4f} "
+                f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)",
+            )
+            b = batches[-1]
+            print(
+                f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
+                f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
+                f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
+                f"{b['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _finish(cfg, space, table, out, trials, batches, pool_name) -> SearchResult:
     ok = [t for t in trials if t["status"] != "failed"]
     # the hard constraint is on the table's prediction (also with --latency measured)
     under = [t for t in ok if t.get("predicted_ms", t["latency_ms"]) <= cfg.target_ms]
@@ -368,7 +319,6 @@ def _finish(cfg, space, table, out, trials, batches, pool_name) -> dict:
             topk.append((Arch.of(space, [int(c) for c in t["choices"].split("-")]), t["reward"]))
     repaired = not under
     extra = {
-        "strategy": "mnasnet",
         "reward": cfg.reward,
         "trial": best["trial"],
         "accuracy": None if repaired else best["accuracy"],
@@ -381,12 +331,21 @@ def _finish(cfg, space, table, out, trials, batches, pool_name) -> dict:
         "failed": sum(t["status"] == "failed" for t in trials),
         "search_seconds": sum(b["seconds"] for b in batches),
     }
-    rec = write_result(
-        out, space, table, winner, cfg.target_ms, topk or [(winner, INVALID_REWARD)], extra
+    result = write_result(
+        out,
+        space,
+        table,
+        winner,
+        cfg.target_ms,
+        "mnasnet",
+        topk or [(winner, INVALID_REWARD)],
+        extra,
     )
     report.write_plots(out, trials, batches, cfg.target_ms)
-    report.write_mnas_summary(out, cfg, space, table, rec, trials, batches, topk, pool_name, note)
-    return rec
+    report.write_mnas_summary(
+        out, cfg, space, table, result, trials, batches, topk, pool_name, note
+    )
+    return result
 
 
-__all__ = ["MnasConfig", "search", "EVALUATORS", "LATENCY_MODES", "INVALID_REWARD"]
+__all__ = ["search", "INVALID_REWARD"]

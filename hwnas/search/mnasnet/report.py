@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hwnas.io import atomic_write_text, save_figure
 
-from .common import write_summary
+from ..base import write_summary
 
 TRIAL_COLUMNS = (
     "trial",
@@ -90,13 +90,16 @@ def write_mnas_summary(
     cfg,
     space,
     table,
-    rec: dict,
+    result,
     trials: list[dict],
     batches: list[dict],
     topk: list,
     pool_name: str,
     note: str,
 ) -> None:
+    """summary.md: the settings, the winner (``result``, a SearchResult), the top trials and
+    the reward per batch."""
+    x = result.extra
     failed = sum(t["status"] == "failed" for t in trials)
     cached = sum(t["status"] == "cached" for t in trials)
     wall = sum(b["seconds"] for b in batches)
@@ -105,7 +108,7 @@ def write_mnas_summary(
         f"# MnasNet search — {space.name}",
         "",
         f"- target: **{cfg.target_ms:g} ms** on {prov.get('device', '?')} / "
-        f"{prov.get('backend', '?')} (table: {rec.get('table')})",
+        f"{prov.get('backend', '?')} (table: {result.table})",
         f"- reward: `{cfg.reward}`; {len(trials)} trials in {len(batches)} batches of "
         f"{cfg.batch}; {cached} cached repeats, {failed} failed",
         f"- children: {cfg.child_epochs} epoch(s) on {cfg.subset or 'all'} images "
@@ -114,9 +117,9 @@ def write_mnas_summary(
         "",
         "## Winner",
         "",
-        f"- trial {rec.get('trial')}, predicted **{rec['predicted_ms']:.3f} ms** "
-        f"(margin {rec['margin_ms']:.3f} ms), val accuracy {_fmt(rec.get('accuracy'))}, "
-        f"reward {_fmt(rec.get('reward_value'))}",
+        f"- trial {x.get('trial')}, predicted **{result.predicted_ms:.3f} ms** "
+        f"(margin {result.margin_ms:.3f} ms), val accuracy {_fmt(x.get('accuracy'))}, "
+        f"reward {_fmt(x.get('reward_value'))}",
     ]
     if note:
         lines += [f"- **{note}**"]
@@ -131,20 +134,24 @@ def write_mnas_summary(
         lines.append(
             f"| {i} | {_fmt(s)} | {table.predict(a, space):.3f} | {'-'.join(map(str, a.choices))} |"
         )
-    lines += [
+    lines += _batch_lines(batches)
+    lines += ["", "Files: trials.csv, pareto.png, rewards.png, arch.json, topk.json."]
+    write_summary(out, "\n".join(lines))
+
+
+def _batch_lines(batches: list[dict]) -> list[str]:
+    lines = [
         "",
         "## Reward per batch",
         "",
         "| batch | mean | max | best so far |",
         "|---|---|---|---|",
     ]
-    for b in batches:
-        lines.append(
-            f"| {b['batch']} | {b['mean_reward']:.4f} | {b['max_reward']:.4f} | "
-            f"{b['best_so_far']:.4f} |"
-        )
-    lines += ["", "Files: trials.csv, pareto.png, rewards.png, arch.json, topk.json."]
-    write_summary(out, "\n".join(lines))
+    return lines + [
+        f"| {b['batch']} | {b['mean_reward']:.4f} | {b['max_reward']:.4f} | "
+        f"{b['best_so_far']:.4f} |"
+        for b in batches
+    ]
 
 
 __all__ = ["write_trials", "write_plots", "write_mnas_summary", "pareto_front", "TRIAL_COLUMNS"]

@@ -1,0 +1,130 @@
+"""What an evolutionary search did: ``evolution.png``, ``summary.md``, and for several
+targets the accuracy–latency front (``front.png``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas.io import save_figure
+
+from ..base import write_summary
+
+
+def plot_front(out: Path, results: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(
+        [r.predicted_ms for r in results],
+        [r.extra["supernet"]["winner_acc"] for r in results],
+        "o-",
+        color="C3",
+        label="evolution winners",
+    )
+    refs = [r.extra["supernet"] for r in results if r.extra["supernet"]["scaled_reference"]]
+    if refs:
+        ax.plot(
+            [s["scaled_reference"]["predicted_ms"] for s in refs],
+            [s["scaled_reference_acc"] for s in refs],
+            "D--",
+            color="k",
+            label="MobileNetV2-like, scaled",
+        )
+    for r in results:
+        ax.axvline(r.target_ms, color="0.7", ls=":", lw=1)
+    ax.set_xlabel("predicted latency (ms; dotted: targets)")
+    ax.set_ylabel("supernet accuracy (held out, BN re-estimated)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out / "front.png")
+
+
+def plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    pts = [(table.predict(a, space), v) for a, v in fitness.items()]
+    a1.scatter([p[0] for p in pts], [p[1] for p in pts], s=12, alpha=0.5, label="evaluated")
+    a1.scatter(
+        [table.predict(winner, space)],
+        [fitness[winner.choices]],
+        marker="*",
+        s=160,
+        color="C3",
+        label="winner",
+    )
+    if ref is not None:
+        a1.scatter(
+            [table.predict(ref, space)],
+            [ref_acc],
+            marker="D",
+            s=60,
+            color="k",
+            label="MobileNetV2-like, scaled",
+        )
+    a1.axvline(target, color="k", ls="--", lw=1, label=f"target {target:g} ms")
+    a1.set_xlabel("predicted latency (ms)")
+    a1.set_ylabel("supernet accuracy (held out, BN re-estimated)")
+    a1.legend(fontsize=8)
+    g = [r["generation"] for r in history]
+    a2.plot(g, [r["best_acc"] for r in history], "o-", label="best so far")
+    a2.plot(g, [r["mean_acc"] for r in history], "s--", label="population mean")
+    a2.set_xlabel("generation")
+    a2.set_ylabel("supernet accuracy")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out / "evolution.png")
+
+
+def summary(out, cfg, space, table, result, history, topk) -> None:
+    """summary.md: the settings, the winner (``result``, a SearchResult) and the top-k."""
+    r, x = result, result.extra
+    s = x["supernet"]
+    lines = [
+        f"# Evolutionary search — {out.name}",
+        "",
+        f"- space **{space.name}** (resolution {space.resolution}); supernet `{s['path']}` "
+        f"(random paths {s['random_paths_mean']:.3f} held out)",
+        f"- table `{r.table}` ({r.provenance.get('device', '?')}, "
+        f"{r.provenance.get('backend', '?')})",
+        f"- population {cfg.population}, {cfg.generations} generations, {cfg.parents} parents, "
+        f"mutation {cfg.mutation}; {x['evaluations']} architectures evaluated in "
+        f"{x['search_seconds']:.0f} s",
+        "",
+        "## Result",
+        "",
+        f"- winner: **{r.predicted_ms:.3f} ms** predicted, target {r.target_ms:g} ms, "
+        f"margin {r.margin_ms:.3f} ms; supernet accuracy **{s['winner_acc']:.3f}**",
+        (
+            "- MobileNetV2-like reference scaled to the target: "
+            f"{s['scaled_reference']['predicted_ms']:.3f} ms, supernet accuracy "
+            f"{s['scaled_reference_acc']:.3f}"
+            if s["scaled_reference"]
+            else "- (the space cannot express the MobileNetV2-like reference)"
+        ),
+        "",
+        "| layer | choice |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in r.arch.to_dict(space)["values"].items()]
+    lines += [
+        "",
+        "## Top-k under the target",
+        "",
+        "| # | predicted ms | supernet acc |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {i + 1} | {table.predict(a, space):.3f} | {v:.3f} |" for i, (a, v) in enumerate(topk)
+    ]
+    lines += ["", "Plot: `evolution.png`; per-generation numbers in `log.csv`."]
+    write_summary(out, "\n".join(lines))
+
+
+__all__ = ["plot_front", "plot", "summary"]
