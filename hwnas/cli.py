@@ -14,6 +14,7 @@ import typer
 import typer.main
 from typer import TyperException
 
+from hwnas.accelerator import accelerator_option, workers_option
 from hwnas.errors import HwnasError
 
 try:  # typer >= 0.29 carries its own click
@@ -278,13 +279,18 @@ def train_command(
     schedule: str = typer.Option("cosine", "--schedule", help="cosine | onecycle."),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
+    accelerator: str = accelerator_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Train an architecture; writes checkpoint.pt, log.csv, model.pt, result.json in --out."""
+    from hwnas.accelerator import resolve
     from hwnas.data import load_dataset
     from hwnas.io import check_out_dir, make_dirs, output_lock
     from hwnas.space import Arch, build_model
     from hwnas.train import TrainConfig, train
 
+    accelerator = accelerator.strip().lower()
+    resolve(accelerator, say=False)  # absent: one line now, not after loading data
     cfg = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -293,6 +299,7 @@ def train_command(
         label_smoothing=label_smoothing,
         seed=seed,
         threads=threads,
+        accelerator=accelerator,
     )
     check_out_dir(out)
     arch = Arch.load(arch_path)
@@ -304,6 +311,7 @@ def train_command(
         in_channels=space.in_channels,
         seed=seed,
         subset=subset,
+        workers=workers,
     )
     if len(splits.classes) != space.num_classes:
         raise HwnasError(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwnas.accelerator import ACCELERATORS, Accelerator, resolve, to_cpu
 from hwnas.data import DataSplits
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -27,8 +28,9 @@ SCHEDULES = ("cosine", "onecycle")
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_SCHEMA = 1
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-# Config fields that may differ between a run and its resumption without changing the result.
-RESUME_FREE_FIELDS = ("threads",)
+# Config fields that may differ between a run and its resumption without changing the result
+# (the accelerator changes rounding, not the recipe: a run resumes on another one).
+RESUME_FREE_FIELDS = ("threads", "accelerator")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     threads: int | None = None
+    accelerator: str = "cpu"  # cpu | cuda | mps | auto (hwnas.accelerator.resolve)
 
     def __post_init__(self):
         checks = [
@@ -68,6 +71,10 @@ class TrainConfig:
             (
                 self.threads is None or self.threads >= 1,
                 f"threads must be at least 1, got {self.threads}",
+            ),
+            (
+                self.accelerator in ACCELERATORS,
+                f"accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}",
             ),
         ]
         check(checks)
@@ -133,11 +140,16 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader) -> tuple[float, float]:
-    """Mean cross-entropy and top-1 accuracy of ``model`` over ``loader`` (eval mode)."""
+    """Mean cross-entropy and top-1 accuracy of ``model`` over ``loader`` (eval mode), on the
+    accelerator the model is on."""
     model.eval()
+    acc = Accelerator.of(model)
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in loader:
-        logits = model(x)
+        x, y = acc.move(x, y)
+        with acc.autocast():
+            logits = model(x)
+        logits = logits.float()
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -183,12 +195,20 @@ def train(
     ``model.pt`` (state dict) and ``result.json``.  ``resume`` continues from the checkpoint
     exactly (same weights as an uninterrupted run).  ``stop_after_epoch`` ends the run early
     (after that epoch's checkpoint) as an interruption would; the test set is then skipped.
-    Runs in channels-last layout (``nhwc``); ``model`` comes back in the default one."""
-    with channels_last(model):
-        return _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch)
+    Runs on ``cfg.accelerator`` (mixed precision on a GPU, see ``hwnas.accelerator``) in
+    channels-last layout (``nhwc``); ``model`` comes back on the device it came from, in the
+    default layout.  Checkpoints hold CPU tensors: a run resumes on any accelerator."""
+    acc = resolve(cfg.accelerator, say=progress)
+    home = next(model.parameters(), torch.empty(0)).device
+    model.to(acc.device)
+    try:
+        with channels_last(model):
+            return _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
+    finally:
+        model.to(home)
 
 
-def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> TrainResult:
+def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir is not None else None
@@ -196,11 +216,14 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> T
     steps = math.ceil(len(splits.train) / cfg.batch_size)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps)
+    scaler = acc.scaler()
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history: list[dict] = []
     start = 0
     if resume and out is not None and (out / CHECKPOINT).exists():
-        start, history = _load_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg)
+        start, history = _load_checkpoint(
+            out / CHECKPOINT, model, optimizer, scheduler, cfg, scaler
+        )
         _say(progress, f"resuming after epoch {start}/{cfg.epochs} from {out / CHECKPOINT}")
     last = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
 
@@ -209,15 +232,27 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> T
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         loader = splits.loader(
-            "train", cfg.batch_size, shuffle=True, augment=True, seed=cfg.seed * 100_003 + epoch
+            "train",
+            cfg.batch_size,
+            shuffle=True,
+            augment=True,
+            seed=cfg.seed * 100_003 + epoch,
+            pin_memory=acc.pin_memory,
         )
         with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
             for x, y in loader:
-                logits = model(x)
-                loss = loss_fn(logits, y)
+                x, y = acc.move(x, y)
+                with acc.autocast():
+                    logits = model(x)
+                    loss = loss_fn(logits, y)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 scheduler.step()
                 loss_sum += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
@@ -230,7 +265,9 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> T
             )
         val_loss, val_acc = float("nan"), float("nan")
         if len(splits.val):
-            val_loss, val_acc = evaluate(model, splits.loader("val", 512))
+            val_loss, val_acc = evaluate(
+                model, splits.loader("val", 512, pin_memory=acc.pin_memory)
+            )
         row = {
             "epoch": epoch + 1,
             "lr": optimizer.param_groups[0]["lr"],
@@ -249,7 +286,9 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> T
             ),
         )
         if out is not None:
-            _save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history)
+            _save_checkpoint(
+                out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history, scaler
+            )
             _write_log(out / "log.csv", history)
 
     result = TrainResult(
@@ -259,15 +298,18 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch) -> T
     )
     if last < cfg.epochs:
         return result
-    result.test_loss, result.test_acc = evaluate(model, splits.loader("test", 512))
+    result.test_loss, result.test_acc = evaluate(
+        model, splits.loader("test", 512, pin_memory=acc.pin_memory)
+    )
     _say(progress, f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")
     if out is not None:
         _write_log(out / "log.csv", history)
         buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
+        torch.save(to_cpu(model.state_dict()), buf)
         atomic_write_bytes(out / "model.pt", buf.getvalue())
         atomic_write_json(
-            out / "result.json", {**result.to_dict(), "config": dataclasses.asdict(cfg)}
+            out / "result.json",
+            {**result.to_dict(), "config": dataclasses.asdict(cfg), "accelerator": acc.name},
         )
     return result
 
@@ -295,15 +337,23 @@ def _write_log(path: Path, history: list[dict]) -> None:
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, cfg: TrainConfig, epoch: int, history: list[dict]
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    cfg: TrainConfig,
+    epoch: int,
+    history: list[dict],
+    scaler=None,
 ) -> None:
+    """Everything on the CPU (``to_cpu``): the checkpoint loads on any machine."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "schema": CHECKPOINT_SCHEMA,
         "epoch": epoch,
         "config": dataclasses.asdict(cfg),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": to_cpu(model.state_dict()),
+        "optimizer": to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict(),
         "history": history,
         "rng": {
@@ -313,6 +363,11 @@ def _save_checkpoint(
             "torch": torch.get_rng_state(),
         },
     }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    device = next(model.parameters()).device
+    if device.type == "cuda":  # dropout and friends on the GPU resume exactly on it too
+        state["rng"]["cuda"] = torch.cuda.get_rng_state(device)
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -340,7 +395,11 @@ def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
     ]
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig) -> tuple[int, list]:
+def _load_checkpoint(
+    path: Path, model, optimizer, scheduler, cfg: TrainConfig, scaler=None
+) -> tuple[int, list]:
+    """Restore a run from ``path`` (loaded onto the CPU; ``load_state_dict`` copies weights
+    and optimiser state to the model's device, so it resumes on any accelerator)."""
     state = load_checkpoint(path)
     diff = config_changes(state["config"], cfg)
     if diff:
@@ -356,11 +415,16 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, cfg: TrainConfig) 
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and "scaler" in state:  # none when it was written on another one
+        scaler.load_state_dict(state["scaler"])
     rng = state["rng"]
     random.setstate(_tuples(rng["python"]))
     kind, keys, pos, has_gauss, gauss = rng["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(rng["torch"])
+    device = next(model.parameters()).device
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
     return int(state["epoch"]), list(state["history"])
 
 

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from hwnas.accelerator import accelerator_option, workers_option
+
 supernet_app = typer.Typer(
     help="Supernets: train one per space and dataset, then search any "
     "target on any table of that space in minutes.",
@@ -35,13 +37,19 @@ def train_command(
     ),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out."),
+    accelerator: str = accelerator_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Train an FBNet-family supernet on sampled paths (stage-first layers anchored
     and distilled); writes supernet.pt, log.csv and manifest.json (held-out accuracy of
     random paths, BN re-estimated)."""
+    from hwnas.accelerator import resolve
     from hwnas.io import check_out_dir, output_lock
 
     from .train import SupernetConfig, train_supernet
+
+    accelerator = accelerator.strip().lower()
+    resolve(accelerator, say=False)  # absent: one line now; auto is announced by the trainer
 
     with output_lock(check_out_dir(out)):  # one trainer per supernet folder at a time
         m = train_supernet(
@@ -56,6 +64,8 @@ def train_command(
                 sampling=sampling,
                 seed=seed,
                 resume=resume,
+                accelerator=accelerator,
+                workers=workers,
             )
         )
     typer.echo(

@@ -8,12 +8,15 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from hwnas.accelerator import Accelerator
+
 CALIBRATION_BATCHES = 20
 
 
 def calibrate(net, arch, batches: Iterable[torch.Tensor]) -> None:
     """Re-estimate the BatchNorm statistics of ``arch``'s layers from ``batches`` (a plain
-    average over them), then leave ``net`` in eval mode."""
+    average over them), then leave ``net`` in eval mode.  Runs where ``net`` is (batches
+    are moved there, in its accelerator's autocast)."""
     bns = [
         m
         for t in net.path_modules(arch)
@@ -25,9 +28,10 @@ def calibrate(net, arch, batches: Iterable[torch.Tensor]) -> None:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average
     net.train()
-    with torch.no_grad():
+    acc = Accelerator.of(net)
+    with torch.no_grad(), acc.autocast():
         for x in batches:
-            net(x, arch)
+            net(*acc.move(x), arch)
     for bn, m in zip(bns, saved):
         bn.momentum = m
     net.eval()
@@ -35,8 +39,10 @@ def calibrate(net, arch, batches: Iterable[torch.Tensor]) -> None:
 
 def accuracy(net, arch, loader, max_batches: int | None = None) -> float:
     correct = total = 0
-    with torch.no_grad():
+    acc = Accelerator.of(net)
+    with torch.no_grad(), acc.autocast():
         for x, y in itertools.islice(loader, max_batches):
+            x, y = acc.move(x, y)
             correct += int((net(x, arch).argmax(1) == y).sum())
             total += len(y)
     return correct / max(1, total)
@@ -54,10 +60,14 @@ def path_accuracy(
     """Held-out accuracy of one path, its BatchNorm statistics re-estimated on
     ``calib_batches`` training batches first (without augmentation)."""
     was_training = net.training
-    calib = splits.loader("train", 64, shuffle=True, augment=False, seed=seed)
+    pin = Accelerator.of(net).pin_memory
+    calib = splits.loader("train", 64, shuffle=True, augment=False, seed=seed, pin_memory=pin)
     calibrate(net, arch, (x for x, _ in itertools.islice(calib, calib_batches)))
     acc = accuracy(
-        net, arch, splits.loader(eval_split, 256, shuffle=False, augment=False), max_eval_batches
+        net,
+        arch,
+        splits.loader(eval_split, 256, shuffle=False, augment=False, pin_memory=pin),
+        max_eval_batches,
     )
     net.train(was_training)
     return acc

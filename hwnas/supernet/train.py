@@ -10,10 +10,15 @@ The run folder (``supernets/NAME``) holds ``config.json``, ``supernet.pt`` (weig
 RNG and epoch after every epoch: ``--resume`` continues exactly), ``log.csv`` and, at the end,
 ``manifest.json``: space, data, seed, budget, and the held-out accuracy of random paths with
 BatchNorm re-estimated.  ``load_supernet`` refuses a supernet of another space or data.
+
+Training runs on ``cfg.accelerator`` (``hwnas.accelerator``: mixed precision on a GPU);
+``supernet.pt`` holds CPU tensors, so a run resumes on any accelerator, and
+``load_supernet`` hands back a CPU supernet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -26,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hwnas.accelerator import ACCELERATORS, Accelerator, resolve, to_cpu
 from hwnas.errors import check
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_rows, check_resume
 from hwnas.progress import progress_bar
@@ -40,6 +46,8 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
 EVAL_PATHS = 5
+# SupernetConfig fields a run may resume with other values of: where it runs, not what it is
+RESUME_FREE_FIELDS = ("resume", "accelerator", "workers")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class SupernetConfig:
     eval_paths: int = EVAL_PATHS
     seed: int = 0
     resume: bool = False
+    accelerator: str = "cpu"  # cpu | cuda | mps | auto (hwnas.accelerator.resolve)
+    workers: int = 0  # DataLoader workers decoding a lazy image folder
 
     def __post_init__(self):
         check(
@@ -79,6 +89,11 @@ class SupernetConfig:
                     self.sampling in SAMPLERS,
                     f"--sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})",
                 ),
+                (
+                    self.accelerator in ACCELERATORS,
+                    f"--accelerator must be one of {', '.join(ACCELERATORS)}",
+                ),
+                (self.workers >= 0, f"--workers must be at least 0 (got {self.workers})"),
             ],
             SupernetError,
         )
@@ -102,15 +117,27 @@ def weight_step(
     p_student: float,
     gen: torch.Generator,
     distill_weight: float = 1.0,
+    *,
+    acc: Accelerator | None = None,
+    scaler=None,
 ) -> tuple[float, float, int]:
     """One weight update on path ``arch`` (anchored, distilled); returns the loss, the
-    distillation MSE and the number of correct predictions."""
-    logits, mse = net.forward_anchored(x, arch, p_student, gen)
-    loss = F.cross_entropy(logits, y) + distill_weight * mse
+    distillation MSE and the number of correct predictions.  ``acc``: the forward pass in
+    its autocast; ``scaler``: an fp16 gradient scaler (gradients unscaled before clipping)."""
+    with acc.autocast() if acc is not None else contextlib.nullcontext():
+        logits, mse = net.forward_anchored(x, arch, p_student, gen)
+        loss = F.cross_entropy(logits, y) + distill_weight * mse
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
-    opt.step()
+    if scaler is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
+        scaler.step(opt)
+        scaler.update()
     return float(loss.detach()), float(mse.detach()), int((logits.detach().argmax(1) == y).sum())
 
 
@@ -163,7 +190,7 @@ def space_identity(space: SearchSpace) -> dict:
     }
 
 
-def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset):
+def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset, workers: int = 0):
     from hwnas.data import load_dataset
 
     return load_dataset(
@@ -173,6 +200,7 @@ def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset):
         in_channels=space.in_channels,
         seed=seed,
         subset=subset,
+        workers=workers,
     )
 
 
@@ -190,12 +218,14 @@ def train_supernet(
             space = get_space(cfg.space)
         except KeyError as e:
             raise SupernetError(e.args[0]) from None
+    acc = resolve(cfg.accelerator, say=progress is not False)
     _prepare(cfg, out)
-    splits = load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
+    splits = load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset, cfg.workers)
     if len(splits.val) == 0:
         raise SupernetError("no held-out images: use a larger --subset")
     torch.manual_seed(cfg.seed)
-    net = nhwc(FBNetSupernet(space))
+    net = nhwc(FBNetSupernet(space).to(acc.device))
+    scaler = acc.scaler()
     opt = torch.optim.SGD(
         net.parameters(),
         lr=cfg.lr,
@@ -207,7 +237,7 @@ def train_supernet(
     sample = SAMPLERS[cfg.sampling]
     epoch, history = 0, []
     if (out / CKPT).exists():
-        epoch, history = _load(out / CKPT, net, opt, gen)
+        epoch, history = _load(out / CKPT, net, opt, gen, scaler)
         print(f"resuming {out} after epoch {epoch}/{cfg.epochs}", file=sys.stderr)
     steps = math.ceil(len(splits.train) / cfg.batch_size)
     total, ramp = cfg.epochs * steps, cfg.ramp_epochs * steps
@@ -223,9 +253,11 @@ def train_supernet(
             loss_sum = mse_sum = 0.0
             correct = seen = 0
             bar.update(total=steps, completed=0, description=f"epoch {epoch + 1}/{cfg.epochs}")
-            for i, (x, y) in enumerate(
-                splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + epoch)
-            ):
+            batches = splits.loader(
+                "train", cfg.batch_size, seed=cfg.seed * 1000 + epoch, pin_memory=acc.pin_memory
+            )
+            for i, (x, y) in enumerate(batches):
+                x, y = acc.move(x, y)
                 step = epoch * steps + i
                 for g in opt.param_groups:
                     g["lr"] = cosine_lr(cfg.lr, step, total)
@@ -238,6 +270,8 @@ def train_supernet(
                     student_p(cfg.student_share, step, ramp),
                     gen,
                     cfg.distill_weight,
+                    acc=acc,
+                    scaler=scaler,
                 )
                 loss_sum += loss * len(y)
                 mse_sum += mse * len(y)
@@ -254,7 +288,7 @@ def train_supernet(
                 "seconds": time.perf_counter() - t0,
             }
             history.append(row)
-            _save(out / CKPT, net, opt, gen, epoch, history)
+            _save(out / CKPT, net, opt, gen, epoch, history, scaler)
             atomic_write_rows(out / "log.csv", history)
             epochs_bar.advance(1, status=f"train acc {row['train_acc']:.3f}")
             print(
@@ -286,6 +320,7 @@ def train_supernet(
             "steps": total,
             "batch_size": cfg.batch_size,
             "seconds": sum(r["seconds"] for r in history),
+            "accelerator": acc.name,
         },
         "random_paths": {"choices": paths, "held_out_acc": accs, "mean": sum(accs) / len(accs)},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -300,43 +335,55 @@ def train_supernet(
 
 
 def _prepare(cfg: SupernetConfig, out: Path) -> None:
-    check_resume(out, CKPT, dataclasses.asdict(cfg), cfg.resume, "supernet", SupernetError)
+    fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_FREE_FIELDS}
+    check_resume(out, CKPT, fixed, cfg.resume, "supernet", SupernetError)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
 
 
-def _save(path: Path, net, opt, gen, epoch: int, history: list) -> None:
+def _save(path: Path, net, opt, gen, epoch: int, history: list, scaler=None) -> None:
+    """Everything on the CPU (``to_cpu``): the checkpoint loads on any machine."""
+    state = {
+        "net": to_cpu(net.state_dict()),
+        "opt": to_cpu(opt.state_dict()),
+        "gen": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": epoch,
+        "history": json.dumps(history),
+    }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    device = next(net.parameters()).device
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
     buf = io.BytesIO()
-    torch.save(
-        {
-            "net": net.state_dict(),
-            "opt": opt.state_dict(),
-            "gen": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "history": json.dumps(history),
-        },
-        buf,
-    )
+    torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def _read(path: Path) -> dict:
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated or foreign file: say which, overwrite nothing
         raise SupernetError(
             f"{path}: unreadable supernet checkpoint ({type(e).__name__}); delete it to start over"
         ) from None
 
 
-def _load(path: Path, net, opt, gen) -> tuple[int, list]:
+def _load(path: Path, net, opt, gen, scaler=None) -> tuple[int, list]:
+    """Restore a run (loaded onto the CPU; ``load_state_dict`` copies the weights and the
+    optimiser state to the supernet's device: it resumes on any accelerator)."""
     blob = _read(path)
     try:
         net.load_state_dict(blob["net"])
         opt.load_state_dict(blob["opt"])
         gen.set_state(blob["gen"])
         torch.set_rng_state(blob["torch_rng"])
+        if scaler is not None and "scaler" in blob:
+            scaler.load_state_dict(blob["scaler"])
+        device = next(net.parameters()).device
+        if device.type == "cuda" and "cuda_rng" in blob:
+            torch.cuda.set_rng_state(blob["cuda_rng"], device)
         return int(blob["epoch"]), json.loads(blob["history"])
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
         raise SupernetError(
