@@ -346,6 +346,7 @@ def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
 
 def test_training_of_another_arch_is_not_reused(tmp_path):
     from hwnas.export.export import Source, train_or_reuse
+    from hwnas.search.base import SearchResult
     from hwnas.space.arch import random_arch
 
     space = get_space("fbnet-small")
@@ -355,7 +356,7 @@ def test_training_of_another_arch_is_not_reused(tmp_path):
     other.save(train_dir / "arch.json")
     for name in ("model.pt", "result.json"):
         (train_dir / name).write_text("{}")
-    src = Source(mine, space, {}, tmp_path / "arch.json", None)
+    src = Source(mine, space, SearchResult(mine), tmp_path / "arch.json", None)
     cfg = ExportConfig(source=tmp_path, resume=True, progress=False)
     with pytest.raises(HwnasError) as e:
         train_or_reuse(cfg, src, None, train_dir)

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ import torch
 from hwnas.convert import FORMATS, PRECISIONS
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, output_lock, staging_dir
+
+if TYPE_CHECKING:
+    from hwnas.search.base import SearchResult
 
 PARITY_TOL = 1e-4
 
@@ -131,17 +135,19 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class Source:
-    """The architecture and what the search recorded about it."""
+    """The architecture and what the search recorded about it (``result``: the typed
+    ``arch.json``; only ``arch`` is set for a bare architecture file)."""
 
     arch: object
     space: object
-    record: dict
+    result: SearchResult
     arch_file: Path
     run_dir: Path | None
 
 
 def load_source(path: Path) -> Source:
-    """The architecture of a run directory or JSON file, with its search record."""
+    """The architecture of a run directory or JSON file, with its search result."""
+    from hwnas.search.base import SearchResult
     from hwnas.space import Arch
 
     path = Path(path)
@@ -160,7 +166,8 @@ def load_source(path: Path) -> Source:
     arch = Arch.load(arch_file)
     space = arch.get_space()
     record = json.loads(arch_file.read_text())
-    return Source(arch, space, record if isinstance(record, dict) else {}, arch_file, run_dir)
+    result = SearchResult.from_record(record if isinstance(record, dict) else {}, arch)
+    return Source(arch, space, result, arch_file, run_dir)
 
 
 def default_out(src: Source) -> Path:
@@ -207,7 +214,7 @@ def load_table(cfg: ExportConfig, src: Source):
         table = LatencyTable.load(cfg.table)
         table.check_space(src.space)
         return table
-    named = src.record.get("table")
+    named = src.result.table
     if not named:
         return None
     for candidate in (Path(named), src.arch_file.parent / named):
@@ -305,13 +312,14 @@ def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Pa
     cores; ``finish_reference`` waits for it.  Resumes and reuses like the winner's."""
     import multiprocessing
 
+    from hwnas.search.base import SearchResult
     from hwnas.search.baselines import scaled_reference
 
     ref = scaled_reference(src.space, table, float(target))
     ref_src = Source(
         ref,
         src.space,
-        {"predicted_ms": table.predict(ref, src.space)},
+        SearchResult(ref, predicted_ms=table.predict(ref, src.space)),
         train_dir / "arch.json",
         None,
     )
@@ -325,13 +333,14 @@ def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Pa
 
 
 def _reference_worker(cfg: ExportConfig, arch_dict: dict, train_dir: Path) -> None:
+    from hwnas.search.base import SearchResult
     from hwnas.space import Arch
 
     torch.set_num_threads(1)
     arch = Arch.from_dict(arch_dict)
     space = arch.get_space()
     quiet = dataclasses.replace(cfg, progress=False)
-    src = Source(arch, space, {}, train_dir / "arch.json", None)
+    src = Source(arch, space, SearchResult(arch), train_dir / "arch.json", None)
     train_or_reuse(quiet, src, load_data(quiet, space), train_dir)
 
 
@@ -348,7 +357,7 @@ def finish_reference(job, train_meta: dict) -> dict:
     return {
         "name": ref_src.arch.name,
         "choices": list(ref_src.arch.choices),
-        "predicted_ms": ref_src.record["predicted_ms"],
+        "predicted_ms": ref_src.result.predicted_ms,
         "test_acc": meta["test_acc"],
         "val_acc": meta["val_acc"],
         "seconds": meta["seconds"],
@@ -468,9 +477,7 @@ def export_run(cfg: ExportConfig) -> ExportResult:
     check_writable(out, src.arch_file)
     with output_lock(out):  # one export per folder; removes a killed run's staging
         table = load_table(cfg, src)
-        provenance = (
-            table.provenance if table is not None else dict(src.record.get("provenance") or {})
-        )
+        provenance = table.provenance if table is not None else dict(src.result.provenance)
         backend_name = choose_backend(cfg, provenance)
         splits = load_data(cfg, src.space)
         if cfg.calib_images > len(splits.train):
@@ -482,11 +489,9 @@ def export_run(cfg: ExportConfig) -> ExportResult:
         check_backend(backend_name, threads, provenance)
         total, _ = arch_complexity(src.space, src.arch)
         predicted = (
-            table.predict(src.arch, src.space)
-            if table is not None
-            else src.record.get("predicted_ms")
+            table.predict(src.arch, src.space) if table is not None else src.result.predicted_ms
         )
-        target = src.record.get("target_ms")
+        target = src.result.target_ms
 
         if cfg.reference and (table is None or target is None):
             raise HwnasError(
@@ -516,15 +521,15 @@ def export_run(cfg: ExportConfig) -> ExportResult:
                 macs=total.macs,
                 params=total.params,
                 source=str(src.arch_file),
-                table=str(table.path) if table else src.record.get("table"),
+                table=str(table.path) if table else src.result.table,
                 table_provenance=provenance,
                 seconds=time.perf_counter() - t_start,
             )
             app.write_app_files(tmp, splits, summary)
             if src.run_dir is not None:
                 summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")
-            if src.record.get("supernet_note"):
-                summary["search_note"] = src.record["supernet_note"]
+            if src.result.supernet_note:
+                summary["search_note"] = src.result.supernet_note
             report.write_report(tmp, summary)
             atomic_write_json(tmp / "summary.json", summary)
             _finish(tmp, out)
