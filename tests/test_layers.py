@@ -5,6 +5,10 @@ device_profiler  →  search/supernet/export  →  cli (and the test doubles in 
 A module may import its own package, anything in a lower layer, and another package of its
 own layer as long as the packages do not import each other round a cycle.  Imports inside
 functions (lazy ones) count like the others: a lazy import still ties the two packages.
+
+Inside ``hwnas.search`` the same rule orders its parts: ``base``/``baselines`` (shared) →
+the strategies (``evolution``, ``mnasnet``) → ``fbnet`` (its refinement uses evolution's
+operators) → the entry (``hwnas/search/__init__.py``) and ``cli``.
 """
 
 from __future__ import annotations
@@ -115,6 +119,50 @@ def test_no_package_level_cycle():
         if start not in state:
             cycle = visit(start, [])
             assert cycle is None, f"package-level import cycle: {' -> '.join(cycle)}"
+
+
+SEARCH_LAYERS = (
+    ("base", "baselines"),
+    ("evolution", "mnasnet"),
+    ("fbnet",),
+    ("__init__", "cli"),  # the one entry, search(cfg), and `hwnas search`
+)
+SEARCH_LAYER = {part: i for i, parts in enumerate(SEARCH_LAYERS) for part in parts}
+
+
+def search_part(module: str) -> str:
+    """The part of hwnas.search a module belongs to: its strategy package or shared module."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 else "__init__"
+
+
+def search_edges() -> dict[tuple[str, str], list[str]]:
+    """(importing part, imported part) inside hwnas.search → the imports behind it."""
+    mods = modules()
+    out: dict[tuple[str, str], list[str]] = {}
+    for name, path in mods.items():
+        if unit(name) != "search":
+            continue
+        for target in imports(name, path, set(mods)):
+            if unit(target) == "search" and search_part(name) != search_part(target):
+                pair = (search_part(name), search_part(target))
+                out.setdefault(pair, []).append(f"{name} -> {target}")
+    return out
+
+
+def test_search_is_one_package_per_strategy_pointing_one_way():
+    parts = {search_part(m) for m in modules() if unit(m) == "search"}
+    assert parts == set(SEARCH_LAYER), f"place these in SEARCH_LAYERS: {parts ^ set(SEARCH_LAYER)}"
+    edges = search_edges()
+    wrong = [
+        ", ".join(why) for (a, b), why in sorted(edges.items()) if SEARCH_LAYER[b] > SEARCH_LAYER[a]
+    ]
+    assert not wrong, "hwnas.search imports up its layers:\n" + "\n".join(wrong)
+    same = {(a, b) for a, b in edges if SEARCH_LAYER[a] == SEARCH_LAYER[b]}
+    loops = [f"{a} <-> {b}" for a, b in same if (b, a) in same]
+    assert not loops, f"strategies importing each other: {loops}"
+    assert ("mnasnet", "evolution") not in edges and ("evolution", "mnasnet") not in edges
+    assert ("cli", "__init__") in edges  # the CLI runs every strategy through the one entry
 
 
 def test_test_doubles_are_imported_by_no_product_module():
