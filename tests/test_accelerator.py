@@ -108,6 +108,7 @@ def test_policies():
     [
         ["train", "nope.json", "--out", "{tmp}/run"],
         ["supernet", "train", "--out", "{tmp}/sn"],
+        ["export", "nope.json", "--out", "{tmp}/exp"],
     ],
 )
 def test_cli_cuda_absent_is_one_line(capsys, tmp_path, argv):

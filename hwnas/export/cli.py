@@ -5,6 +5,8 @@ from typing import Optional
 
 import typer
 
+from hwnas.accelerator import accelerator_option, workers_option
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
@@ -49,10 +51,18 @@ def export_command(
         "reference scaled to the run's target with the same recipe "
         "(in parallel) and compare.",
     ),
+    accelerator: str = accelerator_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Train an architecture, export ONNX/TFLite (fp32, int8) for Android, check parity and
-    int8 accuracy, measure latency against the table's prediction, write report.md."""
+    int8 accuracy, measure latency against the table's prediction, write report.md.
+    Training runs on --accelerator; conversion and checks on a CPU copy of the model."""
+    from hwnas.accelerator import resolve
+
     from .export import ExportConfig, export_run
+
+    accelerator = accelerator.strip().lower()
+    resolve(accelerator, say=False)  # absent: one line now; auto is announced by the trainer
 
     cfg = ExportConfig(
         source=source,
@@ -70,6 +80,8 @@ def export_command(
         eval_images=eval_images,
         threads=threads,
         reference=reference,
+        accelerator=accelerator,
+        workers=workers,
     )
     s = export_run(cfg).summary
     acc, chk, lat = s["accuracy"], s["checks"], s["latency"]

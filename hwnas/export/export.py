@@ -53,6 +53,8 @@ class ExportConfig:
     threads: int | None = None  # measurement threads (default: the table's, else 1)
     progress: bool = True
     reference: bool = False  # also train the scaled MobileNetV2-like reference, same recipe
+    accelerator: str = "cpu"  # where training runs (hwnas.accelerator); export is on the CPU
+    workers: int = 0  # DataLoader workers decoding a lazy image folder
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
@@ -90,6 +92,7 @@ class ExportConfig:
                 self.threads is None or self.threads >= 1,
                 f"--threads must be at least 1 (got {self.threads})",
             ),
+            (self.workers >= 0, f"--workers must be at least 0 (got {self.workers})"),
         ]
         check(checks)
 
@@ -259,6 +262,7 @@ def load_data(cfg: ExportConfig, space):
             in_channels=space.in_channels,
             seed=cfg.seed,
             subset=cfg.subset,
+            workers=cfg.workers,
         )
     except HwnasError as e:
         raise HwnasError(f"no data for training and int8 calibration ({cfg.data}): {e}") from None
@@ -275,11 +279,15 @@ def load_data(cfg: ExportConfig, space):
 
 def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     """The trained model: a finished model.pt in ``train_dir`` with the same settings is
-    reused; otherwise the shared trainer runs (continuing a checkpoint with --resume)."""
+    reused; otherwise the shared trainer runs (continuing a checkpoint with --resume) on
+    ``cfg.accelerator``.  The model comes back on the CPU: everything exported is made
+    from it there."""
     from hwnas.space import build_model
     from hwnas.train import TrainConfig, config_changes, train
 
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed)
+    tcfg = TrainConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, accelerator=cfg.accelerator
+    )
     model = build_model(src.space, src.arch)
     done = train_dir / "model.pt"
     result_file = train_dir / "result.json"
@@ -303,7 +311,7 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     train(model, splits, tcfg, train_dir, resume=cfg.resume, progress=cfg.progress)
     meta = {**json.loads(result_file.read_text()), "data": _data_id(cfg)}
     atomic_write_json(result_file, meta)
-    return model.eval(), meta
+    return model.cpu().eval(), meta
 
 
 def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Path):
@@ -548,25 +556,26 @@ def export_run(cfg: ExportConfig) -> ExportResult:
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
     from hwnas.convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
 
-    test_x, test_y = splits.test.batch(torch.arange(len(splits.test)))
-    n_eval = len(test_x) if cfg.eval_images is None else min(cfg.eval_images, len(test_x))
+    n_test = len(splits.test)  # only the images used are decoded (a lazy folder can be large)
+    n_eval = n_test if cfg.eval_images is None else min(cfg.eval_images, n_test)
     eval_idx = (
-        torch.arange(len(test_x))
-        if n_eval == len(test_x)
-        else torch.randperm(len(test_x), generator=torch.Generator().manual_seed(cfg.seed))[:n_eval]
+        torch.arange(n_test)
+        if n_eval == n_test
+        else torch.randperm(n_test, generator=torch.Generator().manual_seed(cfg.seed))[:n_eval]
         .sort()
         .values
     )
-    ex, ey = test_x[eval_idx], test_y[eval_idx].numpy()
-    px = test_x[: cfg.parity_images]
+    ex, ey = splits.test.batch(eval_idx)
+    ey = ey.numpy()
+    px = splits.test.batch(torch.arange(min(cfg.parity_images, n_test)))[0]
     sample = px[:1]
     ref_parity = torch_logits(model, px)
     ref_eval = torch_logits(model, ex)
     calib = [c[None] for c in splits.calibration(cfg.calib_images, cfg.seed)]
     eval_set = (
         f"all {n_eval} test images"
-        if n_eval == len(test_x)
-        else f"seeded random {n_eval} of {len(test_x)} test images"
+        if n_eval == n_test
+        else f"seeded random {n_eval} of {n_test} test images"
     )
     files, checks = (
         {},
