@@ -255,3 +255,67 @@ def test_supernet_checkpoint_resumes_across_a_device_change(tmp_path):
     b = torch.load(tmp_path / "split" / CKPT, weights_only=True)["net"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "split" / "config.json").read_text())["accelerator"] == "auto"
+
+
+def test_supernet_templates_follow_the_supernet_to_another_device():
+    """The supernet keeps its per-shape templates (their BatchNorm buffers run in every
+    path) outside the module tree: ``.to(device)`` must move those made so far and new ones
+    must be made there.  The ``meta`` device stands in for a GPU (a CPU buffer in a meta
+    forward fails as it would on CUDA)."""
+    from hwnas.supernet import FBNetSupernet
+    from hwnas.supernet.train import uniform_path
+    from spaces import tiny_space
+
+    space = tiny_space("tiny-accel-meta")
+    net = FBNetSupernet(space)
+    gen = torch.Generator().manual_seed(0)
+    seen = uniform_path(space, gen)
+    net(torch.randn(2, 3, 8, 8), seen)  # makes templates on the CPU
+    net.to("meta")
+    assert {b.device.type for t in net._templates.values() for b in t.buffers()} == {"meta"}
+    x = torch.empty(2, 3, 8, 8, device="meta")
+    for arch in (seen, uniform_path(space, gen), uniform_path(space, gen)):  # old and new
+        logits, mse = net.forward_anchored(x, arch, 0.5, gen)
+        assert logits.device.type == mse.device.type == "meta" and logits.shape == (2, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_path_runs_with_a_cpu_stand_in(monkeypatch, tmp_path, dtype):
+    """The GPU-only branches (autocast; for fp16 the grad scaler, saved and resumed) run
+    here with CPU autocast standing in for the GPU's: losses near float32's, not equal."""
+    import hwnas.train
+
+    fake = Accelerator("cpu", torch.device("cpu"), dtype)
+    splits = toy_splits()
+    cfg = TrainConfig(epochs=2, batch_size=40, lr=0.05, seed=2)
+    plain = train(tiny(), splits, cfg, progress=False, stop_after_epoch=1).history[0]
+    monkeypatch.setattr(hwnas.train, "resolve", lambda name, say=True: fake)
+    out = tmp_path / "run"
+    first = train(tiny(), splits, cfg, out, progress=False, stop_after_epoch=1).history[0]
+    assert first["train_loss"] != plain["train_loss"]
+    assert abs(first["train_loss"] - plain["train_loss"]) < 0.02
+    state = torch.load(out / CHECKPOINT, weights_only=True)
+    assert ("scaler" in state) == (dtype == torch.float16)
+    result = train(tiny(), splits, cfg, out, resume=True, progress=False)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert all(math.isfinite(r["train_loss"]) for r in result.history)
+
+
+def test_supernet_weight_step_with_autocast_and_scaler():
+    from hwnas.supernet import FBNetSupernet
+    from hwnas.supernet.train import uniform_path, weight_step
+    from spaces import tiny_space
+
+    space = tiny_space("tiny-accel-amp")
+    torch.manual_seed(0)
+    net = FBNetSupernet(space)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    fake = Accelerator("cpu", torch.device("cpu"), torch.float16)
+    before = [p.detach().clone() for p in net.parameters()]
+    loss, mse, correct = weight_step(
+        net, opt, x, y, uniform_path(space, gen), 0.5, gen, acc=fake, scaler=fake.scaler()
+    )
+    assert math.isfinite(loss) and math.isfinite(mse) and 0 <= correct <= 8
+    assert any(not torch.equal(a, p) for a, p in zip(before, net.parameters()))

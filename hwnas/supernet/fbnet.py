@@ -163,6 +163,9 @@ class FBNetSupernet(nn.Module):
             for p in t.parameters():
                 p.requires_grad_(False)
             t.train(self.training)
+            device = next(self.masters.parameters()).device
+            if device.type != "cpu":  # on the accelerator the masters are on
+                t.to(device)
             self._templates[info.key + (info.name,)] = t
         return t
 
@@ -170,6 +173,14 @@ class FBNetSupernet(nn.Module):
         super().train(mode)
         for t in self._templates.values():
             t.train(mode)
+        return self
+
+    def _apply(self, fn, *args, **kwargs):
+        """``.to(device)`` (and every other ``_apply``) also moves the templates made so far:
+        they are kept outside the module tree, and their BatchNorm buffers run in the path."""
+        super()._apply(fn, *args, **kwargs)
+        for t in self._templates.values():
+            t._apply(fn, *args, **kwargs)
         return self
 
     def params_for(self, info: LayerInfo) -> dict[str, torch.Tensor]:
