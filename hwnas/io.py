@@ -166,6 +166,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_torch_save(path: str | Path, obj) -> None:
+    """``torch.save`` of ``obj`` (a checkpoint, a state dict) to ``path``, atomically (through
+    :func:`atomic_write_bytes`); the readers load it with ``torch.load(weights_only=True)``."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def save_figure(fig, path: str | Path, tight: bool = False) -> None:
     """Write a matplotlib figure as PNG (110 dpi), atomically, and close it."""
     import io

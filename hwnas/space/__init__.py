@@ -1,6 +1,6 @@
 """The one declarative search space, its block vocabulary, walker and architectures."""
 
-from .arch import Arch, ArchError, random_arch, reference_arch
+from .arch import Arch, ArchError, choices_key, key_choices, random_arch, reference_arch
 from .blocks import FBNET_OPS, BlockSpec, build_block, parse_key
 from .builder import build_model, layer_module
 from .catalog import SPACES, get_space, reference_names, reference_values
@@ -10,6 +10,8 @@ from .space import Choice, LayerInfo, LatencyKey, SearchSpace, Slot, Stage
 __all__ = [
     "Arch",
     "ArchError",
+    "choices_key",
+    "key_choices",
     "random_arch",
     "reference_arch",
     "FBNET_OPS",

@@ -140,6 +140,16 @@ class Arch:
         return arch
 
 
+def choices_key(choices) -> str:
+    """Choice indices as one short string, ``"0-3-1"``: a cache and log key."""
+    return "-".join(str(int(c)) for c in choices)
+
+
+def key_choices(key: str) -> list[int]:
+    """The choice indices of a :func:`choices_key` string."""
+    return [int(c) for c in key.split("-")]
+
+
 def reference_arch(space: SearchSpace, name: str, width: float = 1.0) -> Arch:
     return Arch.of(space, space.encode(reference_values(space, name, width)), name)
 

@@ -4,14 +4,13 @@ done and their history) and its checkpoint, written after every epoch for ``--re
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from hwnas.io import atomic_write_bytes
+from hwnas.io import atomic_torch_save
 from hwnas.space import SearchSpace
 from hwnas.supernet import FBNetSupernet, SupernetError
 from hwnas.train import nhwc
@@ -61,9 +60,7 @@ def save(state: State, out: Path) -> None:
         "epoch": state.epoch,
         "history": json.dumps(state.history),
     }
-    buf = io.BytesIO()
-    torch.save(blob, buf)
-    atomic_write_bytes(out / CKPT, buf.getvalue())
+    atomic_torch_save(out / CKPT, blob)
 
 
 def load(state: State, out: Path) -> None:

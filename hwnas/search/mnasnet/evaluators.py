@@ -17,8 +17,8 @@ import torch
 
 from hwnas.device_profiler.backends import BACKEND_FORMATS, backend_from_provenance, measure_file
 from hwnas.device_profiler.blockmodels import ModelCache
-from hwnas.io import atomic_write_bytes, atomic_write_text
-from hwnas.space import Arch, SearchSpace
+from hwnas.io import atomic_torch_save, atomic_write_text
+from hwnas.space import Arch, SearchSpace, choices_key
 from hwnas.stats import kendall_tau
 
 from ..base import SearchError
@@ -72,11 +72,7 @@ class SharedEvaluator:
                 self.net, self.splits, epochs, job.batch_size, job.lr, job.seed, on_step=progress
             )
             if path is not None:
-                import io
-
-                buf = io.BytesIO()
-                torch.save(self.net.state_dict(), buf)
-                atomic_write_bytes(path, buf.getvalue())
+                atomic_torch_save(path, self.net.state_dict())
         self.train_seconds = time.perf_counter() - t0
         self.name = f"shared weights (supernet {epochs} epoch(s), {self.train_seconds:.0f} s)"
 
@@ -184,7 +180,7 @@ class MeasuredLatency:
         )
 
     def __call__(self, choices) -> float:
-        key = "-".join(str(int(c)) for c in choices)
+        key = choices_key(choices)
         if key not in self.known:
             built = self.cache.network(
                 self.space, Arch.of(self.space, list(choices)), self.fmt, self.precision

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from hwnas.io import atomic_write_text, save_figure
+from hwnas.space import choices_key
 
 from ..base import write_summary
 
@@ -132,7 +133,7 @@ def write_mnas_summary(
     ]
     for i, (a, s) in enumerate(topk, 1):
         lines.append(
-            f"| {i} | {_fmt(s)} | {table.predict(a, space):.3f} | {'-'.join(map(str, a.choices))} |"
+            f"| {i} | {_fmt(s)} | {table.predict(a, space):.3f} | {choices_key(a.choices)} |"
         )
     lines += _batch_lines(batches)
     lines += ["", "Files: trials.csv, pareto.png, rewards.png, arch.json, topk.json."]

@@ -12,19 +12,18 @@ repaired under T (``LatencyTable.repair``).
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from hwnas.io import atomic_write_bytes
+from hwnas.io import atomic_torch_save
 from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
-from hwnas.space import Arch, SearchSpace
+from hwnas.space import Arch, SearchSpace, choices_key, key_choices
 
 from . import report
 from ..base import (
@@ -42,15 +41,13 @@ from .evaluators import MeasuredLatency, SharedEvaluator, SupernetEvaluator, Tra
 from .trials import ChildJob
 from .rewards import get_reward
 
+logger = logging.getLogger(__name__)
+
 CKPT = "ckpt.pt"
 INVALID_REWARD = 0.0
 
 
 # --------------------------------------------------------------------------- state
-
-
-def _key(choices) -> str:
-    return "-".join(str(int(c)) for c in choices)
 
 
 def _save(out: Path, ctl: Controller, trials: list, batches: list) -> None:
@@ -59,9 +56,7 @@ def _save(out: Path, ctl: Controller, trials: list, batches: list) -> None:
         "trials": json.dumps(trials),
         "batches": json.dumps(batches),
     }
-    buf = io.BytesIO()
-    torch.save(blob, buf)
-    atomic_write_bytes(out / CKPT, buf.getvalue())
+    atomic_torch_save(out / CKPT, blob)
 
 
 def _load(out: Path, ctl: Controller) -> tuple[list, list]:
@@ -110,10 +105,9 @@ def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices) -> ChildJob:
 
 def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
     if cfg.evaluator == "shared":
-        print(
+        logger.info(
             f"training the shared supernet ({cfg.supernet_epochs} epoch(s)) unless "
-            f"{out}/supernet.pt exists",
-            file=sys.stderr,
+            f"{out}/supernet.pt exists"
         )
         return SharedEvaluator(
             space, _job(cfg, space, -1, [0] * len(space.choices)), cfg.supernet_epochs, out
@@ -131,7 +125,7 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
     first = len(trials)
     rows, jobs = [], []
     for i, choices in enumerate(archs):
-        key = _key(choices)
+        key = choices_key(choices)
         pred = table.predict(Arch.of(space, choices), space)
         lat = latency(choices) if latency else pred
         row = {
@@ -159,10 +153,9 @@ def _run_batch(cfg, space, table, pool, reward_fn, latency, archs, trials, cache
         row["attempts"] = attempts
         if res is None:
             row.update(status="failed", error=err, worker="")
-            print(
-                f"warning: trial {job.trial} failed after {attempts} attempt(s): {err}; "
-                f"reward {INVALID_REWARD}",
-                file=sys.stderr,
+            logger.warning(
+                f"trial {job.trial} failed after {attempts} attempt(s): {err}; "
+                f"reward {INVALID_REWARD}"
             )
             continue
         row.update(
@@ -226,7 +219,7 @@ def search(
     ctl = Controller([len(c) for c in space.choices], cfg.controller(), seed=cfg.seed)
     trials, batches = _load(out, ctl) if resuming else ([], [])
     if resuming:
-        print(f"resuming {out} after {len(trials)}/{cfg.trials} trials", file=sys.stderr)
+        logger.info(f"resuming {out} after {len(trials)}/{cfg.trials} trials")
     cache = {t["choices"]: t for t in trials if t["status"] == "ok"}
     latency = MeasuredLatency(table, space, out) if cfg.latency == "measured" else None
     pool = _evaluator(cfg, space, out)
@@ -283,13 +276,11 @@ def _batches(
                 f"(acc {best['accuracy']:.3f}, {best['latency_ms']:.2f} ms)",
             )
             b = batches[-1]
-            print(
+            logger.info(
                 f"batch {batch_no}: trials {len(trials)}/{cfg.trials}, mean reward "
                 f"{b['mean_reward']:.4f}; best so far {best['reward']:.4f} (acc "
                 f"{best['accuracy']:.3f}, {best['latency_ms']:.3f} ms), "
-                f"{b['seconds']:.0f} s",
-                file=sys.stderr,
-                flush=True,
+                f"{b['seconds']:.0f} s"
             )
 
 
@@ -300,23 +291,23 @@ def _finish(cfg, space, table, out, trials, batches, pool_name) -> SearchResult:
     note = ""
     if under:
         best = max(under, key=lambda t: (t["reward"], -t["trial"]))
-        winner = Arch.of(space, [int(c) for c in best["choices"].split("-")], "mnasnet")
+        winner = Arch.of(space, key_choices(best["choices"]), "mnasnet")
     else:
         pool_ = ok or trials
         best = max(pool_, key=lambda t: (t["reward"], -t["trial"]))
-        arch = Arch.of(space, [int(c) for c in best["choices"].split("-")])
+        arch = Arch.of(space, key_choices(best["choices"]))
         winner = Arch.of(space, table.repair(space, arch, cfg.target_ms).choices, "mnasnet")
         note = (
             f"no sampled architecture met the target {cfg.target_ms:g} ms; the best-reward "
             f"one (trial {best['trial']}, {best['latency_ms']:.3f} ms) was repaired under "
             f"it (untrained: accuracy unknown)"
         )
-        print(f"warning: {note}", file=sys.stderr)
+        logger.warning(note)
     seen, topk = set(), []
     for t in sorted(under, key=lambda t: (-t["reward"], t["trial"])):
         if t["choices"] not in seen and len(topk) < cfg.topk:
             seen.add(t["choices"])
-            topk.append((Arch.of(space, [int(c) for c in t["choices"].split("-")]), t["reward"]))
+            topk.append((Arch.of(space, key_choices(t["choices"])), t["reward"]))
     repaired = not under
     extra = {
         "reward": cfg.reward,
