@@ -12,15 +12,8 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.device_profiler import runner as runner_mod
-from hwnas.device_profiler.backends import (
-    HostLiteRTBackend,
-    HostOrtBackend,
-    available_cores,
-    backend_settings,
-    core_list,
-    host_cores,
-    parse_core_list,
-)
+from hwnas.device_profiler.backends import HostLiteRTBackend, HostOrtBackend, backend_settings
+from hwnas.device_profiler.cores import available_cores, core_list, host_cores, parse_core_list
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.device_profiler.validate import ValidateConfig, table_backend
 from hwnas.errors import HwnasError

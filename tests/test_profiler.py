@@ -12,18 +12,12 @@ from hwnas.device_profiler.backends import HostOrtBackend
 from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analytic
 from hwnas.device_profiler.presets import get_preset, list_presets
 from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
-from hwnas.device_profiler.validate import (
-    ValidateConfig,
-    fit_affine,
-    fit_calibration,
-    fit_overhead,
-    kendall_tau,
-    metrics,
-    validate,
-)
+from hwnas.device_profiler.calibration import fit_affine, fit_calibration, fit_overhead, metrics
+from hwnas.device_profiler.validate import ValidateConfig, validate
 from hwnas.errors import HwnasError
 from hwnas.latency import KEY_COLUMNS, LatencyTable, synthetic_table
 from hwnas.space import get_space, random_arch
+from hwnas.stats import kendall_tau
 from spaces import tiny_space
 
 TINY = tiny_space(
@@ -237,10 +231,10 @@ def test_overhead_calibration_recovers_a_per_layer_overhead_and_matches_the_tabl
     assert fit_calibration(sums, meas)["model"] == "overhead"
     space = get_space("fbnet-small")
     table = synthetic_table(space)
-    from hwnas.device_profiler.validate import _apply, type_sums
+    from hwnas.device_profiler.calibration import apply_calibration, type_sums
 
     arch = random_arch(space, 3)
-    assert _apply(cal, type_sums(table, space, arch)) == pytest.approx(
+    assert apply_calibration(cal, type_sums(table, space, arch)) == pytest.approx(
         table.with_calibration(cal).predict(arch)
     )
 
@@ -269,7 +263,7 @@ def test_edge_calibration_turns_standalone_blocks_into_the_network_they_make():
     edges once.  The calibration built from the measured edges predicts exactly that, and
     the validator's sums agree with the table."""
     from hwnas.device_profiler.edges import edge_calibration
-    from hwnas.device_profiler.validate import _apply, type_sums
+    from hwnas.device_profiler.calibration import apply_calibration, type_sums
     from hwnas.latency import key_elements
 
     space = get_space("fbnet-small")
@@ -286,7 +280,7 @@ def test_edge_calibration_turns_standalone_blocks_into_the_network_they_make():
     for seed in range(5):
         arch = random_arch(space, seed)
         assert table.predict(arch) == pytest.approx(inner.predict(arch) + net_edges_ms)
-        assert _apply(table.calibration, type_sums(table, space, arch)) == pytest.approx(
+        assert apply_calibration(table.calibration, type_sums(table, space, arch)) == pytest.approx(
             table.predict(arch)
         )
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hwnas.device_profiler import runner as runner_mod
+from hwnas.device_profiler.blockmodels import is_analytic
 from hwnas.device_profiler.adb import AdbConnectionLost
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.latency import KEY_COLUMNS, LatencyTable
@@ -33,7 +33,7 @@ def test_dropped_connection_mid_profile_then_resume(tmp_path, env):
     from hwnas.testing.adb_standin import AdbStandin, PhoneConfig
 
     out = tmp_path / "px.csv"
-    measured_keys = sum(1 for i in TINY.all_layer_infos() if not runner_mod.is_analytic(i))
+    measured_keys = sum(1 for i in TINY.all_layer_infos() if not is_analytic(i))
     assert measured_keys >= 4
     with AdbStandin(PhoneConfig(drop_after_shell=25)) as s:
         cfg = ProfileConfig(

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import random
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from hwnas.convert import check_precision, tool_versions
 from hwnas.errors import HwnasError
 from hwnas.io import OutputLock
-from hwnas.space import LayerInfo, SearchSpace, get_space
+from hwnas.space import SearchSpace, get_space
 
 from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
-from .blockmodels import RECIPE_VERSION, ModelCache, is_analytic
+from .blockmodels import RECIPE_VERSION, ModelCache
+from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,30 +163,6 @@ def make_backend(
     return get_backend(name, threads=threads, precision=precision, seed=cfg.seed, cores=host_cores)
 
 
-def _row(info: LayerInfo, stats: dict | None, runs: int, repeats: int) -> dict:
-    block, h, w, cin, cout, stride = info.key
-    key = {"block": block, "H": h, "W": w, "Cin": cin, "Cout": cout, "stride": stride}
-    if stats is None:  # identity: nothing runs
-        return {
-            **key,
-            "median_us": 0.0,
-            "p10_us": 0.0,
-            "p90_us": 0.0,
-            "mean_us": 0.0,
-            "std_us": 0.0,
-            "runs": 0,
-            "repeats": 0,
-            "analytic": True,
-        }
-    return {
-        **key,
-        **{k: round(stats[k], 3) for k in ("median_us", "p10_us", "p90_us", "mean_us", "std_us")},
-        "runs": runs,
-        "repeats": repeats,
-        "analytic": False,
-    }
-
-
 def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], dict]:
     """Rows and meta already in ``out`` (a resumed run); refuses a table of another setting."""
     from hwnas.latency import LatencyTable, space_meta
@@ -212,7 +188,7 @@ def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], di
         and prov.get("cores") is not None
         and sorted(theirs["cores"]) != sorted(prov["cores"])
     ):
-        from .backends import core_list
+        from .cores import core_list
 
         raise HwnasError(
             f"{out} was profiled pinned to cores {core_list(theirs['cores'])}, "
@@ -238,11 +214,7 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None)
     """Measure every key of the space not yet in the table, in a seeded shuffled order,
     writing CSV + sidecar atomically after each block (an interrupt loses at most the
     block in flight; running again continues)."""
-    from hwnas import __version__
-    from hwnas.latency import space_meta, write_table_atomic
-    from hwnas.progress import progress_bar
-
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or logger.info
     preset = get_preset(cfg.device)
     space = resolve_space(cfg)
     precision = cfg.precision or preset.precision
@@ -259,79 +231,13 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None)
     if hasattr(backend, "min_seconds"):  # a 10 µs block x 50 runs is 0.5 ms: too short for
         backend.min_seconds = cfg.min_seconds  # the CPU to settle (pass medians 50% apart)
     out = cfg.out or default_out(preset, backend.name, space, precision)
-    cache = ModelCache.at(cfg.cache_dir, cfg.seed)
+    job = _Job(cfg, space, backend, ModelCache.at(cfg.cache_dir, cfg.seed), fmt, precision, out)
     result = ProfileResult(out, 0, backend=backend.name)
     lock = OutputLock(out, also=[out.with_suffix(".json")])  # the table and its sidecar
     try:
         check_table_out(out)
         lock.acquire()  # one writer per table; removes a killed run's temporaries
-        prov = _provenance(backend, preset, note)
-        rows, old_meta = _existing(out, space, prov)
-        done = {_row_key(r) for r in rows}
-        infos = space.all_layer_infos()
-        random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
-        if cfg.keys is not None:
-            wanted = {tuple(k) for k in cfg.keys}
-            infos = [i for i in infos if i.key in wanted]
-        todo = [i for i in infos if i.key not in done]
-        result.total, result.skipped = len(infos), len(infos) - len(todo)
-        complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
-        if cfg.limit is not None:
-            todo = todo[: cfg.limit]
-        meta = {
-            "space": space_meta(space),
-            "provenance": prov,
-            "profile": {
-                "warmup": cfg.warmup,
-                "runs": cfg.runs,
-                "repeats": cfg.repeats,
-                "min_seconds": cfg.min_seconds,
-                "seed": cfg.seed,
-                "order": "seeded shuffle",
-                "model_format": fmt,
-                "resolution": space.resolution,
-                "hwnas_version": __version__,
-                "recipe": RECIPE_VERSION,
-                "tools": tool_versions(),
-            },
-            "calibration": old_meta.get(
-                "calibration", {"scale": 1.0, "offset_ms": 0.0, "per_type": {}}
-            ),
-        }
-        for k in ("edges", "passes"):
-            if k in old_meta:
-                meta[k] = old_meta[k]
-        if rows and not todo:
-            _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg)
-            _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
-            return result
-        old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
-        if old_recipe != RECIPE_VERSION:
-            raise HwnasError(
-                f"{out} holds blocks made with model recipe {old_recipe}, this hwnas "
-                f"makes recipe {RECIPE_VERSION}; delete it or choose another --out"
-            )
-        started = old_meta.get("provenance", {}).get("date_started")
-        meta["provenance"]["date_started"] = started or _now()
-        with progress_bar(
-            f"profiling {space.name} on {backend.name}", len(infos), cfg.progress
-        ) as bar:
-            bar.update(completed=result.skipped)
-            for info in todo:
-                label = "/".join(map(str, info.key))
-                bar.update(status=label)
-                rows.append(_measure_one(info, backend, cache, fmt, precision, cfg, result))
-                meta["provenance"] = {
-                    **prov,
-                    **_dynamic(backend),
-                    "date_started": meta["provenance"]["date_started"],
-                    "date": _now(),
-                }
-                write_table_atomic(out, rows, meta)
-                bar.advance(1, status=label)
-        if complete:
-            _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg)
-            _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log)
+        _fill(job, _provenance(backend, preset, note), result, log)
     finally:
         lock.release()
         close = getattr(backend, "close", None)
@@ -340,88 +246,103 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None)
     return result
 
 
-def _row_key(row: dict) -> tuple:
-    """A table row's key, as ``LayerInfo.key`` spells it."""
-    return (
-        row["block"],
-        int(row["H"]),
-        int(row["W"]),
-        int(row["Cin"]),
-        int(row["Cout"]),
-        int(row["stride"]),
-    )
+@dataclass
+class _Job:
+    """What one profile call measures with, and where it writes."""
+
+    cfg: ProfileConfig
+    space: SearchSpace
+    backend: Backend
+    cache: ModelCache
+    fmt: str
+    precision: str
+    out: Path
 
 
-def _passes(out, rows, meta, infos, backend, cache, fmt, precision, cfg) -> None:
-    """Once the table has every block asked for: ``passes − 1`` more passes over all of them,
-    each in a fresh shuffled order, one repeat per block per pass; a block's median becomes
-    the median of its pass medians.  A burst of load (another process, a noisy neighbour)
-    lasts seconds — longer than a block's whole measurement — so back-to-back repeats all
-    see it; spread over passes it hits one of a block's medians, not all.  Written once at
-    the end: an interrupted refinement leaves the first pass's table and runs again."""
+def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
+    """Measure the blocks the table lacks (under the output lock), then, once it has every
+    block asked for, the extra passes and the edges."""
     from hwnas.latency import write_table_atomic
     from hwnas.progress import progress_bar
 
-    if cfg.passes <= 1 or "passes" in meta:
+    cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
+    rows, old_meta = _existing(out, space, prov)
+    done = {row_key(r) for r in rows}
+    infos = space.all_layer_infos()
+    random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
+    if cfg.keys is not None:
+        wanted = {tuple(k) for k in cfg.keys}
+        infos = [i for i in infos if i.key in wanted]
+    todo = [i for i in infos if i.key not in done]
+    result.total, result.skipped = len(infos), len(infos) - len(todo)
+    complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
+    if cfg.limit is not None:
+        todo = todo[: cfg.limit]
+    meta = _meta(job, prov, old_meta)
+    refine = (out, rows, meta)
+    if rows and not todo:
+        more_passes(*refine, infos, backend, job.cache, job.fmt, job.precision, cfg)
+        store_edges(*refine, space, backend, job.cache, job.fmt, job.precision, cfg, log)
         return
-    index = {_row_key(r): r for r in rows}
-    measured = [i for i in infos if i.key in index and not is_analytic(i)]
-    medians = {i.key: [float(index[i.key]["median_us"])] for i in measured}
-    rng = random.Random(cfg.seed + 1)
-    with progress_bar(
-        f"{cfg.passes - 1} more passes", (cfg.passes - 1) * len(measured), cfg.progress
-    ) as bar:
-        for _ in range(cfg.passes - 1):
-            order = list(measured)
-            rng.shuffle(order)
-            for info in order:
-                path = cache.block(info, fmt, precision).path
-                samples = backend.measure(path, warmup=cfg.warmup, runs=cfg.runs, repeats=1)
-                medians[info.key].append(samples.stats()["median_us"])
-                bar.advance(1)
-    for key, ms in medians.items():
-        index[key]["median_us"] = round(float(np.median(ms)), 3)
-        index[key]["repeats"] = int(index[key]["repeats"]) + cfg.passes - 1
-    meta["passes"] = {
-        "passes": cfg.passes,
-        "statistic": "median of the pass medians (the first pass: median of its repeats' samples)",
-    }
-    write_table_atomic(out, rows, meta)
-
-
-def _edges(out, rows, meta, space, backend, cache, fmt, precision, cfg, log) -> None:
-    """Once the table has every block asked for: measure the standalone models' edges
-    (``edges.py``, once per table) and make them the table's calibration, unless it already
-    has one fitted on whole networks (``hwnas tables validate``)."""
-    from hwnas.latency import write_table_atomic
-    from hwnas.progress import progress_bar
-
-    from .edges import EDGE_KEYS, edge_calibration, measure_edges
-
-    if not cfg.edges or "edges" in meta:
-        return
-    with progress_bar("measuring block-model edges", EDGE_KEYS, cfg.progress) as bar:
-        edges = measure_edges(
-            space,
-            backend,
-            cache,
-            fmt,
-            precision,
-            warmup=cfg.warmup,
-            runs=cfg.runs,
-            progress=lambda: bar.advance(1),
+    old_recipe = old_meta.get("profile", {}).get("recipe", 1) if rows else RECIPE_VERSION
+    if old_recipe != RECIPE_VERSION:
+        raise HwnasError(
+            f"{out} holds blocks made with model recipe {old_recipe}, this hwnas "
+            f"makes recipe {RECIPE_VERSION}; delete it or choose another --out"
         )
-    if edges is None:
-        return
-    meta["edges"] = edges
-    if "fitted_on" not in meta.get("calibration", {}):
-        meta["calibration"] = edge_calibration(edges, space)
-    log(
-        f"block-model edges: {edges['a_us']:.2f} µs + {1000 * edges['b_us_per_element']:.3f} "
-        f"ns/element per standalone block ({len(edges['points'])} stacked pairs); stored "
-        f"as {out.with_suffix('.json').name}'s calibration"
-    )
-    write_table_atomic(out, rows, meta)
+    started = old_meta.get("provenance", {}).get("date_started")
+    meta["provenance"]["date_started"] = started or _now()
+    with progress_bar(f"profiling {space.name} on {backend.name}", len(infos), cfg.progress) as bar:
+        bar.update(completed=result.skipped)
+        for info in todo:
+            label = "/".join(map(str, info.key))
+            bar.update(status=label)
+            rows.append(
+                measure_block(info, backend, job.cache, job.fmt, job.precision, cfg, result)
+            )
+            meta["provenance"] = {
+                **prov,
+                **_dynamic(backend),
+                "date_started": meta["provenance"]["date_started"],
+                "date": _now(),
+            }
+            write_table_atomic(out, rows, meta)
+            bar.advance(1, status=label)
+    if complete:
+        more_passes(*refine, infos, backend, job.cache, job.fmt, job.precision, cfg)
+        store_edges(*refine, space, backend, job.cache, job.fmt, job.precision, cfg, log)
+
+
+def _meta(job: _Job, prov: dict, old_meta: dict) -> dict:
+    """The sidecar of the table being written (what an earlier run stored carries over)."""
+    from hwnas import __version__
+    from hwnas.latency import space_meta
+
+    cfg = job.cfg
+    meta = {
+        "space": space_meta(job.space),
+        "provenance": prov,
+        "profile": {
+            "warmup": cfg.warmup,
+            "runs": cfg.runs,
+            "repeats": cfg.repeats,
+            "min_seconds": cfg.min_seconds,
+            "seed": cfg.seed,
+            "order": "seeded shuffle",
+            "model_format": job.fmt,
+            "resolution": job.space.resolution,
+            "hwnas_version": __version__,
+            "recipe": RECIPE_VERSION,
+            "tools": tool_versions(),
+        },
+        "calibration": old_meta.get(
+            "calibration", {"scale": 1.0, "offset_ms": 0.0, "per_type": {}}
+        ),
+    }
+    for k in ("edges", "passes"):
+        if k in old_meta:
+            meta[k] = old_meta[k]
+    return meta
 
 
 def check_table_out(out: Path) -> None:
@@ -437,41 +358,6 @@ def check_table_out(out: Path) -> None:
             out, "a latency table needs a .csv name (its sidecar is the .json beside it)"
         )
     check_sidecar_ours(out)
-
-
-def _measure_one(
-    info: LayerInfo,
-    backend: Backend,
-    cache: ModelCache,
-    fmt: str,
-    precision: str,
-    cfg: ProfileConfig,
-    result: ProfileResult,
-) -> dict:
-    if is_analytic(info):
-        result.analytic += 1
-        return _row(info, None, 0, 0)
-    label = "/".join(map(str, info.key))
-    try:
-        built = cache.block(info, fmt, precision)
-        result.converted += not built.cached
-        result.conversion_s += built.seconds
-        cooldown = getattr(backend, "cooldown", None)
-        if cooldown is not None:
-            cooldown()
-        t0 = time.perf_counter()
-        samples = backend.measure(built.path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)
-        result.measure_s += time.perf_counter() - t0
-    except HwnasError as e:
-        raise type(e)(
-            f"block {label}: {e} (rows measured so far are saved; re-run the same "
-            f"command to continue)"
-        ) from e
-    cv = samples.repeat_cv() if hasattr(samples, "repeat_cv") else None
-    if cv is not None:
-        result.repeat_cvs.append(cv)
-    result.measured += 1
-    return _row(info, samples.stats(), cfg.runs, cfg.repeats)
 
 
 def _provenance(backend: Backend, preset: Preset, note: str | None) -> dict:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,19 +11,25 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.io import save_figure
-from hwnas.stats import kendall_tau
 
 from .backends import (
     HOST_BACKENDS,
     Backend,
-    available_cores,
     backend_from_provenance,
-    core_list,
-    host_cores,
     measure_file,
-    parse_core_list,
 )
-from .blockmodels import CONSTANT_BLOCKS, ModelCache
+from .blockmodels import ModelCache
+from .cores import available_cores, core_list, host_cores, parse_core_list
+from .calibration import (
+    apply_calibration,
+    fit_calibration,
+    fit_edges,
+    metrics,
+    raw_total,
+    type_sums,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,187 +59,6 @@ class ValidateConfig:
         object.__setattr__(self, "table", Path(self.table))
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def metrics(pred, meas) -> dict:
-    """MAPE (%), RMSE (ms), share within ±5% / ±10%, Kendall τ, n."""
-    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
-    if pred.size == 0:
-        return {"n": 0}
-    rel = (pred - meas) / meas
-    return {
-        "n": int(pred.size),
-        "mape_pct": float(100 * np.abs(rel).mean()),
-        "rmse_ms": float(np.sqrt(((pred - meas) ** 2).mean())),
-        "within_5pct": float((np.abs(rel) <= 0.05).mean()),
-        "within_10pct": float((np.abs(rel) <= 0.10).mean()),
-        "mean_error_pct": float(100 * rel.mean()),
-        "kendall_tau": kendall_tau(pred, meas),
-    }
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-COUNT = "#layers"  # in a sums dict: how many measured (non-identity) layers the network has
-ELEMENTS = "#elements"  # ... and their input + output tensor elements, summed
-
-
-def type_sums(table, space, arch) -> dict[str, float]:
-    """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network, and
-    under ``COUNT`` its number of measured layers and under ``ELEMENTS`` their tensor
-    elements (the multipliers of the per-layer and per-element edge terms)."""
-    from hwnas.latency import key_elements
-
-    out: dict[str, float] = {COUNT: 0.0, ELEMENTS: 0.0}
-    for info in space.layers(arch):
-        t = info.key[0].split("_")[0]
-        ms = table.lookup(info.key)
-        out[t] = out.get(t, 0.0) + ms
-        if ms > 0:
-            out[COUNT] += 1.0
-            out[ELEMENTS] += key_elements(info.key)
-    return out
-
-
-def _types(sums: dict[str, float]) -> dict[str, float]:
-    return {t: v for t, v in sums.items() if t not in (COUNT, ELEMENTS)}
-
-
-def raw_total(sums: dict[str, float]) -> float:
-    return sum(_types(sums).values())
-
-
-def _apply(cal: dict, sums: dict[str, float]) -> float:
-    """The same prediction as ``LatencyTable.predict`` under ``cal``."""
-    per = cal.get("per_type", {})
-    return (
-        cal["scale"] * sum(per.get(t, 1.0) * v for t, v in _types(sums).items())
-        + cal.get("per_layer_ms", 0.0) * sums.get(COUNT, 0.0)
-        + cal.get("per_element_ms", 0.0) * sums.get(ELEMENTS, 0.0)
-        + cal["offset_ms"]
-    )
-
-
-def fit_affine(sums: list[dict], meas) -> dict:
-    """measured ≈ scale · Σ blocks + offset (least squares; offset only for < 3 networks)."""
-    raw = np.array([raw_total(s) for s in sums])
-    meas = np.asarray(meas, float)
-    if len(raw) < 3 or np.ptp(raw) <= 1e-9 * max(raw.max(), 1e-12):
-        return {"scale": 1.0, "offset_ms": float((meas - raw).mean()), "per_type": {}}
-    (a, b), *_ = np.linalg.lstsq(np.stack([raw, np.ones_like(raw)], 1), meas, rcond=None)
-    if a <= 0:
-        return {"scale": 1.0, "offset_ms": float((meas - raw).mean()), "per_type": {}}
-    return {"scale": float(a), "offset_ms": float(b), "per_type": {}}
-
-
-def fit_per_type(sums: list[dict], meas) -> dict | None:
-    """measured ≈ Σ_t c_t · Σ_{blocks of type t} + offset, for op types whose sums vary over
-    the networks (the rest share one factor); None when the data cannot support it."""
-    meas = np.asarray(meas, float)
-    types = sorted({t for s in sums for t in _types(s)})
-    cols = {t: np.array([s.get(t, 0.0) for s in sums]) for t in types}
-    varying = [
-        t
-        for t in types  # blocks in every network: their factor is the offset's
-        if t not in CONSTANT_BLOCKS and np.ptp(cols[t]) > 1e-6
-    ]
-    rest = [t for t in types if t not in varying]
-    if not varying or len(meas) < len(varying) + 4:
-        return None
-    design = [cols[t] for t in varying]
-    rest_sum = sum((cols[t] for t in rest), np.zeros(len(meas)))
-    has_rest = np.ptp(rest_sum) > 1e-6
-    if has_rest:
-        design.append(rest_sum)
-    design.append(np.ones(len(meas)))
-    coef, *_ = np.linalg.lstsq(np.stack(design, 1), meas, rcond=None)
-    k = len(varying)
-    if (coef[:k] <= 0).any() or (has_rest and coef[k] <= 0):
-        return None
-    per = {t: float(c) for t, c in zip(varying, coef[:k])}
-    rest_factor = float(coef[k]) if has_rest else 1.0
-    per.update({t: rest_factor for t in rest})
-    return {"scale": 1.0, "offset_ms": float(coef[-1]), "per_type": per}
-
-
-def fit_overhead(sums: list[dict], meas) -> dict | None:
-    """measured ≈ scale · Σ blocks + per_layer · (measured layers) + offset: standalone block
-    timings each carry a per-invoke overhead a whole network pays once, so the per-layer term
-    comes out negative; None when the data cannot support it."""
-    meas = np.asarray(meas, float)
-    raw = np.array([raw_total(s) for s in sums])
-    n = np.array([s.get(COUNT, 0.0) for s in sums])
-    if len(meas) < 5 or np.ptp(n) <= 0 or np.ptp(raw) <= 0:
-        return None
-    (a, c, b), *_ = np.linalg.lstsq(np.stack([raw, n, np.ones_like(raw)], 1), meas, rcond=None)
-    if a <= 0:
-        return None
-    return {"scale": float(a), "offset_ms": float(b), "per_type": {}, "per_layer_ms": float(c)}
-
-
-def fit_edges(edges: dict, space):
-    """Fits on top of the edges ``hwnas profile`` measured (``edges.py``): the measured
-    per-layer and per-element edge terms stay, scale and offset are fitted on whole networks
-    (least squares on the edge-corrected sums)."""
-    from .edges import edge_calibration
-
-    base = edge_calibration(edges, space)
-
-    def fit(sums: list[dict], meas) -> dict | None:
-        meas = np.asarray(meas, float)
-        x = np.array(
-            [
-                raw_total(s)
-                + base["per_layer_ms"] * s.get(COUNT, 0.0)
-                + base["per_element_ms"] * s.get(ELEMENTS, 0.0)
-                for s in sums
-            ]
-        )
-        if len(meas) < 3 or np.ptp(x) <= 0:
-            return None
-        (a, b), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), meas, rcond=None)
-        if a <= 0:
-            return None
-        return {
-            "scale": float(a),
-            "offset_ms": float(b),
-            "per_type": {},
-            "per_layer_ms": float(a * base["per_layer_ms"]),
-            "per_element_ms": float(a * base["per_element_ms"]),
-        }
-
-    return fit
-
-
-def _loo_mape(fit, sums, meas) -> float:
-    errs = []
-    for i in range(len(meas)):
-        keep = [j for j in range(len(meas)) if j != i]
-        cal = fit([sums[j] for j in keep], [meas[j] for j in keep])
-        if cal is None:
-            return float("inf")
-        errs.append(abs(_apply(cal, sums[i]) - meas[i]) / meas[i])
-    return float(100 * np.mean(errs)) if errs else float("inf")
-
-
-def fit_calibration(sums: list[dict], meas, edges_fit=None) -> dict:
-    """The affine, per-op-type, per-layer-overhead or (with ``edges_fit``, ``fit_edges``)
-    measured-edges calibration, whichever has the lowest leave-one-out MAPE."""
-    best, kind, err = fit_affine(sums, meas), "affine", _loo_mape(fit_affine, sums, meas)
-    fits = [("per_type", fit_per_type), ("overhead", fit_overhead)]
-    if edges_fit is not None:
-        fits.append(("edges", edges_fit))
-    for name, fit in fits:
-        cal = fit(sums, meas)
-        if cal is not None:
-            loo = _loo_mape(fit, sums, meas)
-            if loo < err:
-                best, kind, err = cal, name, loo
-    return {**best, "model": kind, "fitted_on": len(meas)}
-
-
 # --------------------------------------------------------------------------- validate
 
 
@@ -254,7 +79,7 @@ def table_backend(table, cfg: ValidateConfig, log=None) -> Backend:
         )
     cores = cfg.cores
     if name in HOST_BACKENDS:
-        cores = check_host_cores(table, cfg.cores, log or (lambda m: print(m, file=sys.stderr)))
+        cores = check_host_cores(table, cfg.cores, log or logger.info)
     phone = prov.get("device") if name == "adb" else None
     return backend_from_provenance(
         prov,
@@ -328,7 +153,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     from hwnas.latency import LatencyTable
     from hwnas.progress import progress_bar
 
-    log = log or (lambda m: print(m, file=sys.stderr))
+    log = log or logger.info
     table = LatencyTable.load(cfg.table)
     space = space or table.space()
     table.check_space(space)
@@ -380,20 +205,25 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         rec.pop("path")
     report = _report(records, cfg, table, space)
     if cfg.save:
-        saved = table.with_calibration(report["calibration"])
-        h = report["held_out_calibrated"]
-        if h.get("n"):
-            saved.meta["validation"] = {
-                "held_out": h["n"],
-                "within_10pct": h["within_10pct"],
-                "within_5pct": h["within_5pct"],
-                "mape_pct": h["mape_pct"],
-                "kendall_tau": h["kendall_tau"],
-                "fit_networks": report["fit_networks"],
-            }
-        saved.save(table.path)
+        _store(table, report)
     report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
     return report
+
+
+def _store(table, report: dict) -> None:
+    """Save the calibration fitted on all networks in the table, with the held-out figures."""
+    saved = table.with_calibration(report["calibration"])
+    h = report["held_out_calibrated"]
+    if h.get("n"):
+        saved.meta["validation"] = {
+            "held_out": h["n"],
+            "within_10pct": h["within_10pct"],
+            "within_5pct": h["within_5pct"],
+            "mape_pct": h["mape_pct"],
+            "kendall_tau": h["kendall_tau"],
+            "fit_networks": report["fit_networks"],
+        }
+    saved.save(table.path)
 
 
 def _report(records: list[dict], cfg: ValidateConfig, table, space) -> dict:
@@ -410,18 +240,18 @@ def _report(records: list[dict], cfg: ValidateConfig, table, space) -> dict:
     split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx], edges_fit)
     for i, r in enumerate(records):
         r["held_out"] = i in hold_idx
-        r["calibrated_ms"] = _apply(split_cal, sums[i])
+        r["calibrated_ms"] = apply_calibration(split_cal, sums[i])
     final = fit_calibration(sums, meas, edges_fit)
     extra = {}
     if edges:  # what the profile's own measurement predicts, before any network is fitted
         from .edges import edge_calibration
 
-        edge_pred = np.array([_apply(edge_calibration(edges, space), s) for s in sums])
+        edge_pred = np.array([apply_calibration(edge_calibration(edges, space), s) for s in sums])
         extra = {
             "held_out_edges": metrics(edge_pred[hold_idx], meas[hold_idx]),
             "all_edges": metrics(edge_pred, meas),
         }
-    final_pred = np.array([_apply(final, s) for s in sums])
+    final_pred = np.array([apply_calibration(final, s) for s in sums])
     return {
         "table": str(table.path),
         "space": table.meta["space"],
@@ -491,13 +321,5 @@ def _plot(records: list[dict], report: dict, path: Path) -> Path:
 __all__ = [
     "ValidateConfig",
     "validate",
-    "metrics",
-    "kendall_tau",
-    "fit_calibration",
-    "fit_affine",
-    "fit_per_type",
-    "fit_overhead",
-    "fit_edges",
-    "type_sums",
     "sample_archs",
 ]
