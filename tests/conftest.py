@@ -2,7 +2,17 @@
 
 import os
 
+import pytest
 import torch
 
 os.environ.setdefault("HWNAS_NO_PROGRESS", "1")
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _messages_on_stderr():
+    """The library's messages on stderr as the command line shows them (``hwnas.logs``), so
+    tests that call the library directly read the same lines from capsys."""
+    from hwnas.logs import show_on_stderr
+
+    show_on_stderr()

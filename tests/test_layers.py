@@ -1,6 +1,6 @@
 """The package's layers point one way: an import scan (``ast``) of every module under hwnas/.
 
-Lowest first:  errors/io/progress/stats/accelerator  →  space  →  latency/data/train  →
+Lowest first:  errors/io/logs/progress/stats/accelerator  →  space  →  latency/data/train  →
 convert  →  device_profiler  →  search/supernet/export  →  cli (and the test doubles in
 hwnas.testing).
 A module may import its own package, anything in a lower layer, and another package of its
@@ -22,7 +22,7 @@ import hwnas
 ROOT = Path(hwnas.__file__).parent
 
 LAYERS = (
-    ("hwnas", "errors", "io", "progress", "stats", "accelerator"),  # root: __version__ only
+    ("hwnas", "errors", "io", "logs", "progress", "stats", "accelerator"),  # root: __version__ only
     ("space",),
     ("latency", "data", "train"),
     ("convert",),

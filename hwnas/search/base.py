@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +17,8 @@ from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, atomic_write_rows, atomic_write_text, check_resume
 from hwnas.latency import LatencyTable, TableError, sidecar_path
 from hwnas.space import Arch, SearchSpace, get_space
+
+logger = logging.getLogger(__name__)
 
 RESULT_SCHEMA = 1
 
@@ -116,10 +118,9 @@ def resolve_table(
     found = find_table(space, tables_dir)
     if found is None:
         out = Path(tables_dir) / f"host-ort_{space.name}_r{space.resolution}.csv"
-        print(
+        logger.info(
             f"no latency table for {space.name} (resolution {space.resolution}) in "
-            f"{tables_dir}/: profiling this host with host-ort into {out} first",
-            file=sys.stderr,
+            f"{tables_dir}/: profiling this host with host-ort into {out} first"
         )
         found = profile_host(space, out)
     table = LatencyTable.load(found)
@@ -131,7 +132,7 @@ def resolve_table(
 def _say_fidelity(table: LatencyTable) -> None:
     note = table.fidelity_note()
     if note:
-        print(note, file=sys.stderr)
+        logger.info(note)
 
 
 def check_target(table: LatencyTable, space: SearchSpace, target_ms: float) -> tuple[float, float]:

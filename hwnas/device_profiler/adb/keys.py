@@ -6,13 +6,15 @@ private key that group or others can read is made 0600, with a warning on stderr
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
-import sys
 from pathlib import Path
 
 from hwnas.errors import HwnasError
 from hwnas.io import cache_dir
+
+logger = logging.getLogger(__name__)
 
 
 def key_path() -> Path:
@@ -70,9 +72,8 @@ def tighten(path: Path) -> bool:
     if not mode & 0o077:
         return False
     path.chmod(0o600)
-    print(
-        f"warning: the ADB private key {path} was readable by others (mode {mode:o}); made it 0600",
-        file=sys.stderr,
+    logger.warning(
+        f"the ADB private key {path} was readable by others (mode {mode:o}); made it 0600"
     )
     return True
 

@@ -29,8 +29,8 @@ lets ``--resume`` finish with the same result as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -56,6 +56,8 @@ from ..base import (
 from .config import EvolutionConfig
 from .ops import first_generation, full_score, next_generation, rank, rescore_leaders
 from .state import STATE, load_state, save_state
+
+logger = logging.getLogger(__name__)
 
 
 def _load(cfg: EvolutionConfig, table, space):
@@ -135,7 +137,7 @@ def _search(cfg, table, space, loaded, stop_after) -> SearchResult | None:
     rng = random.Random(cfg.seed)
     if resuming:
         gen, population, fitness, history = load_state(out, rng)
-        print(f"resuming {out} after generation {gen}/{cfg.generations}", file=sys.stderr)
+        logger.info(f"resuming {out} after generation {gen}/{cfg.generations}")
     else:
         gen, fitness, history = 0, {}, []
         population = first_generation(space, table, cfg.target_ms, net, cfg.population, rng)
@@ -186,12 +188,10 @@ def _evolve(cfg, space, table, net, splits, out, rng, state, stop_after) -> int:
             save_state(out, gen, population, fitness, history, rng)
             write_log(out, history)
             gens_bar.advance(1, status=f"best {row['best_acc']:.3f}")
-            print(
+            logger.info(
                 f"generation {gen}/{cfg.generations}: best {row['best_acc']:.3f} at "
                 f"{row['best_ms']:.3f} ms, population mean {row['mean_acc']:.3f}, "
-                f"{row['evaluated']} evaluated, {row['seconds']:.0f} s",
-                file=sys.stderr,
-                flush=True,
+                f"{row['evaluated']} evaluated, {row['seconds']:.0f} s"
             )
     return gen
 
@@ -253,10 +253,9 @@ def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> 
     result = write_result(out, space, table, winner, cfg.target_ms, "evolution", topk, extra)
     report.plot(out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc)
     report.summary(out, cfg, space, table, result, history, topk)
-    print(
+    logger.info(
         f"supernet (BN re-estimated, held out): winner {fitness[ranked[0]]:.3f}"
-        + ("" if ref is None else f", scaled reference {ref_acc:.3f}"),
-        file=sys.stderr,
+        + ("" if ref is None else f", scaled reference {ref_acc:.3f}")
     )
     return result
 

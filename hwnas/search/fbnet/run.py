@@ -26,7 +26,7 @@ evaluated on the θ split, so the run says what the supernet learnt.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from pathlib import Path
 
@@ -51,6 +51,8 @@ from .config import FBNetConfig
 from .select import choose, supernet_accuracy, supernet_note
 from .state import CKPT, load, new_state, save
 from .steps import argmax_arch, epoch_line, run_epoch, skip_share
+
+logger = logging.getLogger(__name__)
 
 SKIP_WARN_SHARE = 0.5
 
@@ -87,7 +89,7 @@ def search(
     state = new_state(space, cfg, start)
     if resuming:
         load(state, out)
-        print(f"resuming {out} after epoch {state.epoch}/{cfg.epochs}", file=sys.stderr)
+        logger.info(f"resuming {out} after epoch {state.epoch}/{cfg.epochs}")
     ran = 0
     with progress_bar("search", cfg.epochs) as epochs_bar, progress_bar("epoch", None) as bar:
         epochs_bar.update(completed=state.epoch)
@@ -101,15 +103,14 @@ def search(
             save(state, out)
             write_log(out, [h["row"] for h in state.history])
             if row["phase"] == "search" and row["skip_share"] > SKIP_WARN_SHARE:
-                print(
-                    f"warning: epoch {row['epoch']}: the argmax architecture is "
-                    f"{row['skip_share']:.0%} skip ops (collapse?)",
-                    file=sys.stderr,
+                logger.warning(
+                    f"epoch {row['epoch']}: the argmax architecture is "
+                    f"{row['skip_share']:.0%} skip ops (collapse?)"
                 )
             epochs_bar.advance(
                 1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, val acc {row['val_acc']:.3f}"
             )
-            print(epoch_line(row, cfg.epochs), file=sys.stderr, flush=True)
+            logger.info(epoch_line(row, cfg.epochs))
     if state.epoch < cfg.epochs:
         return None
     return _finish(cfg, space, table, state, out, splits)
@@ -142,16 +143,15 @@ def _finish(cfg, space, table, state, out, splits) -> SearchResult:
     result = write_result(out, space, table, winner, cfg.target_ms, "fbnet", topk, extra)
     report.write_plots(out, space, state.history, cfg.target_ms)
     report.write_fbnet_summary(out, cfg, space, table, result, rows, topk)
-    print(
+    logger.info(
         f"supernet (BN re-estimated, θ split): winner {seen['winner_acc']:.3f}, "
         f"{len(seen['random_acc'])} random paths mean {seen['random_mean']:.3f} "
-        f"(min {min(seen['random_acc']):.3f}, max {max(seen['random_acc']):.3f})",
-        file=sys.stderr,
+        f"(min {min(seen['random_acc']):.3f}, max {max(seen['random_acc']):.3f})"
     )
     if extra["skip_share"] > SKIP_WARN_SHARE:
-        print(f"warning: the winner is {extra['skip_share']:.0%} skip ops", file=sys.stderr)
+        logger.warning(f"the winner is {extra['skip_share']:.0%} skip ops")
     if result.supernet_note:
-        print(f"warning: {result.supernet_note}", file=sys.stderr)
+        logger.warning(result.supernet_note)
     return result
 
 
