@@ -11,13 +11,15 @@ MPS, then the CPU and says which on stderr; a named accelerator that is absent i
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
+
+logger = logging.getLogger(__name__)
 
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 
@@ -105,7 +107,7 @@ def resolve(name: str = "auto", *, say: bool = True) -> Accelerator:
         acc = Accelerator.for_device(have[0])
         if say:
             why = "" if acc.name != "cpu" else " (no CUDA or MPS found)"
-            print(f"accelerator: {acc.describe()}{why}", file=sys.stderr, flush=True)
+            logger.info(f"accelerator: {acc.describe()}{why}")
         return acc
     if name not in have:
         raise HwnasError(

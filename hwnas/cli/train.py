@@ -38,7 +38,7 @@ def train_command(
 ) -> None:
     """Train an architecture; writes checkpoint.pt, log.csv, model.pt, result.json in --out."""
     from hwnas.accelerator import resolve
-    from hwnas.data import load_dataset
+    from hwnas.data import load_for_space
     from hwnas.io import check_out_dir, make_dirs, output_lock
     from hwnas.space import Arch, build_model
     from hwnas.train import TrainConfig, train
@@ -58,15 +58,7 @@ def train_command(
     check_out_dir(out)
     arch = Arch.load(arch_path)
     space = arch.get_space()
-    splits = load_dataset(
-        data,
-        data_root,
-        resolution=space.resolution,
-        in_channels=space.in_channels,
-        seed=seed,
-        subset=subset,
-        workers=workers,
-    )
+    splits = load_for_space(data, data_root, space, seed, subset, workers)
     if len(splits.classes) != space.num_classes:
         raise HwnasError(
             f"{arch_path}: the architecture has {space.num_classes} classes, "

@@ -11,7 +11,7 @@ that fails to decode mid-epoch is dropped from its batch and counted in one warn
 from __future__ import annotations
 
 import functools
-import sys
+import logging
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from .readers import Files, load_image
 from .splits import STATS_IMAGES, DataSplits, _per_channel, _stats, normalise
+
+logger = logging.getLogger(__name__)
 
 
 class FolderDataset(Dataset):
@@ -107,11 +109,9 @@ class FolderDataset(Dataset):
         self.skipped |= new
         if new and not self._warned:
             self._warned = True
-            print(
-                f"warning: {new.pop()} could not be decoded; it and any other such file are "
-                "skipped (left out of their batches)",
-                file=sys.stderr,
-                flush=True,
+            logger.warning(
+                f"{new.pop()} could not be decoded; it and any other such file are "
+                "skipped (left out of their batches)"
             )
 
 

@@ -7,9 +7,9 @@ labels (N,), and class names.  Every malformed input raises ``HwnasError`` with 
 from __future__ import annotations
 
 import gzip
+import logging
 import math
 import struct
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from hwnas.errors import HwnasError
+
+logger = logging.getLogger(__name__)
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = [
@@ -287,11 +289,9 @@ def _index(root: Path, classes: list[str]) -> tuple[Files, list[Path], int]:
 
 def _warn_skipped(root: Path, bad: list[Path], total: int) -> None:
     if bad:
-        print(
-            f"warning: skipped {len(bad)} of {total} files under {root} that are not readable "
-            f"images (first: {bad[0]})",
-            file=sys.stderr,
-            flush=True,
+        logger.warning(
+            f"skipped {len(bad)} of {total} files under {root} that are not readable "
+            f"images (first: {bad[0]})"
         )
 
 

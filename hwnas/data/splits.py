@@ -10,8 +10,8 @@ Image folders too large for memory (``IN_MEMORY_BYTES``) are read lazily instead
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
-import sys
 from pathlib import Path
 
 import torch
@@ -21,6 +21,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from hwnas.errors import HwnasError
 
 from . import readers
+
+logger = logging.getLogger(__name__)
 
 DATASETS = ("fashion-mnist", "cifar10", "folder")
 CROP_PADDING = 4
@@ -244,15 +246,28 @@ def load_dataset(
     )
 
 
+def load_for_space(name: str, root, space, seed: int, subset, workers: int = 0) -> DataSplits:
+    """``load_dataset`` at a search space's input (its resolution and channels): the data
+    of search, supernet training, ``hwnas train`` and export."""
+    return load_dataset(
+        name,
+        root,
+        resolution=space.resolution,
+        in_channels=space.in_channels,
+        seed=seed,
+        subset=subset,
+        workers=workers,
+    )
+
+
 def _split_indices(n: int, name: str, seed: int, subset, val_fraction: float):
     """Seeded (train, val) indices (sorted) into the ``n`` original training images."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     if subset is not None:
         if subset > len(perm):
-            print(
+            logger.info(
                 f"note: --subset {subset} is more than the {len(perm)} training images of "
-                f"{name}; using all {len(perm)}",
-                file=sys.stderr,
+                f"{name}; using all {len(perm)}"
             )
         perm = perm[:subset]
     n_val = round(val_fraction * len(perm))

@@ -33,7 +33,7 @@ class ChildJob:
 
 def load_splits(job: ChildJob):
     """The job's data splits, with val as the test split (cached per process)."""
-    from hwnas.data import load_dataset
+    from hwnas.data import load_for_space
 
     key = (
         job.data,
@@ -45,14 +45,7 @@ def load_splits(job: ChildJob):
     )
     if key not in _SPLITS:
         _SPLITS.clear()
-        splits = load_dataset(
-            job.data,
-            job.data_root,
-            resolution=job.space.resolution,
-            in_channels=job.space.in_channels,
-            seed=job.data_seed,
-            subset=job.subset,
-        )
+        splits = load_for_space(job.data, job.data_root, job.space, job.data_seed, job.subset)
         if len(splits.val) == 0:
             raise SearchError("the validation split is empty: use a larger --subset")
         # children are scored on val; skip the (large) test pass at the end of train()

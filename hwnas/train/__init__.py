@@ -7,9 +7,9 @@ import contextlib
 import csv
 import dataclasses
 import io
+import logging
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +21,22 @@ from torch import nn
 from hwnas.accelerator import ACCELERATORS, Accelerator, resolve, to_cpu
 from hwnas.data import DataSplits
 from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from hwnas.progress import progress_bar
 
+from .checkpoint import (
+    CHECKPOINT,
+    RESUME_FREE_FIELDS,
+    config_changes,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
+
+logger = logging.getLogger(__name__)
+
 SCHEDULES = ("cosine", "onecycle")
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_SCHEMA = 1
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-# Config fields that may differ between a run and its resumption without changing the result
-# (the accelerator changes rounding, not the recipe: a run resumes on another one).
-RESUME_FREE_FIELDS = ("threads", "accelerator")
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,7 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
     history: list[dict] = []
     start = 0
     if resume and out is not None and (out / CHECKPOINT).exists():
-        start, history = _load_checkpoint(
+        start, history = restore_checkpoint(
             out / CHECKPOINT, model, optimizer, scheduler, cfg, scaler
         )
         _say(progress, f"resuming after epoch {start}/{cfg.epochs} from {out / CHECKPOINT}")
@@ -230,39 +236,8 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
     for epoch in range(start, last):
         t0 = time.perf_counter()
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        loader = splits.loader(
-            "train",
-            cfg.batch_size,
-            shuffle=True,
-            augment=True,
-            seed=cfg.seed * 100_003 + epoch,
-            pin_memory=acc.pin_memory,
-        )
-        with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
-            for x, y in loader:
-                x, y = acc.move(x, y)
-                with acc.autocast():
-                    logits = model(x)
-                    loss = loss_fn(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                scheduler.step()
-                loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
-                bar.advance(1, f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
-        if not math.isfinite(loss_sum):
-            raise HwnasError(
-                f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); "
-                "lower the learning rate"
-            )
+        step = (optimizer, scheduler, scaler, loss_fn)
+        loss_sum, correct, seen = _epoch(model, splits, cfg, epoch, steps, step, acc, progress)
         val_loss, val_acc = float("nan"), float("nan")
         if len(splits.val):
             val_loss, val_acc = evaluate(
@@ -286,7 +261,7 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
             ),
         )
         if out is not None:
-            _save_checkpoint(
+            save_checkpoint(
                 out / CHECKPOINT, model, optimizer, scheduler, cfg, epoch + 1, history, scaler
             )
             _write_log(out / "log.csv", history)
@@ -298,15 +273,58 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
     )
     if last < cfg.epochs:
         return result
+    return _finish(model, splits, cfg, out, result, progress, acc)
+
+
+def _epoch(model, splits, cfg, epoch: int, steps: int, step, acc, progress) -> tuple:
+    """One pass over the training split, a step per batch (``step``: optimizer, scheduler,
+    grad scaler or None, loss): (loss sum, correct, images seen); a non-finite loss is an
+    error."""
+    optimizer, scheduler, scaler, loss_fn = step
+    loader = splits.loader(
+        "train",
+        cfg.batch_size,
+        shuffle=True,
+        augment=True,
+        seed=cfg.seed * 100_003 + epoch,
+        pin_memory=acc.pin_memory,
+    )
+    loss_sum, correct, seen = 0.0, 0, 0
+    with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
+        for x, y in loader:
+            x, y = acc.move(x, y)
+            with acc.autocast():
+                logits = model(x)
+                loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.advance(1, f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+    if not math.isfinite(loss_sum):
+        raise HwnasError(
+            f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); lower the learning rate"
+        )
+    return loss_sum, correct, seen
+
+
+def _finish(model, splits, cfg, out, result: TrainResult, progress, acc) -> TrainResult:
+    """After the last epoch: the test set once, then log.csv, model.pt and result.json."""
     result.test_loss, result.test_acc = evaluate(
         model, splits.loader("test", 512, pin_memory=acc.pin_memory)
     )
     _say(progress, f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")
     if out is not None:
-        _write_log(out / "log.csv", history)
-        buf = io.BytesIO()
-        torch.save(to_cpu(model.state_dict()), buf)
-        atomic_write_bytes(out / "model.pt", buf.getvalue())
+        _write_log(out / "log.csv", result.history)
+        atomic_torch_save(out / "model.pt", to_cpu(model.state_dict()))
         atomic_write_json(
             out / "result.json",
             {**result.to_dict(), "config": dataclasses.asdict(cfg), "accelerator": acc.name},
@@ -316,7 +334,7 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
 
 def _say(enabled: bool, message: str) -> None:
     if enabled:
-        print(message, file=sys.stderr, flush=True)
+        logger.info(message)
 
 
 def _seed_everything(seed: int) -> None:
@@ -333,100 +351,20 @@ def _write_log(path: Path, history: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
-def _save_checkpoint(
-    path: Path,
-    model,
-    optimizer,
-    scheduler,
-    cfg: TrainConfig,
-    epoch: int,
-    history: list[dict],
-    scaler=None,
-) -> None:
-    """Everything on the CPU (``to_cpu``): the checkpoint loads on any machine."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {
-        "schema": CHECKPOINT_SCHEMA,
-        "epoch": epoch,
-        "config": dataclasses.asdict(cfg),
-        "model": to_cpu(model.state_dict()),
-        "optimizer": to_cpu(optimizer.state_dict()),
-        "scheduler": scheduler.state_dict(),
-        "history": history,
-        "rng": {
-            "python": random.getstate(),
-            # numpy's state as plain ints/tensor so the checkpoint loads with weights_only=True
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-        },
-    }
-    if scaler is not None:
-        state["scaler"] = scaler.state_dict()
-    device = next(model.parameters()).device
-    if device.type == "cuda":  # dropout and friends on the GPU resume exactly on it too
-        state["rng"]["cuda"] = torch.cuda.get_rng_state(device)
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's contents, loaded with ``weights_only=True`` (no arbitrary pickle)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for a corrupt or foreign file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise HwnasError(f"{path}: not a readable hwnas checkpoint ({first})") from None
-    if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
-        raise HwnasError(f"{path}: not an hwnas checkpoint of schema {CHECKPOINT_SCHEMA}")
-    return state
-
-
-def config_changes(saved: dict, cfg: TrainConfig) -> list[str]:
-    """How ``cfg`` differs from a saved training config (``"field: old -> new"``), ignoring
-    fields that do not change the result; empty when a saved run or model can be reused."""
-    return [
-        f"{k}: {saved.get(k)!r} -> {v!r}"
-        for k, v in dataclasses.asdict(cfg).items()
-        if k not in RESUME_FREE_FIELDS and saved.get(k) != v
-    ]
-
-
-def _load_checkpoint(
-    path: Path, model, optimizer, scheduler, cfg: TrainConfig, scaler=None
-) -> tuple[int, list]:
-    """Restore a run from ``path`` (loaded onto the CPU; ``load_state_dict`` copies weights
-    and optimiser state to the model's device, so it resumes on any accelerator)."""
-    state = load_checkpoint(path)
-    diff = config_changes(state["config"], cfg)
-    if diff:
-        raise HwnasError(
-            f"{path}: written with different settings ({'; '.join(diff)}); "
-            "resume with the same settings or use a new --out"
-        )
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise HwnasError(
-            f"{path}: the checkpoint is for a different model ({str(e).splitlines()[0]})"
-        ) from None
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and "scaler" in state:  # none when it was written on another one
-        scaler.load_state_dict(state["scaler"])
-    rng = state["rng"]
-    random.setstate(_tuples(rng["python"]))
-    kind, keys, pos, has_gauss, gauss = rng["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(rng["torch"])
-    device = next(model.parameters()).device
-    if device.type == "cuda" and "cuda" in rng:
-        torch.cuda.set_rng_state(rng["cuda"], device)
-    return int(state["epoch"]), list(state["history"])
-
-
-def _tuples(x):
-    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "evaluate",
+    "make_optimizer",
+    "make_scheduler",
+    "cosine_lr",
+    "nhwc",
+    "channels_last",
+    "SCHEDULES",
+    "LOG_FIELDS",
+    "CHECKPOINT",
+    "RESUME_FREE_FIELDS",
+    "config_changes",
+    "load_checkpoint",
+]
