@@ -21,11 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.search.evolution import EvolutionConfig, search
 from hwnas.space import Arch
-from hwnas.supernet.train import MANIFEST, SupernetConfig, train_supernet
+from hwnas.supernet.store import MANIFEST
+from hwnas.supernet.train import SupernetConfig, train_supernet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from search_quality import fbnet_small_host, final_accuracy  # noqa: E402  (one recipe, one set-up)
@@ -154,4 +156,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     raise SystemExit(main())

@@ -221,7 +221,8 @@ def test_supernet_checkpoint_resumes_across_a_device_change(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from hwnas.supernet.train import CKPT, SupernetConfig, train_supernet
+    from hwnas.supernet.store import CKPT
+    from hwnas.supernet.train import SupernetConfig, train_supernet
     from spaces import tiny_space
 
     rng = np.random.default_rng(0)

@@ -13,14 +13,8 @@ from hwnas.search.evolution import EvolutionConfig, crossover, mutate, search
 from hwnas.space.space import Stage
 from hwnas.space import Arch
 from hwnas.supernet import CALIBRATION_BATCHES, SupernetError, path_accuracy
-from hwnas.supernet.train import (
-    CKPT,
-    MANIFEST,
-    SupernetConfig,
-    load_supernet,
-    open_supernet,
-    train_supernet,
-)
+from hwnas.supernet.store import CKPT, MANIFEST, load_supernet, open_supernet
+from hwnas.supernet.train import SupernetConfig, train_supernet
 from spaces import tiny_space
 
 SPACE = tiny_space(

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
+import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,19 +30,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hwnas.accelerator import ACCELERATORS, Accelerator, resolve, to_cpu
+from hwnas.accelerator import ACCELERATORS, Accelerator, resolve
 from hwnas.errors import check
-from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_rows, check_resume
+from hwnas.io import atomic_write_json, atomic_write_rows, check_resume
 from hwnas.progress import progress_bar
+from hwnas.data import load_for_space
 from hwnas.space import SearchSpace, get_space
 from hwnas.train import cosine_lr, nhwc
 
 from .evaluate import path_accuracy
 from .fbnet import FBNetSupernet, SupernetError
+from .store import CKPT, MANIFEST, MANIFEST_FORMAT, restore, save_checkpoint, space_identity
 
-CKPT = "supernet.pt"
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+logger = logging.getLogger(__name__)
+
 GRAD_CLIP = 5.0  # weight-gradient norm cap: a bad sampled path must not wreck the supernet
 EVAL_PATHS = 5
 # SupernetConfig fields a run may resume with other values of: where it runs, not what it is
@@ -174,36 +174,6 @@ def depth_path(net: FBNetSupernet, gen: torch.Generator) -> list[int]:
 SAMPLERS = {"depth": depth_path, "uniform": lambda net, gen: uniform_path(net.space, gen)}
 
 
-# --------------------------------------------------------------------------- the artefact
-
-
-def space_identity(space: SearchSpace) -> dict:
-    """What a supernet's weights depend on: the space (name, version, factory arguments),
-    its resolution, classes and input channels."""
-    return {
-        "name": space.name,
-        "version": space.version,
-        "params": dict(space.params),
-        "resolution": space.resolution,
-        "num_classes": space.num_classes,
-        "in_channels": space.in_channels,
-    }
-
-
-def load_splits(data: str, data_root, space: SearchSpace, seed: int, subset, workers: int = 0):
-    from hwnas.data import load_dataset
-
-    return load_dataset(
-        data,
-        data_root,
-        resolution=space.resolution,
-        in_channels=space.in_channels,
-        seed=seed,
-        subset=subset,
-        workers=workers,
-    )
-
-
 def train_supernet(
     cfg: SupernetConfig,
     space: SearchSpace | None = None,
@@ -220,7 +190,7 @@ def train_supernet(
             raise SupernetError(e.args[0]) from None
     acc = resolve(cfg.accelerator, say=progress is not False)
     _prepare(cfg, out)
-    splits = load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset, cfg.workers)
+    splits = load_for_space(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset, cfg.workers)
     if len(splits.val) == 0:
         raise SupernetError("no held-out images: use a larger --subset")
     torch.manual_seed(cfg.seed)
@@ -234,11 +204,10 @@ def train_supernet(
         nesterov=True,
     )
     gen = torch.Generator().manual_seed(cfg.seed + 12345)
-    sample = SAMPLERS[cfg.sampling]
     epoch, history = 0, []
     if (out / CKPT).exists():
-        epoch, history = _load(out / CKPT, net, opt, gen, scaler)
-        print(f"resuming {out} after epoch {epoch}/{cfg.epochs}", file=sys.stderr)
+        epoch, history = restore(out / CKPT, net, opt, gen, scaler)
+        logger.info(f"resuming {out} after epoch {epoch}/{cfg.epochs}")
     steps = math.ceil(len(splits.train) / cfg.batch_size)
     total, ramp = cfg.epochs * steps, cfg.ramp_epochs * steps
     ran = 0
@@ -248,63 +217,81 @@ def train_supernet(
     ):
         epochs_bar.update(completed=epoch)
         while epoch < cfg.epochs and (stop_after_epochs is None or ran < stop_after_epochs):
-            t0 = time.perf_counter()
-            net.train()
-            loss_sum = mse_sum = 0.0
-            correct = seen = 0
             bar.update(total=steps, completed=0, description=f"epoch {epoch + 1}/{cfg.epochs}")
-            batches = splits.loader(
-                "train", cfg.batch_size, seed=cfg.seed * 1000 + epoch, pin_memory=acc.pin_memory
-            )
-            for i, (x, y) in enumerate(batches):
-                x, y = acc.move(x, y)
-                step = epoch * steps + i
-                for g in opt.param_groups:
-                    g["lr"] = cosine_lr(cfg.lr, step, total)
-                loss, mse, c = weight_step(
-                    net,
-                    opt,
-                    x,
-                    y,
-                    sample(net, gen),
-                    student_p(cfg.student_share, step, ramp),
-                    gen,
-                    cfg.distill_weight,
-                    acc=acc,
-                    scaler=scaler,
-                )
-                loss_sum += loss * len(y)
-                mse_sum += mse * len(y)
-                correct += c
-                seen += len(y)
-                bar.advance(1, status=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            row = _epoch(cfg, net, opt, gen, splits, epoch, (steps, total, ramp), acc, scaler, bar)
             epoch += 1
             ran += 1
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_sum / seen,
-                "distill_mse": mse_sum / seen,
-                "train_acc": correct / seen,
-                "seconds": time.perf_counter() - t0,
-            }
             history.append(row)
-            _save(out / CKPT, net, opt, gen, epoch, history, scaler)
+            save_checkpoint(out / CKPT, net, opt, gen, epoch, history, scaler)
             atomic_write_rows(out / "log.csv", history)
             epochs_bar.advance(1, status=f"train acc {row['train_acc']:.3f}")
-            print(
+            logger.info(
                 f"epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.3f}, train acc "
-                f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s",
-                file=sys.stderr,
-                flush=True,
+                f"{row['train_acc']:.3f} (sampled paths), {row['seconds']:.0f} s"
             )
     if epoch < cfg.epochs:
         return None
     if (out / MANIFEST).exists() and cfg.resume:
         return json.loads((out / MANIFEST).read_text())
+    manifest = _manifest(cfg, space, net, splits, history, total, acc)
+    atomic_write_json(out / MANIFEST, manifest)
+    accs = manifest["random_paths"]["held_out_acc"]
+    logger.info(
+        f"supernet {out}: {len(accs)} random paths, held-out accuracy (BN re-estimated) "
+        f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})"
+    )
+    return manifest
+
+
+def _epoch(cfg, net, opt, gen, splits, epoch: int, counts, acc, scaler, bar) -> dict:
+    """One epoch of weight steps on sampled paths (``counts``: steps per epoch, all steps,
+    ramp steps); its log row."""
+    steps, total, ramp = counts
+    sample = SAMPLERS[cfg.sampling]
+    t0 = time.perf_counter()
+    net.train()
+    loss_sum = mse_sum = 0.0
+    correct = seen = 0
+    batches = splits.loader(
+        "train", cfg.batch_size, seed=cfg.seed * 1000 + epoch, pin_memory=acc.pin_memory
+    )
+    for i, (x, y) in enumerate(batches):
+        x, y = acc.move(x, y)
+        step = epoch * steps + i
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(cfg.lr, step, total)
+        loss, mse, c = weight_step(
+            net,
+            opt,
+            x,
+            y,
+            sample(net, gen),
+            student_p(cfg.student_share, step, ramp),
+            gen,
+            cfg.distill_weight,
+            acc=acc,
+            scaler=scaler,
+        )
+        loss_sum += loss * len(y)
+        mse_sum += mse * len(y)
+        correct += c
+        seen += len(y)
+        bar.advance(1, status=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+    return {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / seen,
+        "distill_mse": mse_sum / seen,
+        "train_acc": correct / seen,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _manifest(cfg, space, net, splits, history: list, total: int, acc) -> dict:
+    """The finished supernet's manifest, with the held-out accuracy of random paths."""
     rng = torch.Generator().manual_seed(cfg.seed + 777)
     paths = [uniform_path(space, rng) for _ in range(cfg.eval_paths)]
     accs = [path_accuracy(net, a, splits, seed=cfg.seed) for a in paths]
-    manifest = {
+    return {
         "format": MANIFEST_FORMAT,
         "space": space_identity(space),
         "data": {
@@ -325,13 +312,6 @@ def train_supernet(
         "random_paths": {"choices": paths, "held_out_acc": accs, "mean": sum(accs) / len(accs)},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    atomic_write_json(out / MANIFEST, manifest)
-    print(
-        f"supernet {out}: {len(accs)} random paths, held-out accuracy (BN re-estimated) "
-        f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})",
-        file=sys.stderr,
-    )
-    return manifest
 
 
 def _prepare(cfg: SupernetConfig, out: Path) -> None:
@@ -341,128 +321,14 @@ def _prepare(cfg: SupernetConfig, out: Path) -> None:
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
 
 
-def _save(path: Path, net, opt, gen, epoch: int, history: list, scaler=None) -> None:
-    """Everything on the CPU (``to_cpu``): the checkpoint loads on any machine."""
-    state = {
-        "net": to_cpu(net.state_dict()),
-        "opt": to_cpu(opt.state_dict()),
-        "gen": gen.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "epoch": epoch,
-        "history": json.dumps(history),
-    }
-    if scaler is not None:
-        state["scaler"] = scaler.state_dict()
-    device = next(net.parameters()).device
-    if device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(device)
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _read(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file: say which, overwrite nothing
-        raise SupernetError(
-            f"{path}: unreadable supernet checkpoint ({type(e).__name__}); delete it to start over"
-        ) from None
-
-
-def _load(path: Path, net, opt, gen, scaler=None) -> tuple[int, list]:
-    """Restore a run (loaded onto the CPU; ``load_state_dict`` copies the weights and the
-    optimiser state to the supernet's device: it resumes on any accelerator)."""
-    blob = _read(path)
-    try:
-        net.load_state_dict(blob["net"])
-        opt.load_state_dict(blob["opt"])
-        gen.set_state(blob["gen"])
-        torch.set_rng_state(blob["torch_rng"])
-        if scaler is not None and "scaler" in blob:
-            scaler.load_state_dict(blob["scaler"])
-        device = next(net.parameters()).device
-        if device.type == "cuda" and "cuda_rng" in blob:
-            torch.cuda.set_rng_state(blob["cuda_rng"], device)
-        return int(blob["epoch"]), json.loads(blob["history"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise SupernetError(
-            f"{path}: not a checkpoint of this supernet "
-            f"({type(e).__name__}); delete it to start over"
-        ) from None
-
-
-def load_supernet(path: str | Path, space: SearchSpace) -> tuple[FBNetSupernet, dict]:
-    """The trained supernet in ``path`` for ``space``, and its manifest.  A supernet of
-    another space (name, version, resolution, classes, channels), an unfinished one or a
-    foreign file is a one-line error."""
-    d = Path(path)
-    if not (d / MANIFEST).exists():
-        what = (
-            "an unfinished supernet (resume `hwnas supernet train`)"
-            if (d / CKPT).exists()
-            else "not a supernet folder"
-        )
-        raise SupernetError(f"{d}: {what}; no {MANIFEST}")
-    try:
-        manifest = json.loads((d / MANIFEST).read_text())
-        theirs = manifest["space"]
-    except (ValueError, KeyError, TypeError):
-        raise SupernetError(f"{d / MANIFEST}: not a supernet manifest") from None
-    ours = space_identity(space)
-    if theirs != json.loads(json.dumps(ours)):
-        diff = sorted(k for k in ours if theirs.get(k) != json.loads(json.dumps(ours))[k])
-        raise SupernetError(
-            f"supernet {d} was trained for {_describe(theirs)}, the table is for "
-            f"{_describe(ours)} (differs in {', '.join(diff)}); train one for "
-            f"this space with `hwnas supernet train`"
-        )
-    net = FBNetSupernet(space)
-    blob = _read(d / CKPT)
-    try:
-        net.load_state_dict(blob["net"])
-    except (KeyError, RuntimeError) as e:
-        raise SupernetError(
-            f"{d / CKPT}: weights do not fit {space.name} ({type(e).__name__})"
-        ) from None
-    return nhwc(net).eval(), manifest
-
-
-def open_supernet(path: str | Path, space: SearchSpace, data: str):
-    """The trained supernet for ``space`` (``load_supernet``), its manifest and its own data
-    split, the held-out part of which scores paths; a supernet trained on other data than
-    ``data`` is a one-line error."""
-    net, manifest = load_supernet(path, space)
-    d = manifest["data"]
-    if d["name"] != data:
-        raise SupernetError(
-            f"supernet {path} was trained on {d['name']}, not {data}; train "
-            f"one on {data} with `hwnas supernet train`"
-        )
-    return net, manifest, load_splits(d["name"], d["root"], space, d["seed"], d["subset"])
-
-
-def _describe(s: dict) -> str:
-    return (
-        f"{s.get('name')} v{s.get('version')} at {s.get('resolution')} px, "
-        f"{s.get('num_classes')} classes, {s.get('in_channels')} channels"
-    )
-
-
 __all__ = [
     "SupernetConfig",
     "train_supernet",
-    "load_supernet",
-    "open_supernet",
     "weight_step",
     "student_p",
     "uniform_path",
     "depth_path",
     "SAMPLERS",
     "cosine_lr",
-    "space_identity",
-    "load_splits",
-    "CKPT",
-    "MANIFEST",
     "GRAD_CLIP",
 ]

@@ -39,7 +39,7 @@ from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import SupernetError, path_accuracy
-from hwnas.supernet.train import open_supernet
+from hwnas.supernet.store import open_supernet
 
 from . import report
 from ..baselines import scaled_reference

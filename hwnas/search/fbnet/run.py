@@ -30,11 +30,11 @@ import logging
 import time
 from pathlib import Path
 
+from hwnas.data import load_for_space
 from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
 from hwnas.space import SearchSpace
 from hwnas.supernet import SupernetError
-from hwnas.supernet.train import load_splits
 
 from . import report
 from ..base import (
@@ -74,7 +74,7 @@ def search(
     check_target(table, space, cfg.target_ms)
     start = None
     if cfg.supernet:  # checked before anything is written
-        from hwnas.supernet.train import load_supernet
+        from hwnas.supernet.store import load_supernet
 
         try:
             start = load_supernet(cfg.supernet, space)[0].state_dict()
@@ -156,7 +156,7 @@ def _finish(cfg, space, table, state, out, splits) -> SearchResult:
 
 
 def _splits(cfg, space):
-    return load_splits(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
+    return load_for_space(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
 
 
 __all__ = ["search"]

@@ -114,7 +114,7 @@ class SupernetEvaluator(SharedEvaluator):
         seed: int = 0,
     ):
         from hwnas.supernet import SupernetError
-        from hwnas.supernet.train import open_supernet
+        from hwnas.supernet.store import open_supernet
 
         try:
             self.net, manifest, self.splits = open_supernet(path, space, data)
