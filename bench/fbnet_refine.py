@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.search.fbnet import refine, select
@@ -83,4 +84,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     raise SystemExit(main())

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from _results import write_rows
 
+from hwnas.logs import show_on_stderr
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.device_profiler.validate import ValidateConfig, sample_archs, validate
 from hwnas.space import get_space
@@ -170,4 +171,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     main()

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from hwnas.logs import show_on_stderr
 from hwnas.io import atomic_write_json, save_figure
 from hwnas.search.mnasnet.evaluators import SupernetEvaluator
 from hwnas.search.mnasnet import MnasConfig, search
@@ -221,4 +222,5 @@ def plot(results: dict) -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(main())

@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from search_quality import random_search  # noqa: E402  (the one proxy and sampler)
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.latency import LatencyTable  # noqa: E402
@@ -78,4 +79,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(main())

@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from search_quality import final_accuracy  # noqa: E402  (the one recipe)
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.space import Arch, get_space  # noqa: E402
@@ -158,4 +159,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(main())

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwnas.logs import show_on_stderr
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.baselines import random_under
 from hwnas.search.base import find_table
@@ -229,4 +230,5 @@ def _print_table(result) -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(main())

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.base import find_table
@@ -279,4 +280,5 @@ def _print(r: dict) -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(0 if main() else 1)

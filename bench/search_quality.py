@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json, save_figure
 from hwnas.latency import LatencyTable
@@ -335,4 +336,5 @@ def plot(results: dict) -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     sys.exit(main())

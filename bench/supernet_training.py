@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.space import get_space
@@ -127,4 +128,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     raise SystemExit(main())

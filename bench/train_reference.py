@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json
 from hwnas.space import arch_complexity, build_model, get_space, reference_arch
@@ -78,4 +79,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     main()
