@@ -11,7 +11,9 @@ from pathlib import Path
 
 import torch
 
-from hwnas.export.export import ExportConfig, export_run
+from hwnas.logs import show_on_stderr
+from hwnas.export.config import ExportConfig
+from hwnas.export.export import export_run
 from hwnas.io import atomic_write_json
 from hwnas.space import Arch, get_space, random_arch, reference_arch
 
@@ -152,4 +154,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    show_on_stderr()  # the library's progress lines, as the hwnas command shows them
     main()

@@ -240,6 +240,20 @@ def tflite_io(path: str | Path) -> dict:
     }
 
 
+def ort_session(path: str | Path, threads: int = 1):
+    """An ONNX Runtime CPU session on ``path``: ``threads`` intra-op threads, one inter-op
+    thread, sequential execution, warnings off (what the host backend times and what export
+    checks with)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def run_tflite(
     path: str | Path, x_nchw: np.ndarray, threads: int = 1, nhwc: bool = True
 ) -> np.ndarray:

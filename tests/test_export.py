@@ -10,7 +10,8 @@ import torch
 
 from hwnas.errors import HwnasError
 from hwnas.convert import tflite_io
-from hwnas.export.export import ExportConfig, export_run
+from hwnas.export.config import ExportConfig
+from hwnas.export.export import export_run
 from hwnas.space import get_space, reference_arch
 
 pytestmark = pytest.mark.export
@@ -265,7 +266,8 @@ def test_mnasnet_reference_export(tmp_path):
 
 def test_backend_follows_the_table_provenance():
     from hwnas.device_profiler.backends import backend_settings
-    from hwnas.export.export import choose_backend, device_name
+    from hwnas.export.checks import device_name
+    from hwnas.export.inputs import choose_backend
 
     cfg = ExportConfig(source="x", progress=False)
     phone = {
@@ -298,7 +300,7 @@ def test_export_result_is_frozen_and_indexes_like_the_summary():
     from dataclasses import FrozenInstanceError
     from pathlib import Path
 
-    from hwnas.export.export import ExportResult
+    from hwnas.export.config import ExportResult
 
     r = ExportResult(Path("out"), {"checks": {"a": 1}, "files": {}, "accuracy": {}, "latency": {}})
     assert r["checks"] is r.checks and r.files == {}
@@ -316,7 +318,7 @@ def test_model_json_states_the_training_resize():
 
 
 def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
-    from hwnas.export.export import check_writable
+    from hwnas.export.inputs import check_writable
 
     run = tmp_path / "run"
     run.mkdir()
@@ -345,7 +347,8 @@ def test_out_never_replaces_a_folder_that_is_not_an_export(tmp_path):
 
 
 def test_training_of_another_arch_is_not_reused(tmp_path):
-    from hwnas.export.export import Source, train_or_reuse
+    from hwnas.export.inputs import Source
+    from hwnas.export.training import train_or_reuse
     from hwnas.search.base import SearchResult
     from hwnas.space.arch import random_arch
 

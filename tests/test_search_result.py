@@ -9,7 +9,8 @@ import json
 import pytest
 import torch
 
-from hwnas.export.export import ExportConfig, load_source, load_table
+from hwnas.export.config import ExportConfig
+from hwnas.export.inputs import load_source, load_table
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search import STRATEGIES, config_class, search
 from hwnas.search.base import RESULT_SCHEMA, SearchResult

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from hwnas.convert import check_precision
+from hwnas.convert import check_precision, ort_session
 from hwnas.errors import HwnasError
 from hwnas.io import native_stderr_quiet
 
@@ -170,15 +170,8 @@ class HostOrtBackend(_HostBackend):
     runtime, runtime_dist = "onnxruntime (CPUExecutionProvider)", "onnxruntime"
 
     def _session(self, model_file: Path):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
         try:
-            sess = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+            sess = ort_session(model_file, self.threads)
         except Exception as e:  # onnxruntime raises its own exception types
             raise HwnasError(
                 f"onnxruntime cannot load {model_file.name}: "

@@ -14,7 +14,6 @@ def model_json(splits, summary: dict) -> dict:
     files = summary["files"]
     io = summary["checks"].get("tflite_int8_io")
     c, h, w = splits.test.batch([0])[0].shape[1:]
-    lat = summary.get("latency", {})
     doc = {
         "schema": MODEL_JSON_SCHEMA,
         "files": {
@@ -45,54 +44,61 @@ def model_json(splits, summary: dict) -> dict:
         "accuracy": summary["accuracy"],
         "macs": summary.get("macs"),
         "params": summary.get("params"),
-        "latency": {
-            "predicted_ms": lat.get("predicted_ms"),
-            "target_ms": lat.get("target_ms"),
-            "target_holds": lat.get("target_holds"),
-            "table": {
-                "device": lat.get("table_device"),
-                "backend": lat.get("table_backend"),
-                "precision": lat.get("table_precision"),
-            },
-            "measured": [
-                {
-                    k: m[k]
-                    for k in (
-                        "file",
-                        "backend",
-                        "device",
-                        "precision",
-                        "threads",
-                        "median_ms",
-                        "p10_ms",
-                        "p90_ms",
-                    )
-                }
-                for m in lat.get("measured", [])
-            ],
-        },
+        "latency": _latency(summary.get("latency", {})),
     }
     for prec in ("int8", "fp32"):
         name = f"model_{prec}.tflite"
         if name in files:
             doc["input"].setdefault("dtype", {})[name] = "int8" if prec == "int8" else "float32"
     if io is not None:
-        doc["int8"] = {
-            "file": "model_int8.tflite",
-            "input": {
-                "dtype": io["input"]["dtype"],
-                "scale": io["input"]["scale"],
-                "zero_point": io["input"]["zero_point"],
-                "formula": "q = clamp(round(x / scale) + zero_point, -128, 127)",
-            },
-            "output": {
-                "dtype": io["output"]["dtype"],
-                "scale": io["output"]["scale"],
-                "zero_point": io["output"]["zero_point"],
-                "formula": "logit = (q - zero_point) * scale",
-            },
-        }
+        doc["int8"] = _int8(io)
     return doc
+
+
+MEASURED_KEYS = (
+    "file",
+    "backend",
+    "device",
+    "precision",
+    "threads",
+    "median_ms",
+    "p10_ms",
+    "p90_ms",
+)
+
+
+def _latency(lat: dict) -> dict:
+    """model.json's latency: predicted, target, the table's setting, each measurement."""
+    return {
+        "predicted_ms": lat.get("predicted_ms"),
+        "target_ms": lat.get("target_ms"),
+        "target_holds": lat.get("target_holds"),
+        "table": {
+            "device": lat.get("table_device"),
+            "backend": lat.get("table_backend"),
+            "precision": lat.get("table_precision"),
+        },
+        "measured": [{k: m[k] for k in MEASURED_KEYS} for m in lat.get("measured", [])],
+    }
+
+
+def _int8(io: dict) -> dict:
+    """How an app quantizes the int8 TFLite file's input and dequantizes its output."""
+    return {
+        "file": "model_int8.tflite",
+        "input": {
+            "dtype": io["input"]["dtype"],
+            "scale": io["input"]["scale"],
+            "zero_point": io["input"]["zero_point"],
+            "formula": "q = clamp(round(x / scale) + zero_point, -128, 127)",
+        },
+        "output": {
+            "dtype": io["output"]["dtype"],
+            "scale": io["output"]["scale"],
+            "zero_point": io["output"]["zero_point"],
+            "formula": "logit = (q - zero_point) * scale",
+        },
+    }
 
 
 def resize_rule(dataset: str, size: int) -> str:

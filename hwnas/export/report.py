@@ -65,8 +65,14 @@ def _f(v, fmt="{:.4f}") -> str:
 
 
 def report_markdown(s: dict) -> str:
-    acc, chk, lat, tr = s["accuracy"], s["checks"], s["latency"], s["train"]
-    arch = s["arch"]
+    lines = _files(s) + _checks(s) + _reference(s) + _latency(s) + _search(s)
+    lines += ["", f"Export took {s['seconds']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def _files(s: dict) -> list[str]:
+    """The title, what was exported and trained, and the files."""
+    tr, arch = s["train"], s["arch"]
     subset = "" if tr["subset"] is None else f" (subset of {tr['subset']} images)"
     lines = [
         f"# Export of {arch.get('name') or 'architecture'} ({arch['space']})",
@@ -86,10 +92,17 @@ def report_markdown(s: dict) -> str:
             f"| `{name}` | {f['format']} | {f['precision']} | {f['bytes'] / 1024:.1f} | "
             f"{f['seconds']:.1f} |"
         )
-    lines += [
+    return lines + [
         "",
         "Also: `model.json` (input/output description for apps), `labels.txt`, "
         "`summary.json`, `export.png`, `train/` (checkpoint, log).",
+    ]
+
+
+def _checks(s: dict) -> list[str]:
+    """Parity of the fp32 files, accuracy of the int8 ones."""
+    acc, chk = s["accuracy"], s["checks"]
+    lines = [
         "",
         "## Checks",
         "",
@@ -122,21 +135,32 @@ def report_markdown(s: dict) -> str:
     drop = acc.get("tflite_int8_drop_points")
     if drop is not None:
         lines += ["", f"int8 accuracy drop goal ≤ 1 point: {'met' if drop <= 1 else 'NOT met'}."]
-    ref = s.get("reference")
-    if ref:
-        better = tr["test_acc"] >= ref["test_acc"]
-        lines += [
-            "",
-            "## Against the hand-designed baseline",
-            "",
-            f"The MobileNetV2-like reference scaled to the same target ({ref['name']}, "
-            f"predicted {ref['predicted_ms']:.3f} ms), trained with the same recipe: "
-            f"**{100 * ref['test_acc']:.2f}%** fp32 on the whole test set; this "
-            f"architecture {100 * tr['test_acc']:.2f}% on the same images — "
-            f"{'at least as good' if better else 'WORSE'} "
-            f"({100 * (tr['test_acc'] - ref['test_acc']):+.2f} points).",
-        ]
-    lines += [
+    return lines
+
+
+def _reference(s: dict) -> list[str]:
+    """The scaled reference beside this architecture (with --reference)."""
+    ref, tr = s.get("reference"), s["train"]
+    if not ref:
+        return []
+    better = tr["test_acc"] >= ref["test_acc"]
+    return [
+        "",
+        "## Against the hand-designed baseline",
+        "",
+        f"The MobileNetV2-like reference scaled to the same target ({ref['name']}, "
+        f"predicted {ref['predicted_ms']:.3f} ms), trained with the same recipe: "
+        f"**{100 * ref['test_acc']:.2f}%** fp32 on the whole test set; this "
+        f"architecture {100 * tr['test_acc']:.2f}% on the same images — "
+        f"{'at least as good' if better else 'WORSE'} "
+        f"({100 * (tr['test_acc'] - ref['test_acc']):+.2f} points).",
+    ]
+
+
+def _latency(s: dict) -> list[str]:
+    """Predicted vs measured latency, and whether the target holds."""
+    lat = s["latency"]
+    lines = [
         "",
         "## Latency: predicted vs measured",
         "",
@@ -169,14 +193,17 @@ def report_markdown(s: dict) -> str:
             f"Measured on the table's backend: {lat['measured_ms']:.3f} ms, "
             f"{err:+.1f}% vs predicted.",
         ]
-    lines += ["", f"Target: {verdict}.", "", "![accuracy and latency](export.png)"]
-    if s.get("search_plots") or s.get("search_note"):
-        lines += ["", "## Search", ""]
-        if s.get("search_note"):
-            lines += [f"**Warning from the search:** {s['search_note']}.", ""]
-        lines += [f"![{p}](search/{p})" for p in s.get("search_plots", [])]
-    lines += ["", f"Export took {s['seconds']:.0f} s."]
-    return "\n".join(lines) + "\n"
+    return lines + ["", f"Target: {verdict}.", "", "![accuracy and latency](export.png)"]
+
+
+def _search(s: dict) -> list[str]:
+    """The search's plots and warning, where the source was a search run."""
+    if not (s.get("search_plots") or s.get("search_note")):
+        return []
+    lines = ["", "## Search", ""]
+    if s.get("search_note"):
+        lines += [f"**Warning from the search:** {s['search_note']}.", ""]
+    return lines + [f"![{p}](search/{p})" for p in s.get("search_plots", [])]
 
 
 def write_report(folder: Path, summary: dict) -> None:
