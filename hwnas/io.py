@@ -166,6 +166,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def read_json(path: str | Path, error: type[Exception] = HwnasError, what: str = ""):
+    """The JSON in ``path``; text that is not JSON is one ``error``:
+    ``PATH: {what}not valid JSON (why)``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: {what}not valid JSON ({e})") from None
+
+
 def atomic_torch_save(path: str | Path, obj) -> None:
     """``torch.save`` of ``obj`` (a checkpoint, a state dict) to ``path``, atomically (through
     :func:`atomic_write_bytes`); the readers load it with ``torch.load(weights_only=True)``."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
+from hwnas.io import read_json
 
 USER_DIR_ENV = "HWNAS_DEVICES_DIR"
 _FIELDS = (
@@ -70,11 +71,9 @@ def user_dir() -> Path:
 def load_preset_file(path: str | Path) -> Preset:
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
+        data = read_json(p, HwnasError, "preset is ")
     except OSError as e:
         raise HwnasError(f"{p}: cannot read preset ({e.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise HwnasError(f"{p}: preset is not valid JSON ({e})") from None
     return _from_dict(data, str(p))
 
 

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from hwnas.io import read_json
 from hwnas.space import Arch, LatencyKey, SearchSpace, get_space
 from hwnas.space.dp import best_under_budget, extreme
 from hwnas.space.space import conv_out
@@ -65,10 +66,7 @@ class LatencyTable:
             raise TableError(f"{p}: a latency table is a .csv file (with a .json sidecar)")
         if not side.exists():
             raise TableError(f"{p}: its JSON sidecar {side.name} is missing")
-        try:
-            meta = json.loads(side.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise TableError(f"{side}: not valid JSON ({e})") from None
+        meta = read_json(side, TableError)
         validate_meta(meta, side)
         return cls(read_csv(p), meta, p)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwnas.errors import HwnasError
+from hwnas.io import read_json
 
 from .catalog import SPACES, get_space, reference_values
 from .space import SearchSpace
@@ -112,10 +113,7 @@ class Arch:
             p = p / "arch.json"
         if not p.exists():
             raise ArchError(f"{path}: no such architecture file")
-        try:
-            d = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ArchError(f"{p}: not valid JSON ({e})") from None
+        d = read_json(p, ArchError)
         if not isinstance(d, dict):
             raise ArchError(f"{p}: not an architecture (expected a JSON object)")
         doc = d.get("arch", d)
