@@ -193,16 +193,7 @@ def load_dataset(
     when ``lazy``, or, by default, when it would take more than ``IN_MEMORY_BYTES``;
     the splits and the evaluation images are those of the in-memory path.
     """
-    if in_channels not in (1, 3):
-        raise HwnasError(f"in_channels must be 1 or 3, got {in_channels}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise HwnasError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if resolution < 8:
-        raise HwnasError(f"resolution must be at least 8 px, got {resolution}")
-    if subset is not None and subset < 2:
-        raise HwnasError(f"subset must be at least 2 images, got {subset}")
-    if workers < 0:
-        raise HwnasError(f"workers must be at least 0, got {workers}")
+    _check_args(in_channels, val_fraction, resolution, subset, workers)
     if name == "fashion-mnist":
         train, test, classes = readers.fashion_mnist(Path(root) if root else None)
     elif name in ("cifar10", "folder"):
@@ -244,6 +235,19 @@ def load_dataset(
         std=std,
         name=name,
     )
+
+
+def _check_args(in_channels, val_fraction, resolution, subset, workers) -> None:
+    if in_channels not in (1, 3):
+        raise HwnasError(f"in_channels must be 1 or 3, got {in_channels}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise HwnasError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if resolution < 8:
+        raise HwnasError(f"resolution must be at least 8 px, got {resolution}")
+    if subset is not None and subset < 2:
+        raise HwnasError(f"subset must be at least 2 images, got {subset}")
+    if workers < 0:
+        raise HwnasError(f"workers must be at least 0, got {workers}")
 
 
 def load_for_space(name: str, root, space, seed: int, subset, workers: int = 0) -> DataSplits:

@@ -68,6 +68,8 @@ def best_under_budget(
     return _run(space, [np.asarray(c, float) for c in costs], scores, budget=budget, bins=bins)
 
 
+# ~65 lines: the one forward recurrence of the DP (states, candidates, backpointers) kept in
+# one piece; the helpers around it do the planning, costs and the trace back.
 def _run(space, costs, scores, budget: float | None, bins: int = 2000):
     """Shared DP.  Without a budget: minimise cost.  With a budget: maximise score subject
     to the discretised (rounded-up) cost ≤ budget."""

@@ -107,6 +107,22 @@ class FBNetSupernet(nn.Module):
             if irs
             else None
         )
+        self.masters = nn.ModuleDict(self._build_masters(identity_init))
+        self._templates: dict[tuple, nn.Module] = {}
+        self.op_choice = {n: space.choice_index(f"{n}.op") for n in self.residual}
+        self.width_choice = {
+            n: space.choice_index(f"{n.split('.')[0]}.width") for n in self.residual
+        }
+        # per stage, the op choices of its residual layers (what depth sampling draws over)
+        self.residual_slots: dict[str, list[int]] = {}
+        for n, residual in self.residual.items():
+            if residual:
+                self.residual_slots.setdefault(n.split(".")[0], []).append(self.op_choice[n])
+
+    def _build_masters(self, identity_init: bool) -> dict[str, nn.Module]:
+        """One master per layer position and candidate group, each built at its widest
+        (fixed layers: the layer itself); sets ``layer_names`` and ``residual``."""
+        space = self.space
         widest = {op: space.layers(widest_arch(space, op)) for op in self.ops}
         first = widest[self.ops[0]]
         self.layer_names = [info.name for info in first]
@@ -128,17 +144,7 @@ class FBNetSupernet(nn.Module):
                             zero_init_residual(masters[key])  # residual positions only
                     else:
                         masters[key] = layer_module(own)
-        self.masters = nn.ModuleDict(masters)
-        self._templates: dict[tuple, nn.Module] = {}
-        self.op_choice = {n: space.choice_index(f"{n}.op") for n in self.residual}
-        self.width_choice = {
-            n: space.choice_index(f"{n.split('.')[0]}.width") for n in self.residual
-        }
-        # per stage, the op choices of its residual layers (what depth sampling draws over)
-        self.residual_slots: dict[str, list[int]] = {}
-        for n, residual in self.residual.items():
-            if residual:
-                self.residual_slots.setdefault(n.split(".")[0], []).append(self.op_choice[n])
+        return masters
 
     # ------------------------------------------------------------------ structure
     def _shared(self, layer: str, op: str) -> bool:

@@ -193,17 +193,8 @@ def train_supernet(
     splits = load_for_space(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset, cfg.workers)
     if len(splits.val) == 0:
         raise SupernetError("no held-out images: use a larger --subset")
-    torch.manual_seed(cfg.seed)
-    net = nhwc(FBNetSupernet(space).to(acc.device))
+    net, opt, gen = _new_run(cfg, space, acc)
     scaler = acc.scaler()
-    opt = torch.optim.SGD(
-        net.parameters(),
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        nesterov=True,
-    )
-    gen = torch.Generator().manual_seed(cfg.seed + 12345)
     epoch, history = 0, []
     if (out / CKPT).exists():
         epoch, history = restore(out / CKPT, net, opt, gen, scaler)
@@ -241,6 +232,20 @@ def train_supernet(
         f"{manifest['random_paths']['mean']:.3f} on average ({min(accs):.3f}–{max(accs):.3f})"
     )
     return manifest
+
+
+def _new_run(cfg: SupernetConfig, space: SearchSpace, acc) -> tuple:
+    """A seeded fresh supernet on ``acc``, its SGD optimiser and its path generator."""
+    torch.manual_seed(cfg.seed)
+    net = nhwc(FBNetSupernet(space).to(acc.device))
+    opt = torch.optim.SGD(
+        net.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        nesterov=True,
+    )
+    return net, opt, torch.Generator().manual_seed(cfg.seed + 12345)
 
 
 def _epoch(cfg, net, opt, gen, splits, epoch: int, counts, acc, scaler, bar) -> dict:

@@ -73,6 +73,8 @@ def _fill_inputs(interp, rng: np.random.Generator) -> None:
         interp.set_tensor(d["index"], x)
 
 
+# ~65 lines: benchmark_model's output written line by line in its own order, which the
+# parser under test reads; cut into pieces, that order would be harder to check.
 def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, int]:
     """Run the stand-in with benchmark_model's flags; the graph path is already mapped locally."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
