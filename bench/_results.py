@@ -6,6 +6,15 @@ import json
 from pathlib import Path
 
 
+def add_merge_option(ap) -> None:
+    """``--merge``: keep the stored rows of plan items this run does not run (`write_rows`)."""
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the stored rows of plan items not run this time (replace only those that were)",
+    )
+
+
 def merge_rows(path: Path, new: list[dict], key: tuple[str, ...]) -> list[dict]:
     """The rows stored at `path` with those of this run's plan items replaced (stored first)."""
     try:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import write_rows
+from _results import add_merge_option, write_rows
 
 from hwnas.logs import show_on_stderr
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
@@ -123,11 +123,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: temp)")
-    ap.add_argument(
-        "--merge",
-        action="store_true",
-        help="keep the stored rows of plan items not run this time (replace only those that were)",
-    )
+    add_merge_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []

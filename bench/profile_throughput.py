@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import write_rows
+from _results import add_merge_option, write_rows
 
 from hwnas.logs import show_on_stderr
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
@@ -91,11 +91,7 @@ def main() -> None:
     )
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument(
-        "--merge",
-        action="store_true",
-        help="keep the stored rows of plan items not run this time (replace only those that were)",
-    )
+    add_merge_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from enum import Enum
 from typing import Optional
 
 import typer
 
 from .base import SearchError, SearchResult
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SPACE = {"fbnet": "fbnet-small", "mnasnet": "mnasnet-small", "evolution": "fbnet-small"}
 
@@ -227,10 +229,7 @@ def target_from_reference(table, space, frac: float, reference: str = "mobilenet
 
     ref_ms = table.predict(reference_arch(space, reference), space)
     target = round(frac * ref_ms, 3)
-    print(
-        f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms",
-        file=sys.stderr,
-    )
+    logger.info(f"target: {frac:g} × {reference} {ref_ms:.3f} ms on {table.path} = {target:g} ms")
     return target
 
 
