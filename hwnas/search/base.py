@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from hwnas.accelerator import ACCELERATORS, Accelerator, resolve
 from hwnas.device_profiler.runner import profile_host
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, atomic_write_rows, atomic_write_text, check_resume
@@ -21,6 +22,8 @@ from hwnas.space import Arch, SearchSpace, get_space
 logger = logging.getLogger(__name__)
 
 RESULT_SCHEMA = 1
+# SearchConfig fields a run may resume with other values of: where it runs, not what it is
+RESUME_FREE_FIELDS = ("resume", "accelerator")
 
 
 class SearchError(HwnasError):
@@ -36,6 +39,8 @@ class SearchConfig:
     """
 
     strategy: ClassVar[str] = ""
+    # fields a run may resume with other values of (where it runs, not what it searches)
+    resume_free: ClassVar[tuple[str, ...]] = RESUME_FREE_FIELDS
 
     target_ms: float
     out: str
@@ -50,6 +55,7 @@ class SearchConfig:
     resume: bool = False
     topk: int = 5
     tables_dir: str = "latency_tables"
+    accelerator: str = "cpu"  # cpu | cuda | mps | auto (hwnas.accelerator.resolve)
 
     def checks(self) -> list[tuple[bool, str]]:
         return []
@@ -63,6 +69,11 @@ class SearchConfig:
             ),
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.topk >= 1, f"topk must be at least 1 (got {self.topk})"),
+            (
+                self.accelerator in ACCELERATORS,
+                f"--accelerator must be one of {', '.join(ACCELERATORS)} "
+                f"(got {self.accelerator!r})",
+            ),
         ]
         check(common + self.checks(), SearchError)
 
@@ -356,10 +367,19 @@ def write_config(out_dir: str | Path, config) -> None:
     atomic_write_json(Path(out_dir) / "config.json", config_dict(config))
 
 
+def accelerator_of(cfg: SearchConfig, say: bool = True) -> Accelerator:
+    """Where ``cfg``'s search trains and scores (``cfg.accelerator``; an absent one is a
+    one-line error, before anything is written)."""
+    return resolve(cfg.accelerator, say=say)
+
+
 def prepare_out(cfg: SearchConfig, out: Path, ckpt: str) -> bool:
     """Check the output folder against ``--resume``; True when checkpoint ``ckpt`` is to be
-    loaded.  Resuming with settings other than those in ``config.json`` is refused."""
-    return check_resume(out, ckpt, config_dict(cfg), cfg.resume, "search", SearchError)
+    loaded.  Resuming with settings other than those in ``config.json`` is refused, except
+    the config's ``resume_free`` fields (the accelerator: a run resumes on another one)."""
+    free = getattr(cfg, "resume_free", RESUME_FREE_FIELDS)
+    fixed = {k: v for k, v in config_dict(cfg).items() if k not in free}
+    return check_resume(out, ckpt, fixed, cfg.resume, "search", SearchError)
 
 
 def write_summary(out_dir: str | Path, markdown: str) -> None:
@@ -389,4 +409,6 @@ __all__ = [
     "provenance_summary",
     "config_dict",
     "prepare_out",
+    "accelerator_of",
+    "RESUME_FREE_FIELDS",
 ]

@@ -24,6 +24,9 @@ Every evaluated architecture is under the target, so the winner (the fittest see
 The run writes what the other strategies write (``arch.json``, ``topk.json``, ``log.csv``,
 ``config.json``, ``summary.md``) plus ``evolution.png``; ``state.json`` after each generation
 lets ``--resume`` finish with the same result as an uninterrupted run.
+
+Paths are scored on ``cfg.accelerator`` (the supernet is moved there; ``path_accuracy``
+follows it, in its autocast); the library default is the CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from ..baselines import scaled_reference
 from ..base import (
     SearchError,
     SearchResult,
+    accelerator_of,
     check_target,
     prepare_out,
     resolve_table,
@@ -61,14 +65,18 @@ logger = logging.getLogger(__name__)
 
 
 def _load(cfg: EvolutionConfig, table, space):
+    """The table, the space and the supernet (on ``cfg.accelerator``), its manifest and
+    splits; an absent accelerator is one line, before anything is written."""
+    acc = accelerator_of(cfg)
     if table is None or space is None:
         table, space = resolve_table(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
         )
     try:
-        return table, space, open_supernet(cfg.supernet, space, cfg.data)
+        net, manifest, splits = open_supernet(cfg.supernet, space, cfg.data)
     except SupernetError as e:
         raise SearchError(str(e)) from None
+    return table, space, (net.to(acc.device), manifest, splits)
 
 
 def target_dir(out: str | Path, target_ms: float) -> Path:

@@ -22,6 +22,9 @@ architecture under T).  Measured at 0.7x over 3 seeds, the
 refinement lifted the retrained winners from 75.20 to 77.69% (θ's candidates are
 skip-heavy).  Every candidate meets the target.  The winner and a few random paths are then
 evaluated on the θ split, so the run says what the supernet learnt.
+
+Everything trains and scores on ``cfg.accelerator`` (``steps``, ``state``); the library
+default is the CPU, where the results are those of the code before accelerators.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from . import report
 from ..base import (
     SearchError,
     SearchResult,
+    accelerator_of,
     check_target,
     prepare_out,
     resolve_table,
@@ -67,6 +71,7 @@ def search(
     """Run (or resume) an FBNet search; returns its result, as written to arch.json (None
     when stopped early after ``stop_after`` epochs, which is for tests and time-boxing)."""
     out = Path(cfg.out)
+    acc = accelerator_of(cfg)  # an absent one: one line, before anything is written
     if table is None or space is None:
         table, space = resolve_table(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
@@ -86,7 +91,7 @@ def search(
     splits = _splits(cfg, space)
     if len(splits.val) == 0:
         raise SearchError("the θ split is empty: use a larger --subset")
-    state = new_state(space, cfg, start)
+    state = new_state(space, cfg, start, acc)
     if resuming:
         load(state, out)
         logger.info(f"resuming {out} after epoch {state.epoch}/{cfg.epochs}")

@@ -1,9 +1,15 @@
 """One FBNet epoch: weight steps on sampled paths (the anchor distilled into stage-first
 candidates), θ steps on the θ split (hard: straight-through one-hot; soft: every candidate
-weighted), and the epoch's log row."""
+weighted), and the epoch's log row.
+
+Both kinds of step run on the state's accelerator (``State.acc``): weight steps in its
+autocast with its fp16 grad scaler, θ steps in its autocast only where that needs no scaler
+(bf16; an fp16 accelerator runs them in float32).  θ stays on the CPU; its Gumbel weights
+are copied to the accelerator inside the graph.  On the CPU nothing is moved or cast."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -33,12 +39,19 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
     e = state.epoch
     tau = temperature(e, cfg.tau0, cfg.tau_decay)
     hard = cfg.mode == "hard"
-    train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e)
+    dev = state.acc
+    pin = dev.pin_memory
+    train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e, pin_memory=pin)
     search_theta = e >= cfg.warmup_epochs
     val_iter = (
         iter(
             splits.loader(
-                "val", cfg.batch_size, shuffle=True, augment=False, seed=cfg.seed * 1000 + e + 500
+                "val",
+                cfg.batch_size,
+                shuffle=True,
+                augment=False,
+                seed=cfg.seed * 1000 + e + 500,
+                pin_memory=pin,
             )
         )
         if search_theta
@@ -61,6 +74,7 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for i, (x, y) in enumerate(train):
+        x, y = dev.move(x, y)
         step = e * n_t + i
         for g in state.w_opt.param_groups:
             g["lr"] = cosine_lr(cfg.w_lr, step, total_steps)
@@ -77,13 +91,15 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
             student_p(cfg.student_share, step, cfg.warmup_epochs * n_t),
             state.gen,
             cfg.distill_weight,
+            acc=dev,
+            scaler=state.scaler,
         )
         acc["w_loss"] += loss * len(y)
         acc["w_mse"] += mse * len(y)
         acc["w_correct"] += correct
         acc["w_n"] += len(y)
         if search_theta and (i + 1) * n_v // n_t > i * n_v // n_t:
-            xv, yv = next(val_iter)
+            xv, yv = dev.move(*next(val_iter))
             _theta_step(state, cfg, space, table, tau, hard, xv, yv, acc)
         bar.advance(1, status=f"loss {acc['w_loss'] / acc['w_n']:.3f}")
     return _epoch_row(state, cfg, space, table, tau, acc)
@@ -99,7 +115,10 @@ def theta_forward(
     gate: str = "block",
 ) -> torch.Tensor:
     """The θ step's logits: the sampled path gated by its straight-through weights (hard), or
-    every candidate of each layer weighted, at the sampled widths (soft)."""
+    every candidate of each layer weighted, at the sampled widths (soft).  The weights are
+    copied to ``x``'s device (a no-op on the CPU; the copy is differentiable)."""
+    if x.device.type != "cpu":
+        weights = [w.to(x.device) for w in weights]
     if hard:
         return net(x, idx, gates=[w[i] for w, i in zip(weights, idx)], gate_branch=gate == "branch")
     widths = [w[i] if c.kind == "width" else None for w, i, c in zip(weights, idx, space.choices)]
@@ -108,9 +127,13 @@ def theta_forward(
 
 def _theta_step(state, cfg, space, table, tau, hard, x, y, acc) -> None:
     weights, idx = _sample(state, space, tau, hard, detach=False)
-    logits = theta_forward(state.net, space, x, weights, idx, hard, cfg.gate)
-    ce = F.cross_entropy(logits, y)
+    amp = state.acc.autocast() if not state.acc.needs_scaler else contextlib.nullcontext()
+    with amp:
+        logits = theta_forward(state.net, space, x, weights, idx, hard, cfg.gate)
+        ce = F.cross_entropy(logits, y)
     lat_ms = table.expected(weights, space)
+    if ce.device.type != "cpu":
+        ce = ce.float().cpu()  # the θ loss on the CPU, beside θ and the table's latency
     loss = theta_loss(
         ce, lat_ms, cfg.target_ms, cfg.alpha, cfg.beta, cfg.target_term, cfg.target_weight
     )
