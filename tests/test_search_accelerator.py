@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hwnas.accelerator import present
+from hwnas.cli import main
 from hwnas.errors import HwnasError
 from hwnas.latency import synthetic_table
 from hwnas.search.fbnet import FBNetConfig, search
@@ -82,6 +83,30 @@ def test_fbnet_resumes_on_another_accelerator(tmp_path):
     assert search(cfg, table, TINY).choices == whole.choices
     assert _rows(tmp_path / "part") == _rows(tmp_path / "whole")
     assert json.loads((tmp_path / "part" / "config.json").read_text())["accelerator"] == "auto"
+
+
+@cpu_only
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--strategy", "fbnet"],
+        ["--strategy", "evolution", "--supernet", "nope"],
+        ["--strategy", "mnasnet"],
+        ["--strategy", "mnasnet", "--evaluator", "shared"],
+        ["--strategy", "fbnet", "--target-frac", "0.6"],
+    ],
+)
+def test_search_cli_cuda_absent_is_one_line(capsys, tmp_path, monkeypatch, extra):
+    """Nothing written: no run folder, no latency table profiled first."""
+    monkeypatch.chdir(tmp_path)
+    target = [] if "--target-frac" in extra else ["--target-ms", "1"]
+    with pytest.raises(SystemExit) as e:
+        main(["search", *target, "--out", "run", *extra, "--accelerator", "cuda"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: --accelerator cuda: CUDA is not available on this machine (present: cpu)\n"
+    )
+    assert not any(tmp_path.iterdir())
 
 
 @cpu_only

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from hwnas.accelerator import accelerator_option
+
 from .base import SearchError, SearchResult
 
 logger = logging.getLogger(__name__)
@@ -92,7 +94,16 @@ def search_command(
     ),
     workers: Optional[int] = typer.Option(None, "--workers", help="mnasnet: parallel trials."),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="mnasnet: Ray cluster (default: local)."
+        None,
+        "--ray-address",
+        help="mnasnet: Ray cluster HOST:PORT (default: a local Ray on 127.0.0.1). Token "
+        "authentication: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (docs/cli.md).",
+    ),
+    gpus_per_trial: Optional[float] = typer.Option(
+        None,
+        "--gpus-per-trial",
+        help="mnasnet on Ray with CUDA: GPUs each trial asks for (default 1; 0.5: two "
+        "trials share a GPU).",
     ),
     latency: Optional[str] = typer.Option(None, "--latency", help="mnasnet: predict|measured."),
     evaluator: Optional[str] = typer.Option(
@@ -110,9 +121,11 @@ def search_command(
         None, "--population", help="evolution: architectures per generation."
     ),
     generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
+    accelerator: str = accelerator_option(),
 ) -> None:
     """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
     on a trained supernet (`hwnas supernet train`)."""
+    accelerator = _check_accelerator(accelerator, strategy, ray_address, evaluator)
     space = space or DEFAULT_SPACE[strategy.value]
     values, known = _targets(strategy, space, table, target_ms, target_frac)
     common = _given(
@@ -126,6 +139,7 @@ def search_command(
         seed=seed,
         subset=subset,
         batch_size=batch_size,
+        accelerator=accelerator,
     )
     own = _strategy_options(
         strategy,
@@ -138,12 +152,26 @@ def search_command(
             child_epochs=child_epochs,
             workers=workers,
             ray_address=ray_address,
+            gpus_per_trial=gpus_per_trial,
             latency=latency,
             evaluator=evaluator,
         ),
         evolution=_given(population=population, generations=generations),
     )
     _run(strategy, {**common, **own}, values, known, out)
+
+
+def _check_accelerator(name: str, strategy: Strategy, ray_address, evaluator) -> str:
+    """``--accelerator`` normalised; an absent one is one line now, before a table is
+    profiled or a file written.  MnasNet's proxy trials on a Ray cluster use the cluster's
+    GPUs, not this machine's: there ``cuda`` and ``auto`` are checked when it connects."""
+    from hwnas.accelerator import resolve
+
+    name = name.strip().lower()
+    on_cluster = strategy is Strategy.mnasnet and ray_address and evaluator in (None, "train")
+    if not (on_cluster and name in ("cuda", "auto")):
+        resolve(name, say=False)  # auto is announced when the search starts
+    return name
 
 
 def _targets(strategy: Strategy, space: str, table, target_ms, target_frac):

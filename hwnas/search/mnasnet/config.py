@@ -16,6 +16,15 @@ LATENCY_MODES = ("predict", "measured")
 @dataclass(frozen=True)
 class MnasConfig(SearchConfig):
     strategy: ClassVar[str] = "mnasnet"
+    # where the trials run, not what is searched: a run resumes with other values of these
+    resume_free: ClassVar[tuple[str, ...]] = (
+        "resume",
+        "accelerator",
+        "gpus_per_trial",
+        "workers",
+        "ray_address",
+        "ray_timeout_s",
+    )
 
     space: str = "mnasnet-small"
     reward: str = "soft"  # soft | hard | abs
@@ -24,6 +33,7 @@ class MnasConfig(SearchConfig):
     child_epochs: int = 1
     workers: int = 1  # 1 without --ray-address: in process, no Ray
     ray_address: str | None = None
+    gpus_per_trial: float = 1.0  # Ray trials on CUDA: GPUs each asks for (0.25: 4 per GPU)
     latency: str = "predict"  # predict | measured
     evaluator: str = "train"  # train | shared | supernet (a trained one: `hwnas supernet train`)
     supernet: str = ""  # evaluator supernet: its folder
@@ -69,6 +79,11 @@ class MnasConfig(SearchConfig):
             ),
             (self.retries >= 0, f"retries must be >= 0 (got {self.retries})"),
             (self.ray_timeout_s > 0, "ray_timeout_s must be positive"),
+            (
+                0 < self.gpus_per_trial <= 1 or float(self.gpus_per_trial).is_integer(),
+                f"--gpus-per-trial must be a fraction in (0, 1] or a whole number, as Ray "
+                f"requires (got {self.gpus_per_trial:g})",
+            ),
         ]
 
     def controller(self) -> ControllerConfig:

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import torch
 
+from hwnas.accelerator import Accelerator, to_cpu
 from hwnas.device_profiler.backends import BACKEND_FORMATS, backend_from_provenance, measure_file
 from hwnas.device_profiler.blockmodels import ModelCache
 from hwnas.io import atomic_torch_save, atomic_write_text
@@ -31,10 +32,18 @@ MEASURED_FILE = "measured_latency.json"
 
 
 class TrainEvaluator:
-    """Proxy training of every child: a ``LocalPool`` (workers 1) or a ``RayPool``."""
+    """Proxy training of every child: a ``LocalPool`` (workers 1) or a ``RayPool``, on
+    ``accelerator`` (Ray trials on CUDA ask for ``gpus_per_trial`` GPUs each)."""
 
-    def __init__(self, workers: int = 1, address: str | None = None, timeout_s: float = 10.0):
-        self.pool = open_pool(workers, address, timeout_s)
+    def __init__(
+        self,
+        workers: int = 1,
+        address: str | None = None,
+        timeout_s: float = 10.0,
+        accelerator: str = "cpu",
+        gpus_per_trial: float = 1.0,
+    ):
+        self.pool = open_pool(workers, address, timeout_s, accelerator, gpus_per_trial)
         self.name = f"proxy training, {self.pool.name}"
 
     def run(self, jobs: Sequence[ChildJob], retries: int, on_done=None) -> dict:
@@ -47,21 +56,28 @@ class TrainEvaluator:
 class SharedEvaluator:
     """One supernet trained once (uniform single-path sampling, ``epochs`` over the same
     training subset the children use), then each child scored on the validation split with
-    inherited weights.  The trained weights are saved in ``out/supernet.pt`` (state dict) and
-    reused on ``--resume``."""
+    inherited weights.  The trained weights are saved in ``out/supernet.pt`` (state dict, CPU
+    tensors) and reused on ``--resume``; training and scoring run on ``acc``."""
 
     def __init__(
-        self, space: SearchSpace, job: ChildJob, epochs: int, out: Path | None = None, progress=None
+        self,
+        space: SearchSpace,
+        job: ChildJob,
+        epochs: int,
+        out: Path | None = None,
+        progress=None,
+        acc: Accelerator | None = None,
     ):
         torch.set_num_threads(1)
         self.space, self.job = space, job
-        self.net = SuperNet(space, seed=job.seed)
+        acc = acc or Accelerator.for_device("cpu")
+        self.net = SuperNet(space, seed=job.seed).to(acc.device)
         self.splits = load_splits(job)
         path = out / SUPERNET_FILE if out else None
         t0 = time.perf_counter()
         if path is not None and path.exists():
             try:
-                self.net.load_state_dict(torch.load(path, weights_only=True))
+                self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             except Exception as e:
                 raise SearchError(
                     f"{path}: unreadable supernet ({type(e).__name__}); delete it to retrain"
@@ -69,10 +85,17 @@ class SharedEvaluator:
             self.losses: list[float] = []
         else:
             self.losses = train_supernet(
-                self.net, self.splits, epochs, job.batch_size, job.lr, job.seed, on_step=progress
+                self.net,
+                self.splits,
+                epochs,
+                job.batch_size,
+                job.lr,
+                job.seed,
+                on_step=progress,
+                acc=acc,
             )
             if path is not None:
-                atomic_torch_save(path, self.net.state_dict())
+                atomic_torch_save(path, to_cpu(self.net.state_dict()))
         self.train_seconds = time.perf_counter() - t0
         self.name = f"shared weights (supernet {epochs} epoch(s), {self.train_seconds:.0f} s)"
 
@@ -102,7 +125,8 @@ class SupernetEvaluator(SharedEvaluator):
     """Children scored by a supernet trained once for the space (``hwnas supernet train``):
     held-out accuracy on the supernet's own split, BatchNorm re-estimated per child on
     ``calib_batches`` batches, ``eval_batches`` × 256 images scored — thousands of trials in
-    minutes, every strategy scoring the same way."""
+    minutes, every strategy scoring the same way.  Scores on ``acc`` (the supernet is
+    moved there)."""
 
     def __init__(
         self,
@@ -112,6 +136,7 @@ class SupernetEvaluator(SharedEvaluator):
         calib_batches: int = 10,
         eval_batches: int = 4,
         seed: int = 0,
+        acc: Accelerator | None = None,
     ):
         from hwnas.supernet import SupernetError
         from hwnas.supernet.store import open_supernet
@@ -120,6 +145,8 @@ class SupernetEvaluator(SharedEvaluator):
             self.net, manifest, self.splits = open_supernet(path, space, data)
         except SupernetError as e:
             raise SearchError(str(e)) from None
+        if acc is not None:
+            self.net = self.net.to(acc.device)
         self.space, self.seed = space, seed
         self.calib_batches, self.eval_batches = calib_batches, eval_batches
         self.train_seconds = 0.0

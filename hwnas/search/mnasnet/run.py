@@ -8,6 +8,9 @@ the table's predicted latency or the whole model's measured latency (``latency="
 ``rewards.py``); one PPO update follows and the state is checkpointed.  ``arch.json`` is the
 best-reward trial with predicted latency ≤ T, or, when no trial met T, the best-reward one
 repaired under T (``LatencyTable.repair``).
+
+Trials train (and the shared or trained supernet scores) on ``cfg.accelerator``; on a Ray
+cluster with ``cuda`` each trial asks Ray for ``gpus_per_trial`` GPUs (``pool.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from hwnas.accelerator import Accelerator
 from hwnas.io import atomic_torch_save
 from hwnas.latency import LatencyTable
 from hwnas.progress import progress_bar
@@ -29,6 +33,7 @@ from . import report
 from ..base import (
     SearchError,
     SearchResult,
+    accelerator_of,
     check_target,
     prepare_out,
     resolve_table,
@@ -103,18 +108,32 @@ def _job(cfg: MnasConfig, space: SearchSpace, trial: int, choices) -> ChildJob:
     )
 
 
-def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path):
+def _accelerator(cfg: MnasConfig) -> Accelerator | None:
+    """Where this machine trains or scores (an absent accelerator: one line, before anything
+    is written); None when the trials run on a Ray cluster that decides (``--ray-address``
+    with ``cuda`` or ``auto``: the cluster's GPUs, checked when the pool connects)."""
+    if cfg.evaluator == "train" and cfg.ray_address and cfg.accelerator in ("cuda", "auto"):
+        return None
+    return accelerator_of(cfg)
+
+
+def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path, acc: Accelerator | None):
     if cfg.evaluator == "shared":
         logger.info(
             f"training the shared supernet ({cfg.supernet_epochs} epoch(s)) unless "
             f"{out}/supernet.pt exists"
         )
-        return SharedEvaluator(
-            space, _job(cfg, space, -1, [0] * len(space.choices)), cfg.supernet_epochs, out
-        )
+        job = _job(cfg, space, -1, [0] * len(space.choices))
+        return SharedEvaluator(space, job, cfg.supernet_epochs, out, acc=acc)
     if cfg.evaluator == "supernet":
-        return SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed)
-    return TrainEvaluator(cfg.workers, cfg.ray_address, cfg.ray_timeout_s)
+        return SupernetEvaluator(cfg.supernet, space, cfg.data, seed=cfg.seed, acc=acc)
+    return TrainEvaluator(
+        cfg.workers,
+        cfg.ray_address,
+        cfg.ray_timeout_s,
+        acc.name if acc is not None else cfg.accelerator,
+        cfg.gpus_per_trial,
+    )
 
 
 # --------------------------------------------------------------------------- batches
@@ -204,6 +223,7 @@ def search(
     """Run (or resume) a MnasNet search; returns its result, as written to arch.json (None
     when stopped early after ``stop_after`` batches, which is for tests and time-boxing)."""
     out = Path(cfg.out)
+    acc = _accelerator(cfg)
     if table is None or space is None:
         table, space = resolve_table(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
@@ -222,7 +242,7 @@ def search(
         logger.info(f"resuming {out} after {len(trials)}/{cfg.trials} trials")
     cache = {t["choices"]: t for t in trials if t["status"] == "ok"}
     latency = MeasuredLatency(table, space, out) if cfg.latency == "measured" else None
-    pool = _evaluator(cfg, space, out)
+    pool = _evaluator(cfg, space, out, acc)
     try:
         _batches(
             cfg,

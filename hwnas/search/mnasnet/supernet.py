@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwnas.accelerator import Accelerator
 from hwnas.space import LayerInfo, SearchSpace, layer_module
 from hwnas.space.blocks import MnasBlock
 from hwnas.space.builder import module_name
@@ -167,11 +168,22 @@ class SuperNet(nn.Module):
 
 
 def train_supernet(
-    net: SuperNet, splits, epochs: int, batch_size: int, lr: float, seed: int, on_step=None
+    net: SuperNet,
+    splits,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    on_step=None,
+    acc: Accelerator | None = None,
 ) -> list[float]:
-    """SPOS training: a uniformly sampled path per step, SGD + cosine; per-epoch mean loss."""
+    """SPOS training: a uniformly sampled path per step, SGD + cosine; per-epoch mean loss.
+    Runs where ``net`` is (``acc``: its autocast and, for fp16, a grad scaler; the CPU runs
+    plain float32)."""
     from hwnas.space import random_arch
 
+    acc = acc or Accelerator.of(net)
+    scaler = acc.scaler()
     rng = random.Random(seed)
     nhwc(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5)
@@ -181,13 +193,14 @@ def train_supernet(
     losses = []
     for epoch in range(epochs):
         total, n = 0.0, 0
-        for x, y in splits.loader("train", batch_size, seed=seed + epoch):
+        batches = splits.loader("train", batch_size, seed=seed + epoch, pin_memory=acc.pin_memory)
+        for x, y in batches:
+            x, y = acc.move(x, y)
             arch = random_arch(net.space, rng=rng)
-            loss = F.cross_entropy(net(x, arch), y)
+            with acc.autocast():
+                loss = F.cross_entropy(net(x, arch), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
+            _step(net, opt, loss, scaler)
             sched.step()
             total, n = total + float(loss.detach()) * len(y), n + len(y)
             if on_step:
@@ -196,12 +209,30 @@ def train_supernet(
     return losses
 
 
+def _step(net, opt, loss, scaler) -> None:
+    """Backward, clip at 5 and step (through ``scaler`` for fp16)."""
+    if scaler is None:
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    scaler.step(opt)
+    scaler.update()
+
+
 @torch.no_grad()
 def path_accuracy(net: SuperNet, arch, loader) -> float:
-    """Top-1 accuracy of one path with inherited weights (batch-statistics BN)."""
+    """Top-1 accuracy of one path with inherited weights (batch-statistics BN), where ``net``
+    is."""
     correct, seen = 0, 0
+    acc = Accelerator.of(net)
     for x, y in loader:
-        correct += int((net(x, arch).argmax(1) == y).sum())
+        x, y = acc.move(x, y)
+        with acc.autocast():
+            correct += int((net(x, arch).argmax(1) == y).sum())
         seen += len(y)
     return correct / seen if seen else float("nan")
 

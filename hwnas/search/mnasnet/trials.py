@@ -29,6 +29,7 @@ class ChildJob:
     lr: float
     seed: int
     attempt: int = 1
+    accelerator: str = "cpu"  # where the child trains (a Ray task on CUDA gets num_gpus)
 
 
 def load_splits(job: ChildJob):
@@ -65,7 +66,12 @@ def run_child(job: ChildJob, worker: str | None = None) -> dict:
     splits = load_splits(job)
     model = build_model(job.space, Arch.of(job.space, job.choices))
     cfg = TrainConfig(
-        epochs=job.epochs, batch_size=job.batch_size, lr=job.lr, seed=job.seed, threads=1
+        epochs=job.epochs,
+        batch_size=job.batch_size,
+        lr=job.lr,
+        seed=job.seed,
+        threads=1,
+        accelerator=job.accelerator,
     )
     res = train(model, splits, cfg, progress=False)
     return {
