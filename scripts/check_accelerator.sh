@@ -4,9 +4,10 @@
 #   1. the supernet trainer: epoch 1 on the CPU, stopped, then resumed for epoch 2 on the
 #      best accelerator (a resume across accelerators; cpu -> cpu without a GPU);
 #   2. a short `hwnas train` of the MobileNetV2-like reference;
-#   3. `hwnas export` of it (trained on the best accelerator, converted from a CPU copy).
+#   3. `hwnas export` of it (trained on the best accelerator, converted from a CPU copy);
+#   4. `hwnas search`: one FBNet epoch (weight and θ steps, then the selection) there.
 # Prints seconds per training step of each.  Passes on a CPU-only machine, saying that no
-# GPU was found.  About 2 minutes on a busy 2-core CPU.
+# GPU was found.  About 3-6 minutes on a busy 2-core CPU (the search step ~1.5 of them).
 #
 #   scripts/check_accelerator.sh            # PYTHON=... to use another interpreter
 #   KEEP=1 scripts/check_accelerator.sh     # keep the work folder
@@ -71,6 +72,16 @@ T0=$(date +%s)
     --formats onnx --precision fp32 --out "$WORK/export" --accelerator "$BEST"
 EXPORT_S=$(($(date +%s) - T0))
 
+step "hwnas search: one FBNet epoch (weight + θ steps) on $BEST, on a synthetic table"
+"$PY" -c 'import sys
+from hwnas.latency import synthetic_table
+from hwnas.space import get_space
+synthetic_table(get_space("fbnet-small")).save(sys.argv[1])' "$WORK/table.csv"
+"${HWNAS[@]}" search --strategy fbnet --space fbnet-small --table "$WORK/table.csv" \
+    --target-frac 0.8 --data folder --data-root "$WORK/data" --subset 160 --batch-size 32 \
+    --epochs 1 --warmup-epochs 0 --mode hard --refine 0 --out "$WORK/search" \
+    --accelerator "$BEST"
+
 step "seconds per training step (batch 32, fbnet-small at 32 px)"
 "$PY" - "$WORK" "$BEST" "$EXPORT_S" <<'EOF'
 import csv
@@ -92,6 +103,10 @@ for name in ("train", "export/train"):
 summary = json.loads((work / "export" / "summary.json").read_text())
 assert "model_fp32.onnx" in summary["files"] and summary["checks"]["onnx_fp32_ok"]
 print(f"export            {best:4} {export_s} s in all, ONNX parity ok")
+row = next(csv.DictReader((work / "search" / "log.csv").open()))
+n = math.ceil(128 / 32)  # 80% of the 160-image subset trains the weights, θ steps between
+print(f"search epoch 1    {best:4} {float(row['seconds']) / n:.3f} s/step ({n} weight steps + θ)")
+assert json.loads((work / "search" / "arch.json").read_text())["margin_ms"] >= 0
 EOF
 if [[ "$BEST" == cpu ]]; then
     echo "ok (no GPU found: CPU path only; CUDA and MPS were not exercised)"
