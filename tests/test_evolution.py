@@ -207,6 +207,33 @@ def test_several_targets_on_one_supernet_draw_a_front(trained, tmp_path):
     assert all((tmp_path / "f" / f"t{t:g}ms" / "arch.json").exists() for t in targets)
 
 
+def test_cli_several_targets(trained, tmp_path, capsys, monkeypatch):
+    """`hwnas search --strategy evolution --target-ms a,b`: one folder per target and the
+    front, through the command a user types (its multi-target branch once failed to import)."""
+    from hwnas.cli import main
+    from hwnas.space import catalog
+
+    monkeypatch.setenv("HWNAS_NO_PROGRESS", "1")
+    monkeypatch.setitem(catalog.SPACES, SPACE.name, lambda **_: SPACE)
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    targets = [round(lo + f * (hi - lo), 4) for f in (0.4, 0.8)]
+    path = table.save(tmp_path / "t.csv")
+    run = tmp_path / "run"
+    argv = ["search", "--strategy", "evolution", "--supernet", str(out), "--table", str(path)]
+    argv += ["--space", SPACE.name]
+    argv += ["--target-ms", ",".join(map(str, targets)), "--population", "4"]
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--generations", "1", "--out", str(run)])
+    assert e.value.code == 0
+    assert "accuracy-latency front of 2 targets" in capsys.readouterr().out
+    assert (run / "front.png").exists() and len(json.loads((run / "front.json").read_text())) == 2
+    for t in targets:
+        rec = json.loads((run / f"t{t:g}ms" / "arch.json").read_text())
+        assert rec["predicted_ms"] <= t
+
+
 def test_mnasnet_controller_scored_by_the_trained_supernet(trained, tmp_path):
     """MnasNet's controller with ``evaluator="supernet"``: every trial scored by the trained
     supernet (BN re-estimated), rewards recorded per batch, the winner under the target."""

@@ -6,12 +6,13 @@ target, scored by the supernet, mutated and crossed over for a few generations.
 
 from .config import EvolutionConfig
 from .ops import crossover, first_generation, mutate, next_generation, rank, rescore_leaders
-from .run import search, search_targets
+from .run import search, search_targets, target_dir
 
 __all__ = [
     "EvolutionConfig",
     "search",
     "search_targets",
+    "target_dir",
     "mutate",
     "crossover",
     "rank",
