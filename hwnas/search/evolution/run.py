@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 def _load(cfg: EvolutionConfig, table, space):
     """The table, the space and the supernet (on ``cfg.accelerator``), its manifest and
     splits; an absent accelerator is one line, before anything is written."""
-    acc = accelerator_of(cfg)
+    acc = accelerator_of(cfg, say=False)  # auto is said when a search starts (_search)
     if table is None or space is None:
         table, space = resolve_table(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
@@ -142,6 +142,7 @@ def _search(cfg, table, space, loaded, stop_after) -> SearchResult | None:
     resuming = prepare_out(cfg, out, STATE)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
+    accelerator_of(cfg)  # auto says which, once the input is checked
     rng = random.Random(cfg.seed)
     if resuming:
         gen, population, fitness, history = load_state(out, rng)

@@ -71,7 +71,7 @@ def search(
     """Run (or resume) an FBNet search; returns its result, as written to arch.json (None
     when stopped early after ``stop_after`` epochs, which is for tests and time-boxing)."""
     out = Path(cfg.out)
-    acc = accelerator_of(cfg)  # an absent one: one line, before anything is written
+    accelerator_of(cfg, say=False)  # an absent one: one line, before anything is written
     if table is None or space is None:
         table, space = resolve_table(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
@@ -88,6 +88,7 @@ def search(
     resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
+    acc = accelerator_of(cfg)  # auto says which, once the input is checked
     splits = _splits(cfg, space)
     if len(splits.val) == 0:
         raise SearchError("the θ split is empty: use a larger --subset")

@@ -114,7 +114,7 @@ def _accelerator(cfg: MnasConfig) -> Accelerator | None:
     with ``cuda`` or ``auto``: the cluster's GPUs, checked when the pool connects)."""
     if cfg.evaluator == "train" and cfg.ray_address and cfg.accelerator in ("cuda", "auto"):
         return None
-    return accelerator_of(cfg)
+    return accelerator_of(cfg, say=False)  # auto is said once the input is checked (search)
 
 
 def _evaluator(cfg: MnasConfig, space: SearchSpace, out: Path, acc: Accelerator | None):
@@ -236,6 +236,8 @@ def search(
     resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
+    if acc is not None:
+        accelerator_of(cfg)  # auto says which
     ctl = Controller([len(c) for c in space.choices], cfg.controller(), seed=cfg.seed)
     trials, batches = _load(out, ctl) if resuming else ([], [])
     if resuming:
