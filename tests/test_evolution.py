@@ -273,3 +273,44 @@ def test_parents_default_to_at_most_the_population():
     assert EvolutionConfig(target_ms=1.0, out="x", supernet="s").parents == 6
     with pytest.raises(SearchError, match="--parents must be in 1..population"):
         EvolutionConfig(target_ms=1.0, out="x", supernet="s", population=4, parents=7)
+
+
+def test_fbnet_on_a_trained_supernet_learns_theta_alone_on_its_held_out_split(trained, tmp_path):
+    """FBNet started from a trained supernet leaves its weights as trained (θ alone learns,
+    on the supernet's held-out images) unless told to tune them; the winner's score is the
+    trained supernet's own held-out accuracy of that path."""
+    from hwnas.search.fbnet import FBNetConfig
+    from hwnas.search.fbnet import search as fbnet_search
+
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    target = lo + 0.5 * (hi - lo)
+
+    def run(name, **kw):
+        cfg = FBNetConfig(
+            target_ms=target,
+            out=str(tmp_path / name),
+            space=SPACE.name,
+            supernet=str(out),
+            epochs=2,
+            warmup_epochs=0,
+            select=4,
+            refine=1,
+            **kw,
+        )
+        assert cfg.mode == "hard"  # auto: a supernet's single paths, not the soft mixture
+        rec = fbnet_search(cfg, table=table, space=SPACE)
+        return rec, torch.load(tmp_path / name / "ckpt.pt", weights_only=True)
+
+    trained_net, _, splits = open_supernet(out, SPACE, "fashion-mnist")
+    rec, ckpt = run("frozen")
+    assert rec.predicted_ms <= target
+    start = trained_net.state_dict()
+    assert all(torch.equal(start[k], v) for k, v in ckpt["net"].items() if k in start)
+    assert any(t.abs().sum() > 0 for t in ckpt["theta"])  # θ moved from zero
+    assert rec.extra["supernet"]["winner_acc"] == path_accuracy(
+        trained_net, Arch.of(SPACE, rec.choices), splits, seed=0
+    )
+    _, tuned = run("tuned", tune_weights=True)
+    assert any(not torch.equal(start[k], v) for k, v in tuned["net"].items() if k in start)

@@ -198,8 +198,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_config_validation_is_one_line():
     with pytest.raises(SearchError, match="--warmup-epochs must be in 0..epochs-1"):
         FBNetConfig(target_ms=5.0, out="x", epochs=2, warmup_epochs=2)
-    with pytest.raises(SearchError, match="--mode must be soft or hard"):
+    with pytest.raises(SearchError, match="--mode must be soft, hard or auto"):
         FBNetConfig(target_ms=5.0, out="x", mode="medium")
+    assert FBNetConfig(target_ms=5.0, out="x").mode == "soft"  # auto, from scratch
 
 
 @pytest.mark.parametrize("mode", ["hard", pytest.param("soft", marks=pytest.mark.slow)])

@@ -71,7 +71,8 @@ def search_command(
     mode: Optional[str] = typer.Option(
         None,
         "--mode",
-        help="fbnet: soft (every candidate runs) or hard (straight-through, one candidate).",
+        help="fbnet: soft (every candidate runs), hard (straight-through, one candidate) or "
+        "auto (default: hard with --supernet, soft from scratch).",
     ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="fbnet: search epochs."),
     warmup_epochs: Optional[int] = typer.Option(
@@ -83,6 +84,12 @@ def search_command(
         help="fbnet: generations of "
         "evolution on the supernet from θ's candidates "
         "(default 6; 0: the best of θ's candidates).",
+    ),
+    tune_weights: Optional[bool] = typer.Option(
+        None,
+        "--tune-weights",
+        help="fbnet with --supernet: train the supernet's weights beside θ (default: the "
+        "trained weights stay; only θ learns, on the supernet's held-out images).",
     ),
     reward: Optional[str] = typer.Option(None, "--reward", help="mnasnet: soft|hard|abs."),
     trials: Optional[int] = typer.Option(None, "--trials", help="mnasnet: sampled models."),
@@ -144,7 +151,13 @@ def search_command(
     own = _strategy_options(
         strategy,
         supernet,
-        fbnet=_given(mode=mode, epochs=epochs, warmup_epochs=warmup_epochs, refine=refine),
+        fbnet=_given(
+            mode=mode,
+            epochs=epochs,
+            warmup_epochs=warmup_epochs,
+            refine=refine,
+            tune_weights=tune_weights,
+        ),
         mnasnet=_given(
             reward=reward,
             trials=trials,

@@ -15,7 +15,9 @@ from .loss import TARGET_TERMS
 class FBNetConfig(SearchConfig):
     strategy: ClassVar[str] = "fbnet"
 
-    mode: str = "soft"  # soft (FBNet) | hard (GDAS straight-through)
+    # soft (FBNet) | hard (GDAS straight-through) | auto: hard on a trained supernet (its
+    # weights were trained as single paths, not as the soft mixture), soft from scratch
+    mode: str = "auto"
     epochs: int = 4
     warmup_epochs: int = 1
     alpha: float = 0.2
@@ -35,11 +37,25 @@ class FBNetConfig(SearchConfig):
     student_share: float = 0.5  # stage-first candidates run in the path this often (after warm-up)
     sampling: str = "depth"  # warm-up paths: supernet.train.SAMPLERS
     supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
+    tune_weights: bool = False  # with a supernet: train its weights too (default: θ only)
     refine: int = 6  # generations of evolution on the supernet, seeded with θ's candidates
+
+    def __post_init__(self):
+        if self.mode == "auto":
+            object.__setattr__(self, "mode", "hard" if self.supernet else "soft")
+        super().__post_init__()
+
+    @property
+    def frozen(self) -> bool:
+        """θ alone learns: the weights are a trained supernet's and stay as they are."""
+        return bool(self.supernet) and not self.tune_weights
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
-            (self.mode in ("soft", "hard"), f"--mode must be soft or hard (got {self.mode!r})"),
+            (
+                self.mode in ("soft", "hard"),
+                f"--mode must be soft, hard or auto (got {self.mode!r})",
+            ),
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
             (
                 0 <= self.warmup_epochs < self.epochs,

@@ -36,6 +36,8 @@ def _sample(state: State, space: SearchSpace, tau: float, hard: bool, detach: bo
 
 
 def run_epoch(state, cfg, space, table, splits, bar) -> dict:
+    if cfg.frozen:
+        return _theta_epoch(state, cfg, space, table, splits, bar)
     e = state.epoch
     tau = temperature(e, cfg.tau0, cfg.tau_decay)
     hard = cfg.mode == "hard"
@@ -105,6 +107,30 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
     return _epoch_row(state, cfg, space, table, tau, acc)
 
 
+def _theta_epoch(state, cfg, space, table, splits, bar) -> dict:
+    """An epoch on a trained supernet whose weights stay as trained: θ steps only, one per
+    batch of the θ split (the supernet's held-out split, BatchNorm in batch statistics)."""
+    e = state.epoch
+    tau = temperature(e, cfg.tau0, cfg.tau_decay)
+    val = splits.loader(
+        "val",
+        cfg.batch_size,
+        shuffle=True,
+        augment=False,
+        seed=cfg.seed * 1000 + e + 500,
+        pin_memory=state.acc.pin_memory,
+    )
+    acc = dict.fromkeys(("t_loss", "t_ce", "lat_ms"), 0.0)
+    acc.update(dict.fromkeys(("t_correct", "t_n", "t_steps", "w_n", "w_correct"), 0))
+    acc.update(w_loss=float("nan"), w_mse=float("nan"))
+    state.net.train()
+    bar.update(total=len(val), completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
+    for x, y in val:
+        _theta_step(state, cfg, space, table, tau, cfg.mode == "hard", *state.acc.move(x, y), acc)
+        bar.advance(1, status=f"θ loss {acc['t_loss'] / acc['t_n']:.3f}")
+    return _epoch_row(state, cfg, space, table, tau, acc)
+
+
 def theta_forward(
     net: FBNetSupernet,
     space: SearchSpace,
@@ -170,9 +196,9 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
         "phase": "search" if acc["t_n"] else "warmup",
         "tau": tau,
         "lr": state.w_opt.param_groups[0]["lr"],
-        "train_loss": acc["w_loss"] / max(1, acc["w_n"]),
-        "train_acc": acc["w_correct"] / max(1, acc["w_n"]),
-        "distill_mse": acc["w_mse"] / max(1, acc["w_n"]),
+        "train_loss": acc["w_loss"] / acc["w_n"] if acc["w_n"] else nan,
+        "train_acc": acc["w_correct"] / acc["w_n"] if acc["w_n"] else nan,
+        "distill_mse": acc["w_mse"] / acc["w_n"] if acc["w_n"] else nan,
         "val_loss": acc["t_loss"] / acc["t_n"] if acc["t_n"] else nan,
         "val_ce": acc["t_ce"] / acc["t_n"] if acc["t_n"] else nan,
         "val_acc": acc["t_correct"] / acc["t_n"] if acc["t_n"] else nan,
@@ -188,16 +214,14 @@ def _epoch_row(state, cfg, space, table, tau, acc) -> dict:
 
 def epoch_line(row: dict, epochs: int) -> str:
     """One line per epoch (it stays when the transient bars go, and is what a log shows)."""
-    theta = (
-        ""
-        if row["phase"] == "warmup"
-        else f", θ-split acc {row['val_acc']:.3f}, E[lat] {row['expected_lat_ms']:.3f} ms"
-    )
-    return (
-        f"epoch {row['epoch']}/{epochs} {row['phase']}: train loss {row['train_loss']:.3f} "
-        f"acc {row['train_acc']:.3f}{theta}, argmax {row['argmax_lat_ms']:.3f} ms "
-        f"(target {row['target_ms']:g}), {row['seconds']:.0f} s"
-    )
+    parts = []
+    if not math.isnan(row["train_loss"]):  # NaN: a trained supernet's weights, not stepped
+        parts.append(f"train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}")
+    if row["phase"] != "warmup":
+        parts.append(f"θ-split acc {row['val_acc']:.3f}, E[lat] {row['expected_lat_ms']:.3f} ms")
+    parts.append(f"argmax {row['argmax_lat_ms']:.3f} ms (target {row['target_ms']:g})")
+    parts.append(f"{row['seconds']:.0f} s")
+    return f"epoch {row['epoch']}/{epochs} {row['phase']}: " + ", ".join(parts)
 
 
 __all__ = ["run_epoch", "theta_forward", "probs", "argmax_arch", "skip_share", "epoch_line"]
