@@ -61,7 +61,7 @@ TARGET := $(if $(TARGET_MS),--target-ms $(TARGET_MS),--target-frac $(TARGET_FRAC
 run: export OMP_NUM_THREADS ?= 1
 run: setup
 	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
-	$(BIN)/hwnas supernet train --space fbnet-small --subset 16000 --epochs 7 \
+	$(BIN)/hwnas supernet train --space fbnet-small --epochs 4 \
 	  --out $(SUPERNET) --resume
 	$(BIN)/hwnas search --strategy evolution --supernet $(SUPERNET) --space fbnet-small \
 	  --table $(TABLE) $(TARGET) --out $(RUN) --resume

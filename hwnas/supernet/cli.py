@@ -22,11 +22,12 @@ def train_command(
     data: str = typer.Option("fashion-mnist", "--data"),
     data_root: Optional[str] = typer.Option(None, "--data-root"),
     subset: Optional[int] = typer.Option(
-        16000,
+        None,
         "--subset",
-        help="Training images (80% train the weights, 20% are held out to score paths).",
+        help="Training images used (default: all); 80% train the weights, 20% are held out "
+        "to score paths.",
     ),
-    epochs: int = typer.Option(7, "--epochs"),
+    epochs: int = typer.Option(4, "--epochs"),
     batch_size: int = typer.Option(64, "--batch-size"),
     sampling: str = typer.Option(
         "depth",
