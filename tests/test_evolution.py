@@ -314,3 +314,7 @@ def test_fbnet_on_a_trained_supernet_learns_theta_alone_on_its_held_out_split(tr
     )
     _, tuned = run("tuned", tune_weights=True)
     assert any(not torch.equal(start[k], v) for k, v in tuned["net"].items() if k in start)
+    # a supernet of other data: one line before anything is written
+    with pytest.raises(SearchError, match="trained on fashion-mnist, not cifar10"):
+        run("other-data", data="cifar10")
+    assert not (tmp_path / "other-data").exists()

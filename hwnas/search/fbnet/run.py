@@ -84,19 +84,21 @@ def search(
             cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
         )
     check_target(table, space, cfg.target_ms)
-    start = None
-    if cfg.supernet:  # checked before anything is written
-        from hwnas.supernet.store import load_supernet
+    start = splits = None
+    if cfg.supernet:  # checked (space and data) before anything is written, and read once
+        from hwnas.supernet.store import open_supernet
 
         try:
-            start = load_supernet(cfg.supernet, space)[0].state_dict()
+            net, _, splits = open_supernet(cfg.supernet, space, cfg.data)
         except SupernetError as e:
             raise SearchError(str(e)) from None
+        start = net.state_dict()
     resuming = prepare_out(cfg, out, CKPT)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, cfg)
     acc = accelerator_of(cfg)  # auto says which, once the input is checked
-    splits = _splits(cfg, space)
+    if splits is None:  # from scratch: cfg.subset by seed (a supernet's: its own split)
+        splits = load_for_space(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
     if len(splits.val) == 0:
         raise SearchError("the θ split is empty: use a larger --subset")
     state = new_state(space, cfg, start, acc)
@@ -168,19 +170,6 @@ def _finish(cfg, space, table, state, out, splits) -> SearchResult:
     if result.supernet_note:
         logger.warning(result.supernet_note)
     return result
-
-
-def _splits(cfg, space):
-    """The weights' and θ's split: from a trained supernet, its own (θ and the final scores
-    on its held-out images, as evolution scores); from scratch, ``cfg.subset`` by seed."""
-    if cfg.supernet:
-        from hwnas.supernet.store import open_supernet
-
-        try:
-            return open_supernet(cfg.supernet, space, cfg.data)[2]
-        except SupernetError as e:
-            raise SearchError(str(e)) from None
-    return load_for_space(cfg.data, cfg.data_root, space, cfg.seed, cfg.subset)
 
 
 __all__ = ["search"]

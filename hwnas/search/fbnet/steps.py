@@ -35,33 +35,21 @@ def _sample(state: State, space: SearchSpace, tau: float, hard: bool, detach: bo
     return [w for w, _ in pairs], [i for _, i in pairs]
 
 
-def run_epoch(state, cfg, space, table, splits, bar) -> dict:
-    if cfg.frozen:
-        return _theta_epoch(state, cfg, space, table, splits, bar)
-    e = state.epoch
-    tau = temperature(e, cfg.tau0, cfg.tau_decay)
-    hard = cfg.mode == "hard"
-    dev = state.acc
-    pin = dev.pin_memory
-    train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e, pin_memory=pin)
-    search_theta = e >= cfg.warmup_epochs
-    val_iter = (
-        iter(
-            splits.loader(
-                "val",
-                cfg.batch_size,
-                shuffle=True,
-                augment=False,
-                seed=cfg.seed * 1000 + e + 500,
-                pin_memory=pin,
-            )
-        )
-        if search_theta
-        else None
+def _theta_batches(cfg, splits, epoch: int, pin: bool):
+    """The θ split's batches for ``epoch`` (shuffled by seed and epoch, not augmented)."""
+    return splits.loader(
+        "val",
+        cfg.batch_size,
+        shuffle=True,
+        augment=False,
+        seed=cfg.seed * 1000 + epoch + 500,
+        pin_memory=pin,
     )
-    n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
-    total_steps = cfg.epochs * n_t
-    acc = {
+
+
+def _counters() -> dict:
+    """An epoch's running sums: weight steps (``w_``), θ steps (``t_``) and θ's latency."""
+    return {
         "w_loss": 0.0,
         "w_mse": 0.0,
         "w_correct": 0,
@@ -73,6 +61,22 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
         "t_steps": 0,
         "lat_ms": 0.0,
     }
+
+
+def run_epoch(state, cfg, space, table, splits, bar) -> dict:
+    if cfg.frozen:
+        return _theta_epoch(state, cfg, space, table, splits, bar)
+    e = state.epoch
+    tau = temperature(e, cfg.tau0, cfg.tau_decay)
+    hard = cfg.mode == "hard"
+    dev = state.acc
+    pin = dev.pin_memory
+    train = splits.loader("train", cfg.batch_size, seed=cfg.seed * 1000 + e, pin_memory=pin)
+    search_theta = e >= cfg.warmup_epochs
+    val_iter = iter(_theta_batches(cfg, splits, e, pin)) if search_theta else None
+    n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
+    total_steps = cfg.epochs * n_t
+    acc = _counters()
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for i, (x, y) in enumerate(train):
@@ -112,17 +116,8 @@ def _theta_epoch(state, cfg, space, table, splits, bar) -> dict:
     batch of the θ split (the supernet's held-out split, BatchNorm in batch statistics)."""
     e = state.epoch
     tau = temperature(e, cfg.tau0, cfg.tau_decay)
-    val = splits.loader(
-        "val",
-        cfg.batch_size,
-        shuffle=True,
-        augment=False,
-        seed=cfg.seed * 1000 + e + 500,
-        pin_memory=state.acc.pin_memory,
-    )
-    acc = dict.fromkeys(("t_loss", "t_ce", "lat_ms"), 0.0)
-    acc.update(dict.fromkeys(("t_correct", "t_n", "t_steps", "w_n", "w_correct"), 0))
-    acc.update(w_loss=float("nan"), w_mse=float("nan"))
+    val = _theta_batches(cfg, splits, e, state.acc.pin_memory)
+    acc = _counters()
     state.net.train()
     bar.update(total=len(val), completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
     for x, y in val:
