@@ -140,6 +140,18 @@ def resolve_table(
     return table, space
 
 
+def table_and_space(
+    cfg, table: LatencyTable | None = None, space: SearchSpace | None = None
+) -> tuple[LatencyTable, SearchSpace]:
+    """A search's (table, space): the ones passed in, checked against each other, or
+    ``resolve_table`` from the config's ``space``, ``table``, ``tables_dir`` and
+    ``resolution``."""
+    if table is not None and space is not None:
+        table.check_space(space)
+        return table, space
+    return resolve_table(cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution)
+
+
 def _say_fidelity(table: LatencyTable) -> None:
     note = table.fidelity_note()
     if note:
@@ -400,6 +412,7 @@ __all__ = [
     "make_space",
     "find_table",
     "resolve_table",
+    "table_and_space",
     "check_target",
     "write_result",
     "write_config",

@@ -52,7 +52,7 @@ from ..base import (
     accelerator_of,
     check_target,
     prepare_out,
-    resolve_table,
+    table_and_space,
     write_config,
     write_log,
     write_result,
@@ -68,10 +68,7 @@ def _load(cfg: EvolutionConfig, table, space):
     """The table, the space and the supernet (on ``cfg.accelerator``), its manifest and
     splits; an absent accelerator is one line, before anything is written."""
     acc = accelerator_of(cfg, say=False)  # auto is said when a search starts (_search)
-    if table is None or space is None:
-        table, space = resolve_table(
-            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
-        )
+    table, space = table_and_space(cfg, table, space)
     try:
         net, manifest, splits = open_supernet(cfg.supernet, space, cfg.data)
     except SupernetError as e:

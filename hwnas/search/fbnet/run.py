@@ -53,7 +53,7 @@ from ..base import (
     accelerator_of,
     check_target,
     prepare_out,
-    resolve_table,
+    table_and_space,
     write_config,
     write_log,
     write_result,
@@ -79,10 +79,7 @@ def search(
     when stopped early after ``stop_after`` epochs, which is for tests and time-boxing)."""
     out = Path(cfg.out)
     accelerator_of(cfg, say=False)  # an absent one: one line, before anything is written
-    if table is None or space is None:
-        table, space = resolve_table(
-            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
-        )
+    table, space = table_and_space(cfg, table, space)
     check_target(table, space, cfg.target_ms)
     start = splits = None
     if cfg.supernet:  # checked (space and data) before anything is written, and read once

@@ -36,7 +36,7 @@ from ..base import (
     accelerator_of,
     check_target,
     prepare_out,
-    resolve_table,
+    table_and_space,
     write_config,
     write_result,
 )
@@ -224,12 +224,7 @@ def search(
     when stopped early after ``stop_after`` batches, which is for tests and time-boxing)."""
     out = Path(cfg.out)
     acc = _accelerator(cfg)
-    if table is None or space is None:
-        table, space = resolve_table(
-            cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution
-        )
-    else:
-        table.check_space(space)
+    table, space = table_and_space(cfg, table, space)
     _check_modes(cfg, space)
     check_target(table, space, cfg.target_ms)
     reward_fn = get_reward(cfg.reward)
