@@ -11,7 +11,7 @@ one longer recipe (``--epochs`` on ``--subset`` training images, ``None`` = all 
 reference and evolution architectures are trained with every seed.
 
 Resumable (one entry per architecture and seed); prints mean ± std per method and writes
-bench/results/rescore_<epochs>e_<subset>.json.
+bench/results/rescore_<epochs>e_<subset>[_wu<warm-up epochs>].json.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import final_accuracy  # noqa: E402  (the one recipe)
+from search_quality import final_accuracy, recipe_tag  # noqa: E402  (the one recipe)
 
 from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.space import Arch, get_space  # noqa: E402
+from hwnas.train import TrainConfig  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -92,6 +93,20 @@ def from_run(run: Path, seeds: list[int]) -> list[tuple[str, int, list[int]]]:
     return out + [("reference", s, ref["choices"]) for s in seeds]
 
 
+def from_results(recipe: str, groups: list[str], seeds: list[int]) -> list[tuple]:
+    """(group, method, seed, choices) of every entry of ``rescore_<recipe>.json`` in
+    ``groups`` with a seed in ``seeds``."""
+    path = RESULTS / f"rescore_{recipe}.json"
+    if not path.exists():
+        sys.exit(f"{path}: no such results file")
+    out = []
+    for k, v in json.loads(path.read_text())["entries"].items():
+        group, method, seed = k.split("/")
+        if group in groups and int(seed) in seeds:
+            out.append((group, method, int(seed), v["choices"]))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frac", default="0.7")
@@ -109,24 +124,41 @@ def main(argv=None) -> int:
         "name); several folders (one search per seed): each winner with its seed",
     )
     ap.add_argument(
-        "--group", help="with --from-run: the entries' key (default: the first folder's name)"
+        "--group",
+        help="with --from-run: the entries' key (default: the first folder's name); with "
+        "--from-results: the groups to retrain (comma-separated)",
+    )
+    ap.add_argument(
+        "--from-results",
+        metavar="RECIPE",
+        help="retrain the architectures another recipe's results file "
+        "(rescore_RECIPE.json, e.g. 4e_all) holds under --group, with the same keys "
+        "(method and seed), so that two recipes compare entry by entry",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     space = get_space("fbnet-small")
-    out = RESULTS / f"rescore_{args.epochs}e_{args.subset or 'all'}.json"
+    out = RESULTS / f"rescore_{recipe_tag(args.epochs, args.subset)}.json"
     done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
-    done["recipe"] = {"epochs": args.epochs, "subset": args.subset, "batch_size": 128}
+    done["recipe"] = {
+        "epochs": args.epochs,
+        "subset": args.subset,
+        "batch_size": 128,
+        "warmup_epochs": TrainConfig(epochs=args.epochs).warmup_epochs,
+    }
     splits = load_dataset("fashion-mnist", subset=args.subset)
     if args.from_run:
         args.frac = args.group or args.from_run[0].name
-    todo = (
-        from_runs(args.from_run, args.seeds) if args.from_run else contenders(args.frac, args.seeds)
-    )
-    for method, seed, choices in todo:
+    if args.from_results:
+        todo = from_results(args.from_results, args.group.split(","), args.seeds)
+    elif args.from_run:
+        todo = [(args.frac, *t) for t in from_runs(args.from_run, args.seeds)]
+    else:
+        todo = [(args.frac, *t) for t in contenders(args.frac, args.seeds)]
+    for group, method, seed, choices in todo:
         if args.only and method not in args.only:
             continue
-        k = f"{args.frac}/{method}/{seed}"  # frac: the run folder's name with --from-run
+        k = f"{group}/{method}/{seed}"  # group: the run folder's name with --from-run
         if k in done["entries"]:
             continue
         acc = final_accuracy(space, Arch.of(space, choices), splits, args.epochs, seed)
@@ -136,24 +168,25 @@ def main(argv=None) -> int:
         done["entries"][k] = {"choices": choices, "test_acc": acc}
         atomic_write_json(out, done)
         print(f"{k}: {100 * acc:.2f}%", flush=True)
-    summary: dict[str, list[float]] = {}
-    for k, v in done["entries"].items():
-        if k.startswith(f"{args.frac}/"):
-            summary.setdefault(k.split("/")[1], []).append(100 * v["test_acc"])
-    where = args.frac if args.from_run else f"{args.frac}x"
-    print(f"\n{where}, {args.epochs} epochs on {args.subset or 'all'} images:")
-    for m, accs in sorted(summary.items()):
-        sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"  {m:>14}  n={len(accs)}  {statistics.mean(accs):6.2f} ± {sd:4.2f}")
-    done.pop("summary", None)
-    done.setdefault("summaries", {})[args.frac] = {
-        m: {
-            "n": len(a),
-            "mean": statistics.mean(a),
-            "std": statistics.stdev(a) if len(a) > 1 else 0.0,
+    for group in sorted({t[0] for t in todo}):
+        summary: dict[str, list[float]] = {}
+        for k, v in done["entries"].items():
+            if k.startswith(f"{group}/"):
+                summary.setdefault(k.split("/")[1], []).append(100 * v["test_acc"])
+        where = group if args.from_run or args.from_results else f"{group}x"
+        print(f"\n{where}, recipe {out.stem.removeprefix('rescore_')}:")
+        for m, accs in sorted(summary.items()):
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            print(f"  {m:>14}  n={len(accs)}  {statistics.mean(accs):6.2f} ± {sd:4.2f}")
+        done.pop("summary", None)
+        done.setdefault("summaries", {})[group] = {
+            m: {
+                "n": len(a),
+                "mean": statistics.mean(a),
+                "std": statistics.stdev(a) if len(a) > 1 else 0.0,
+            }
+            for m, a in summary.items()
         }
-        for m, a in summary.items()
-    }
     atomic_write_json(out, done)
     return 0
 

@@ -58,6 +58,13 @@ def final_accuracy(space, arch, splits, epochs: int, seed: int) -> float:
     return train(model, splits, cfg, progress=False).test_acc
 
 
+def recipe_tag(epochs: int, subset: int | None) -> str:
+    """The final recipe's name in results files: ``4e_all`` (4 epochs, all images) before the
+    trainer's LR warm-up, ``4e_all_wu0.3`` with it, so results of two recipes never mix."""
+    warmup = TrainConfig(epochs=epochs).warmup_epochs
+    return f"{epochs}e_{subset or 'all'}" + (f"_wu{warmup:g}" if warmup else "")
+
+
 def host_table(space):
     """(path, table, the reference's predicted ms) of the newest host table for ``space`` in
     latency_tables/, or None after saying how to make one."""

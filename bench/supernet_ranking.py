@@ -1,7 +1,8 @@
 """Benchmark: how well does a trained supernet rank architectures?  Kendall τ between the
 supernet's held-out accuracy (BatchNorm re-estimated per path, the whole held-out split: what
 evolution's leaders are re-scored with) and stand-alone accuracy after the search-quality
-recipe (``--epochs`` on all 48,000 training images, batch 128, whole test set).
+recipe (``--epochs`` on all 48,000 training images, batch 128, whole test set; the trainer's
+default LR warm-up, named in the results file: ``4e_all`` was the recipe without it).
 
 Two sets of architectures, each ranked separately:
 
@@ -9,11 +10,12 @@ Two sets of architectures, each ranked separately:
   reference's latency on the host table), trained here once per ``--seeds`` seed (cached in
   the results file; the training is the slow part, ~2–4 min each on one core);
 * **near**: every distinct architecture ``rescore.py`` retrained at 0.7x (evolution, random
-  search and FBNet winners, the scaled reference; ``rescore_4e_all.json``, seeds averaged):
+  search and FBNet winners, the scaled reference; the ``--near`` groups of the same recipe's
+  ``rescore_<recipe>.json``, seeds averaged):
   networks of equal latency, which is what a search has to tell apart.
 
 Usage: ``python bench/supernet_ranking.py runs/sn-a runs/sn-b ...`` (trained supernet folders);
-prints τ per supernet and set, writes bench/results/supernet_ranking_4e_all.json (resumable:
+prints τ per supernet and set, writes bench/results/supernet_ranking_<recipe>.json (resumable:
 stand-alone accuracies are kept and reused).
 """
 
@@ -28,7 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_quality import final_accuracy  # noqa: E402  (the one recipe)
+from search_quality import final_accuracy, recipe_tag  # noqa: E402  (the one recipe)
 
 from hwnas.data import load_dataset  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
@@ -39,7 +41,6 @@ from hwnas.stats import kendall_tau  # noqa: E402
 from hwnas.supernet.store import open_supernet  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-OUT = RESULTS / "supernet_ranking_4e_all.json"
 TABLE = Path("latency_tables/host-ort_fbnet-small_r32.csv")
 
 
@@ -49,12 +50,14 @@ def spread_set() -> list[tuple]:
     ]
 
 
-def near_set(group: str = "evo-depth-0.7") -> dict[tuple, float]:
-    """Distinct architectures rescore.py retrained in ``group``, test accuracy averaged over
-    their seeds."""
+def near_set(tag: str, groups: list[str]) -> dict[tuple, float]:
+    """Distinct architectures rescore.py retrained (recipe ``tag``) in ``groups``, test
+    accuracy averaged over their seeds."""
     accs: dict[tuple, list[float]] = {}
-    for k, v in json.loads((RESULTS / "rescore_4e_all.json").read_text())["entries"].items():
-        if k.startswith(group + "/"):
+    path = RESULTS / f"rescore_{tag}.json"
+    entries = json.loads(path.read_text())["entries"] if path.exists() else {}
+    for k, v in entries.items():
+        if k.split("/")[0] in groups:
             accs.setdefault(tuple(v["choices"]), []).append(v["test_acc"])
     return {a: statistics.mean(v) for a, v in accs.items()}
 
@@ -65,18 +68,22 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument(
+        "--near",
+        nargs="+",
+        default=["evo-depth-0.7"],
+        help="rescore.py groups (same recipe) whose architectures form the near set",
+    )
+    ap.add_argument(
         "--no-train", action="store_true", help="rank only against accuracies already stored"
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     space = get_space("fbnet-small")
     table = LatencyTable.load(TABLE) if TABLE.exists() else None
-    res = json.loads(OUT.read_text()) if OUT.exists() else {}
-    recipe = {"epochs": args.epochs, "subset": None, "batch_size": 128}
-    if res.get("recipe", recipe) != recipe:
-        print(f"{OUT} holds another recipe ({res['recipe']}); move it away first")
-        return 2
-    res["recipe"] = recipe
+    tag = recipe_tag(args.epochs, None)
+    out = RESULTS / f"supernet_ranking_{tag}.json"
+    res = json.loads(out.read_text()) if out.exists() else {}
+    res["recipe"] = tag
     alone = res.setdefault("standalone", {})  # "choices json" -> {seed: acc}
 
     if not args.no_train:
@@ -89,7 +96,7 @@ def main(argv=None) -> int:
                 splits = splits or load_dataset("fashion-mnist", subset=None)
                 acc = final_accuracy(space, Arch.of(space, list(a)), splits, args.epochs, seed)
                 alone.setdefault(k, {})[str(seed)] = acc
-                atomic_write_json(OUT, res)
+                atomic_write_json(out, res)
                 print(f"spread {i + 1}/12 seed {seed}: {100 * acc:.2f}%", flush=True)
 
     sets = {
@@ -98,7 +105,7 @@ def main(argv=None) -> int:
             for a in spread_set()
             if json.dumps(list(a)) in alone
         },
-        "near": near_set(),
+        "near": near_set(tag, args.near),
     }
     sups = res.setdefault("supernets", {})
     for folder in args.supernets:
@@ -121,7 +128,7 @@ def main(argv=None) -> int:
                 "choices": [list(a) for a in archs],
             }
         sups[folder] = row
-        atomic_write_json(OUT, res)
+        atomic_write_json(out, res)
         print(
             f"{folder}: random paths {row['random_paths_mean']:.3f}, "
             + ", ".join(f"τ {n} {row[n]['kendall_tau']:.2f} (n={row[n]['n']})" for n in sets),

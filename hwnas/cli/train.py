@@ -31,6 +31,9 @@ def train_command(
     lr: float = typer.Option(0.1, "--lr"),
     seed: int = typer.Option(0, "--seed"),
     schedule: str = typer.Option("cosine", "--schedule", help="cosine | onecycle."),
+    warmup_epochs: float = typer.Option(
+        0.3, "--warmup-epochs", help="Linear LR warm-up over the first N epochs (0: none)."
+    ),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
     accelerator: str = accelerator_option(),
@@ -50,6 +53,7 @@ def train_command(
         batch_size=batch_size,
         lr=lr,
         schedule=schedule,
+        warmup_epochs=warmup_epochs,
         label_smoothing=label_smoothing,
         seed=seed,
         threads=threads,
