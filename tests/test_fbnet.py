@@ -59,27 +59,41 @@ def test_gradient_reaches_every_theta_through_expected_latency():
     assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in theta)
 
 
-def test_gradient_reaches_theta_through_the_supernet_in_both_modes():
-    """θ steps start after the warm-up.  (At initialisation every residual block is the
-    identity, and a gate scaling an identity in front of BatchNorm gets no gradient, so the
-    residual blocks' zero BN scales are moved first, as the warm-up does.)"""
+def _theta_grads(hard: bool, gate: str = "block") -> dict[str, float]:
+    """|∂CE/∂θ| per choice point of TINY for one sampled path (θ = 0, τ = 1)."""
     torch.manual_seed(0)
     net = FBNetSupernet(TINY)
-    with torch.no_grad():
+    with torch.no_grad():  # θ steps start after training: no residual BN scale at zero
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
     x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
-    for hard in (False, True):
-        theta = [torch.zeros(len(c), requires_grad=True) for c in TINY.choices]
-        gen = torch.Generator().manual_seed(1)
-        pairs = [
-            gumbel_weights(t, 1.0, gen, hard or c.kind == "width")
-            for t, c in zip(theta, TINY.choices)
-        ]
-        out = theta_forward(net, TINY, x, [w for w, _ in pairs], [i for _, i in pairs], hard)
-        torch.nn.functional.cross_entropy(out, y).backward()
-        assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in theta if len(t) > 1), hard
+    theta = [torch.zeros(len(c), requires_grad=True) for c in TINY.choices]
+    gen = torch.Generator().manual_seed(1)
+    pairs = [
+        gumbel_weights(t, 1.0, gen, hard or c.kind == "width") for t, c in zip(theta, TINY.choices)
+    ]
+    out = theta_forward(net, TINY, x, [w for w, _ in pairs], [i for _, i in pairs], hard, gate)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    return {c.name: float(t.grad.abs().sum()) for t, c in zip(theta, TINY.choices)}
+
+
+def test_gradient_reaches_theta_through_the_supernet_in_soft_mode():
+    assert all(g > 1e-4 for g in _theta_grads(hard=False).values())
+
+
+def test_hard_block_gates_before_a_stage_first_layer_get_no_gradient():
+    """A known limit of the hard (GDAS) θ step with ``gate="block"``: the gate scales the
+    layer's whole output, and when the next layer is a stage's first (conv, then BatchNorm in
+    batch statistics) that scale is normalised away, so the last layer of a stage gets no
+    cross-entropy gradient (only BatchNorm's ε lets ~1e-7 through); layers whose output meets
+    an identity path do get one.  ``gate="branch"`` gates ``x + g·(y − x)`` instead and
+    reaches that layer (docs/known-gaps.md)."""
+    block = _theta_grads(hard=True)
+    assert block["s1.l1.op"] < 1e-5  # s1.l1 feeds s2.l0: normalised away
+    assert block["s1.l0.op"] > 1e-3 and block["s2.l0.op"] > 1e-3
+    branch = _theta_grads(hard=True, gate="branch")
+    assert branch["s1.l1.op"] > 1e-3
 
 
 @pytest.mark.parametrize("space", [TINY, get_space("fbnet-small")], ids=lambda s: s.name)
