@@ -136,6 +136,8 @@ def main(argv=None) -> int:
         "(method and seed), so that two recipes compare entry by entry",
     )
     args = ap.parse_args(argv)
+    if args.from_results and not args.group:
+        ap.error("--from-results needs --group (the groups to retrain, comma-separated)")
     torch.set_num_threads(args.threads)
     space = get_space("fbnet-small")
     out = RESULTS / f"rescore_{recipe_tag(args.epochs, args.subset)}.json"
@@ -146,7 +148,6 @@ def main(argv=None) -> int:
         "batch_size": 128,
         "warmup_epochs": TrainConfig(epochs=args.epochs).warmup_epochs,
     }
-    splits = load_dataset("fashion-mnist", subset=args.subset)
     if args.from_run:
         args.frac = args.group or args.from_run[0].name
     if args.from_results:
@@ -155,6 +156,7 @@ def main(argv=None) -> int:
         todo = [(args.frac, *t) for t in from_runs(args.from_run, args.seeds)]
     else:
         todo = [(args.frac, *t) for t in contenders(args.frac, args.seeds)]
+    splits = load_dataset("fashion-mnist", subset=args.subset)
     for group, method, seed, choices in todo:
         if args.only and method not in args.only:
             continue
