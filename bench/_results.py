@@ -21,8 +21,8 @@ def merge_rows(path: Path, new: list[dict], key: tuple[str, ...]) -> list[dict]:
         old = json.loads(path.read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return new
-    fresh = {tuple(r[k] for k in key): r for r in new}
-    out = [fresh.pop(tuple(r[k] for k in key), r) for r in old]
+    fresh = {tuple(r.get(k) for k in key): r for r in new}
+    out = [fresh.pop(tuple(r.get(k) for k in key), r) for r in old]
     return out + list(fresh.values())
 
 

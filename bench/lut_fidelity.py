@@ -36,6 +36,7 @@ def one(
     repeats: int,
     workdir: Path,
     fit: int = 20,
+    ruler: bool = True,
 ) -> dict:
     space = get_space(space_name)
     archs = sample_archs(space, samples, seed)
@@ -55,12 +56,14 @@ def one(
             cache_dir=cache,
             keys=tuple(keys),
             progress=False,
+            ruler=ruler,
         ),
         log=lambda m: None,
     )
     t_prof = time.perf_counter() - t0
     t0 = time.perf_counter()
-    plot = RESULTS.parent / f"lut_fidelity_{space_name}_{backend}.png"
+    tail = "" if ruler else "_raw"
+    plot = RESULTS.parent / f"lut_fidelity_{space_name}_{backend}{tail}.png"
     n_nets = len(archs)
     rep = validate(
         ValidateConfig(
@@ -94,6 +97,8 @@ def one(
         "random": samples,
         "fit": rep["fit_networks"],
         "held_out": rep["held_out_networks"],
+        "timing": "ruler" if ruler else "raw",
+        "ruler_unit_us": (r.ruler or {}).get("unit_us"),
         "table_keys": len(keys),
         "blocks_measured": r.measured,
         "profile_s": round(t_prof),
@@ -122,6 +127,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-ruler",
+        action="store_true",
+        help="time without the ruler (raw wall clock, as before the ruler existed)",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: temp)")
     add_merge_option(ap)
     args = ap.parse_args()
@@ -142,11 +152,12 @@ def main() -> None:
                     args.repeats,
                     Path(tmp),
                     args.fit,
+                    not args.no_ruler,
                 )
             )
             r = rows[-1]
             print(
-                f"{space:>14} {backend:<12} nets {r['networks']:>3} "
+                f"{space:>14} {backend:<12} {r['timing']:<5} nets {r['networks']:>3} "
                 f"(held out {r['held_out']:>2}), load {r['load_avg_1m']}",
                 flush=True,
             )
@@ -163,7 +174,7 @@ def main() -> None:
                         f"  τ {m['kendall_tau']:.3f}",
                         flush=True,
                     )
-    write_rows(RESULTS, rows, ("space", "backend"), args.merge)
+    write_rows(RESULTS, rows, ("space", "backend", "timing"), args.merge)
 
 
 if __name__ == "__main__":

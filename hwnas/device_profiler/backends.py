@@ -26,6 +26,7 @@ class Samples:
 
     us: tuple[float, ...]
     per_repeat: tuple[float, ...] = field(default=())
+    ruler_factors: tuple[float, ...] = field(default=())  # per repeat: unit / ruler's median
 
     def stats(self) -> dict:
         """median_us, p10_us, p90_us, mean_us, std_us, runs (= number of samples)."""
@@ -88,6 +89,20 @@ def _version(dist: str) -> str | None:
 HOST_BACKENDS = ("host-ort", "host-litert")
 
 
+RULER_EVERY = 8  # with a ruler: timed runs of the model between two visits to the ruler
+RULER_RUNS = 3  # runs of the ruler per visit (the first, cold after the model, untimed)
+
+
+def _timed(run: Callable[[], object], n: int) -> list[float]:
+    """``n`` runs of ``run``, each timed alone (µs)."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        run()
+        out.append((time.perf_counter_ns() - t0) / 1000.0)
+    return out
+
+
 class _HostBackend:
     """Shared by the host backends: settings check, timing loop, pinning, provenance."""
 
@@ -110,6 +125,15 @@ class _HostBackend:
         self.threads, self.precision, self.seed = threads, precision, seed
         self.cores = host_cores(cores, threads)  # pinned while measuring (None: cannot pin)
         self.min_seconds = 0.0  # per repeat: time at least this long, however many runs
+        self.ruler: tuple[Path, float] | None = None  # (model file, unit µs): ruler.py
+        self._ruler_run: Callable[[], object] | None = None
+
+    def use_ruler(self, model_file: Path, unit_us: float) -> None:
+        """From now on alternate the timed runs with runs of ``model_file`` (every
+        ``RULER_EVERY``) and scale each repeat's samples by ``unit_us`` / the ruler's median in that repeat (``ruler.py``)."""
+        if unit_us <= 0:
+            raise HwnasError(f"a ruler's unit must be positive (got {unit_us})")
+        self.ruler, self._ruler_run = (Path(model_file), float(unit_us)), None
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples:
         """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones;
@@ -124,19 +148,36 @@ class _HostBackend:
     def _measure(self, model_file: Path, warmup: int, runs: int, repeats: int) -> Samples:
         samples: list[float] = []
         medians: list[float] = []
+        factors: list[float] = []
+        ruler = self._ruler()
         for _ in range(repeats):
             run = self._session(model_file)
             for _ in range(warmup):
                 run()
-            times = []
+            times, ruler_times = [], []
             end = time.perf_counter() + self.min_seconds
             while len(times) < runs or time.perf_counter() < end:  # benchmark_model's
-                t0 = time.perf_counter_ns()  # --num_runs and --min_secs, whichever is longer
-                run()
-                times.append((time.perf_counter_ns() - t0) / 1000.0)
+                if ruler is not None:  # --num_runs and --min_secs, whichever is longer
+                    ruler_times += _timed(ruler, RULER_RUNS)[1:]  # the first runs cold
+                    times += _timed(run, RULER_EVERY + 1)[1:]  # after the ruler: cold
+                else:
+                    times += _timed(run, 1)
+            if ruler is not None:
+                factors.append(self.ruler[1] / float(np.median(ruler_times)))
+                times = [t * factors[-1] for t in times]
             samples += times
             medians.append(float(np.median(times)))
-        return Samples(tuple(samples), tuple(medians))
+        return Samples(tuple(samples), tuple(medians), tuple(factors))
+
+    def _ruler(self) -> Callable[[], object] | None:
+        """The ruler's session (made and warmed on first use), or None without a ruler."""
+        if self.ruler is None:
+            return None
+        if self._ruler_run is None:
+            self._ruler_run = self._session(self.ruler[0])
+            for _ in range(5):
+                self._ruler_run()
+        return self._ruler_run
 
     def _session(self, model_file: Path) -> Callable[[], object]:
         raise NotImplementedError
@@ -271,6 +312,8 @@ def backend_from_provenance(
     *,
     threads: int | None = None,
     precision: str | None = None,
+    ruler: bool = True,
+    space=None,
     **adb,
 ) -> Backend:
     """The backend that timed a latency table, from the table's ``provenance``
@@ -278,7 +321,9 @@ def backend_from_provenance(
     ``threads`` and ``precision`` override the table's; ``adb`` (serial, benchmark_binary,
     cores; None values left out) goes to an adb backend only, an explicit ``cores`` winning
     over the table's.  Without ``serial`` the adb backend takes the attached phone.  A host
-    backend takes ``cores`` too (an explicit one wins over the table's)."""
+    backend takes ``cores`` too (an explicit one wins over the table's), and the table's
+    ruler (``ruler.py``, a network of ``space``) unless ``ruler`` is False: it times in the
+    table's unit."""
     name = name or provenance.get("backend")
     if name is None:
         raise HwnasError("the table's provenance names no backend")
@@ -287,19 +332,28 @@ def backend_from_provenance(
         settings.update({k: v for k, v in adb.items() if v is not None})
     elif adb.get("cores") is not None:
         settings["cores"] = adb["cores"]
-    return get_backend(name, **settings)
+    backend = get_backend(name, **settings)
+    if ruler:
+        from .ruler import attach_from_provenance
+
+        attach_from_provenance(backend, provenance, space)
+    return backend
 
 
 def measure_file(backend: Backend, path: Path, *, warmup: int, runs: int, repeats: int) -> dict:
     """Time one model file (an exported network, a cached whole-network model) on
     ``backend``: median, p10 and p90 in ms, and the number of samples."""
-    stats = backend.measure(Path(path), warmup=warmup, runs=runs, repeats=repeats).stats()
-    return {
+    samples = backend.measure(Path(path), warmup=warmup, runs=runs, repeats=repeats)
+    stats = samples.stats()
+    out = {
         "median_ms": stats["median_us"] / 1000,
         "p10_ms": stats["p10_us"] / 1000,
         "p90_ms": stats["p90_us"] / 1000,
         "runs": stats["runs"],
     }
+    if samples.ruler_factors:  # in the table's unit; the machine ran 1/factor of its speed
+        out["ruler_factor"] = float(np.median(samples.ruler_factors))
+    return out
 
 
 __all__ = [

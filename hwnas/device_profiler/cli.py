@@ -59,6 +59,13 @@ def profile_command(
         "repeat at least this long (the CPU needs ~0.1 s to "
         "settle; 50 runs of a 10 µs block are 0.5 ms).",
     ),
+    ruler: bool = typer.Option(
+        True,
+        "--ruler/--no-ruler",
+        help="Host backends: alternate the timed runs with runs of the space's reference network and "
+        "scale each repeat to the reference's time when the table began (its unit, in the "
+        "provenance): the table keeps one meaning while the machine's speed drifts.",
+    ),
     passes: int = typer.Option(
         2,
         "--passes",
@@ -98,6 +105,7 @@ def profile_command(
         edges=edges,
         passes=passes,
         min_seconds=min_seconds,
+        ruler=ruler,
     )
     r = profile_run(cfg)
     typer.echo(

@@ -32,6 +32,7 @@ FIELDS = (
     ("precision", ("provenance", "precision")),
     ("threads", ("provenance", "threads")),
     ("cores", ("provenance", "cores")),
+    ("ruler", ("provenance", "ruler")),
     ("model format", ("provenance", "model_format")),
     ("recipe", ("profile", "recipe")),
     ("hwnas version", ("profile", "hwnas_version")),
@@ -55,7 +56,10 @@ def _get(meta: dict, path: tuple) -> object:
         if isinstance(v, dict) and top == "edges":  # the fit, not its points
             return {k: x for k, x in v.items() if k in ("a_us", "b_us_per_element")}
         return v
-    return v.get(key) if isinstance(v, dict) else None
+    v = v.get(key) if isinstance(v, dict) else None
+    if key == "ruler" and isinstance(v, dict):  # its network and unit, not its windows
+        return {k: x for k, x in v.items() if k in ("network", "unit_us")}
+    return v
 
 
 def _spread(r: np.ndarray) -> dict:

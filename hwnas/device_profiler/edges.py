@@ -26,7 +26,7 @@ from .backends import Backend
 from .blockmodels import ModelCache, stackable
 
 EDGE_KEYS = 16  # stackable keys measured twice, spread over the space's tensor sizes
-EDGE_ROUNDS = 5  # alternations of the 1-copy and 2-copy model per key
+EDGE_ROUNDS = 9  # alternations of the 1-copy and 2-copy model per key
 
 
 def edge_keys(space: SearchSpace, n: int = EDGE_KEYS) -> list:

@@ -17,6 +17,7 @@ from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
 from .blockmodels import RECIPE_VERSION, ModelCache
 from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
+from .ruler import table_ruler
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ProfileConfig:
     edges: bool = True  # measure the block models' edges once the table is complete
     passes: int = 2  # once complete, every block is timed again in passes - 1 shuffled passes
     min_seconds: float = 0.05  # host backends: each repeat runs at least this long
+    ruler: bool = True  # host backends: time every run in step with the reference (ruler.py)
 
     def __post_init__(self):
         if not 0 <= self.min_seconds <= 60:
@@ -92,6 +94,7 @@ class ProfileResult:
     measure_s: float = 0.0
     repeat_cvs: list = field(default_factory=list)
     backend: str = ""
+    ruler: dict | None = None  # the table's ruler record (ruler.py), None without one
 
 
 def resolve_space(cfg: ProfileConfig) -> SearchSpace:
@@ -267,6 +270,15 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
 
     cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
     rows, old_meta = _existing(out, space, prov)
+    known = old_meta.get("provenance", {}).get("ruler")
+    if cfg.ruler and (known or not rows):  # a table begun without one stays without
+        work = bool({i.key for i in space.all_layer_infos()} - {row_key(r) for r in rows})
+        work |= (cfg.passes > 1 and "passes" not in old_meta) or (
+            cfg.edges and "edges" not in old_meta
+        )
+        record = table_ruler(space, backend, job.cache, known, log) if work else known
+        if record:
+            prov, result.ruler = {**prov, "ruler": record}, record
     done = {row_key(r) for r in rows}
     infos = space.all_layer_infos()
     random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types

@@ -62,7 +62,7 @@ class ValidateConfig:
 # --------------------------------------------------------------------------- validate
 
 
-def table_backend(table, cfg: ValidateConfig, log=None) -> Backend:
+def table_backend(table, cfg: ValidateConfig, log=None, space=None) -> Backend:
     """The backend and settings that built ``table``: its threads (another ``cfg.threads``
     is an error: the blocks were timed with the table's), on the host its pinned cores
     (``check_host_cores``)."""
@@ -86,6 +86,7 @@ def table_backend(table, cfg: ValidateConfig, log=None) -> Backend:
         serial=cfg.serial or (phone or {}).get("serial"),
         benchmark_binary=cfg.benchmark_binary,
         cores=cores,
+        space=space,
     )
 
 
@@ -160,7 +161,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
     prof = table.meta.get("profile", {})
     warmup, runs = (int(prof.get(k, d)) for k, d in (("warmup", 10), ("runs", 50)))
     own = backend is None
-    backend = backend or table_backend(table, cfg, log)
+    backend = backend or table_backend(table, cfg, log, space)
     if hasattr(backend, "min_seconds"):  # short windows measured 50% apart run to run
         backend.min_seconds = cfg.min_seconds
     cache = ModelCache.at(cfg.cache_dir, int(prof.get("seed", 0)))

@@ -56,12 +56,14 @@ def measure(
     cfg: ExportConfig,
     threads: int,
     provenance: dict | None = None,
+    space=None,
 ) -> dict:
-    """Time the exported file ``path`` on ``backend_name``, set up as the table's was."""
+    """Time the exported file ``path`` on ``backend_name``, set up as the table's was (its
+    ruler too: the time in the table's unit; ``space``: the table's)."""
     from hwnas.device_profiler.backends import backend_from_provenance, measure_file
 
     backend = backend_from_provenance(
-        provenance or {}, backend_name, threads=threads, precision=precision
+        provenance or {}, backend_name, threads=threads, precision=precision, space=space
     )
     try:
         timed = measure_file(backend, path, warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats)

@@ -71,7 +71,15 @@ def export_run(cfg: ExportConfig) -> ExportResult:
             if ref_job is not None:
                 summary["reference"] = summary_ref
             summary["latency"] = _closing_loop(
-                cfg, summary["files"], tmp, backend_name, threads, predicted, target, provenance
+                cfg,
+                summary["files"],
+                tmp,
+                backend_name,
+                threads,
+                predicted,
+                target,
+                provenance,
+                src.space,
             )
             where = {
                 "source": str(src.arch_file),
@@ -228,9 +236,11 @@ def _closing_loop(
     predicted,
     target,
     provenance: dict,
+    space=None,
 ) -> dict:
     """Measure the int8 (else fp32) .tflite on the table's TFLite backend and the .onnx on
-    host-ort; the primary measurement is the one matching the table's backend/precision."""
+    host-ort; the primary measurement is the one matching the table's backend/precision
+    (timed against the table's ruler, in its unit, where it has one)."""
     tflite_backend = backend_name if backend_name in ("adb", "host-litert") else "host-litert"
     table_prec = provenance.get("precision", "int8")
     plan = []
@@ -243,7 +253,9 @@ def _closing_loop(
     measured = []
     for bk, name in plan:
         say(cfg, f"measuring {name} on {bk} ({threads} thread{'s' * (threads > 1)})")
-        measured.append(measure(bk, tmp / name, files[name]["precision"], cfg, threads, provenance))
+        measured.append(
+            measure(bk, tmp / name, files[name]["precision"], cfg, threads, provenance, space)
+        )
     primary = next((m for m in measured if m["backend"] == backend_name), None)
     holds = None
     if primary is not None and target is not None:

@@ -192,7 +192,7 @@ class MeasuredLatency:
             )
         self.fmt = BACKEND_FORMATS[name]
         try:
-            self.backend = backend_from_provenance(prov)
+            self.backend = backend_from_provenance(prov, space=space)
         except Exception as e:
             raise SearchError(
                 f"--latency measured: backend {name}: "
