@@ -25,7 +25,9 @@ AVAIL = available_cores()
 pytestmark = pytest.mark.skipif(AVAIL is None, reason="this OS cannot pin (no sched_setaffinity)")
 TWO = pytest.mark.skipif(AVAIL is not None and len(AVAIL) < 2, reason="needs 2 cores")
 TINY = tiny_space("tiny-pin", depths=(1, 1), head_channels=16, ops=("ir_k3_e1", "skip"))
-FAST = dict(warmup=1, runs=3, repeats=1, progress=False, min_seconds=0.0, passes=1, edges=False)
+FAST = dict(
+    warmup=1, runs=3, repeats=1, progress=False, min_seconds=0.0, passes=1, edges=False, calibrate=0
+)
 
 
 def affinity() -> frozenset:

@@ -28,7 +28,7 @@ TINY = tiny_space(
     width_multipliers=(1.0,),
     params={"t": 1},
 )
-FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1)
+FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1, calibrate=0)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from spaces import tiny_space
 pytestmark = [pytest.mark.device, pytest.mark.export]
 
 TINY = tiny_space("tiny-adb", depths=(1, 1), head_channels=16, width_multipliers=(1.0,))
-FAST = dict(warmup=1, runs=3, repeats=2, progress=False, passes=1)
+FAST = dict(warmup=1, runs=3, repeats=2, progress=False, passes=1, calibrate=0)
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ SPACE = tiny_space(
     width_multipliers=(1.0,),
     params={"ruler": 1},
 )
-FAST = dict(warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1, edges=False)
+FAST = dict(
+    warmup=1, runs=5, repeats=2, progress=False, min_seconds=0.0, passes=1, edges=False, calibrate=0
+)
 
 
 class Clockwork(HostOrtBackend):
@@ -135,3 +137,20 @@ def test_a_ruler_of_an_unknown_space_is_one_line(tmp_path, cache):
     profile_run(ProfileConfig(space=SPACE, backend="host-ort", out=out, limit=1, **FAST))
     with pytest.raises(HwnasError, match="does not know"):
         backend_from_provenance(LatencyTable.load(out).provenance)
+
+
+def test_a_complete_profile_calibrates_itself_on_whole_networks_once(tmp_path, cache):
+    out = tmp_path / "t.csv"
+    lines = []
+    cfg = ProfileConfig(space=SPACE, backend="host-ort", out=out, **{**FAST, "calibrate": 6})
+    profile_run(cfg, log=lines.append)
+    table = LatencyTable.load(out)
+    assert table.calibration["fitted_on"] == 6  # the reference + 5 random networks
+    assert table.meta["validation"]["held_out"] == 3
+    assert out.with_suffix(".validate.png").is_file()
+    assert any(line.startswith("calibrated on 6 whole networks") for line in lines)
+    # run again: the table is complete and calibrated; nothing is timed or refitted
+    lines.clear()
+    profile_run(cfg, log=lines.append)
+    assert LatencyTable.load(out).calibration == table.calibration
+    assert not any("calibrated" in line for line in lines)

@@ -66,6 +66,13 @@ def profile_command(
         "scale each repeat to the reference's time when the table began (its unit, in the "
         "provenance): the table keeps one meaning while the machine's speed drifts.",
     ),
+    calibrate: int = typer.Option(
+        20,
+        "--calibrate",
+        help="Once the table is complete, time this many whole networks (the space's "
+        "references and seeded random ones) and store the calibration fitted on them, with "
+        "its held-out figures, as `hwnas tables validate` does (0: the measured edges only).",
+    ),
     passes: int = typer.Option(
         2,
         "--passes",
@@ -106,6 +113,7 @@ def profile_command(
         passes=passes,
         min_seconds=min_seconds,
         ruler=ruler,
+        calibrate=calibrate,
     )
     r = profile_run(cfg)
     typer.echo(
