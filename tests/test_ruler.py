@@ -142,8 +142,14 @@ def test_a_ruler_of_an_unknown_space_is_one_line(tmp_path, cache):
 def test_a_complete_profile_calibrates_itself_on_whole_networks_once(tmp_path, cache):
     out = tmp_path / "t.csv"
     lines = []
+    bare = profile_run(ProfileConfig(space=SPACE, backend="host-ort", out=out, **FAST))
+    assert "fitted_on" not in LatencyTable.load(out).calibration
+    # the complete table is calibrated on the next run, timed with its ruler and unit
     cfg = ProfileConfig(space=SPACE, backend="host-ort", out=out, **{**FAST, "calibrate": 6})
-    profile_run(cfg, log=lines.append)
+    backend = HostOrtBackend()
+    assert profile_run(cfg, backend=backend, log=lines.append).ruler == bare.ruler is not None
+    assert backend.ruler is not None and backend.ruler[1] == bare.ruler["unit_us"]
+    assert not any(line.startswith("ruler:") for line in lines)  # the unit is not re-measured
     table = LatencyTable.load(out)
     assert table.calibration["fitted_on"] == 6  # the reference + 5 random networks
     assert table.meta["validation"]["held_out"] == 3

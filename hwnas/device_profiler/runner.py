@@ -51,9 +51,7 @@ class ProfileConfig:
     passes: int = 2  # once complete, every block is timed again in passes - 1 shuffled passes
     min_seconds: float = 0.05  # host backends: each repeat runs at least this long
     ruler: bool = True  # host backends: time every run in step with the reference (ruler.py)
-    calibrate: int = (
-        20  # once complete: whole networks (references + random) fitting the calibration
-    )
+    calibrate: int = 20  # once complete: whole networks fitting the calibration
 
     def __post_init__(self):
         if not 0 <= self.min_seconds <= 60:
@@ -277,11 +275,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
     rows, old_meta = _existing(out, space, prov)
     known = old_meta.get("provenance", {}).get("ruler")
     if cfg.ruler and (known or not rows):  # a table begun without one stays without
-        work = bool({i.key for i in space.all_layer_infos()} - {row_key(r) for r in rows})
-        work |= (cfg.passes > 1 and "passes" not in old_meta) or (
-            cfg.edges and "edges" not in old_meta
-        )
-        record = table_ruler(space, backend, job.cache, known, log) if work else known
+        record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
         if record:
             prov, result.ruler = {**prov, "ruler": record}, record
     done = {row_key(r) for r in rows}
@@ -340,14 +334,12 @@ def _calibrate(job: _Job, log) -> None:
     networks within ±10% for 9–85% of them from run to run; fitted on 20 networks, 97–100%."""
     from hwnas.latency import LatencyTable
 
-    from .validate import ValidateConfig, validate
+    from .validate import ValidateConfig, sample_archs, validate
 
     cfg = job.cfg
     table = LatencyTable.load(job.out)
     if cfg.calibrate == 0 or cfg.keys is not None or "fitted_on" in table.calibration:
         return
-    from .validate import sample_archs
-
     references = len(sample_archs(job.space, 0, cfg.seed))
     report = validate(
         ValidateConfig(
