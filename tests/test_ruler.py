@@ -101,8 +101,11 @@ def test_a_table_records_its_ruler_and_every_later_measurement_uses_it(tmp_path,
     assert 0 < ruler["unit_us"] <= ruler["p10_us"] <= ruler["median_us"] <= ruler["p90_us"]
     assert first.ruler == ruler
 
-    # resumed: the rest of the table is timed in the same unit, not a new one
-    profile_run(ProfileConfig(space=SPACE, backend="host-ort", out=out, **FAST), log=print)
+    # resumed, even with --no-ruler: the rest of the table is timed in the same unit
+    backend = HostOrtBackend()
+    rest = ProfileConfig(space=SPACE, backend="host-ort", out=out, ruler=False, **FAST)
+    profile_run(rest, backend=backend, log=print)
+    assert backend.ruler is not None and backend.ruler[1] == ruler["unit_us"]
     table = LatencyTable.load(out)
     assert len(table.frame) == len(set(keys))
     assert table.provenance["ruler"] == ruler

@@ -130,7 +130,8 @@ class _HostBackend:
 
     def use_ruler(self, model_file: Path, unit_us: float) -> None:
         """From now on alternate the timed runs with runs of ``model_file`` (every
-        ``RULER_EVERY``) and scale each repeat's samples by ``unit_us`` / the ruler's median in that repeat (``ruler.py``)."""
+        ``RULER_EVERY``) and scale each repeat's samples by ``unit_us`` / the ruler's median
+        in that repeat (``ruler.py``)."""
         if unit_us <= 0:
             raise HwnasError(f"a ruler's unit must be positive (got {unit_us})")
         self.ruler, self._ruler_run = (Path(model_file), float(unit_us)), None

@@ -62,9 +62,10 @@ def profile_command(
     ruler: bool = typer.Option(
         True,
         "--ruler/--no-ruler",
-        help="Host backends: alternate the timed runs with runs of the space's reference network and "
-        "scale each repeat to the reference's time when the table began (its unit, in the "
-        "provenance): the table keeps one meaning while the machine's speed drifts.",
+        help="Host backends: alternate the timed runs with runs of the space's reference "
+        "network and scale each repeat to the reference's time when the table began (its "
+        "unit, in the provenance): the table keeps one meaning while the machine's speed "
+        "drifts. A resumed table keeps how it began.",
     ),
     calibrate: int = typer.Option(
         20,

@@ -8,13 +8,13 @@ ruler, the timed runs of a model alternate with runs of the ruler — the space'
 network at the table's precision — every ``RULER_EVERY`` runs (a few milliseconds; the first
 run after each switch is untimed: it finds the other model's weights in the caches), and each
 repeat's samples are scaled by ``unit_us / median(ruler's runs in that repeat)``: what the
-model would have taken while the ruler took ``unit_us``.  On the same host, in the same minutes, the ratio of a network's and
-the ruler's medians spread 1.04–1.08× (max/min over six windows) where the raw medians
-spread 1.5–2.4×.
+model would have taken while the ruler took ``unit_us``.  On the same host, in the same
+minutes, the ratio of a network's and the ruler's medians spread 1.04–1.08× (max/min over
+six windows) where the raw medians spread 1.5–2.4×.
 
-``unit_us`` is measured once, when a table is first profiled (the median of many short
-windows of the ruler alone), and stored in the table's provenance with the ruler's
-architecture; every later measurement on that table's backend (``tables validate``, the
+``unit_us`` is measured once, when a table is first profiled (``measure_unit``: the ruler
+alone at the machine's fastest), and stored in the table's provenance with the ruler's
+architecture; a resumed table keeps it, with or without ``--no-ruler``; every later measurement on that table's backend (``tables validate``, the
 export's closed loop, MnasNet's measured latency) builds the same ruler and times in the same
 unit.  Two tables profiled at different times differ by the ratio of their units only.
 

@@ -274,7 +274,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
     cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
     rows, old_meta = _existing(out, space, prov)
     known = old_meta.get("provenance", {}).get("ruler")
-    if cfg.ruler and (known or not rows):  # a table begun without one stays without
+    if known or (cfg.ruler and not rows):  # a table keeps how it began, with or without
         record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
         if record:
             prov, result.ruler = {**prov, "ruler": record}, record
