@@ -89,8 +89,31 @@ def _version(dist: str) -> str | None:
 HOST_BACKENDS = ("host-ort", "host-litert")
 
 
-RULER_EVERY = 8  # with a ruler: timed runs of the model between two visits to the ruler
-RULER_RUNS = 3  # runs of the ruler per visit (the first, cold after the model, untimed)
+@dataclass(frozen=True)
+class Alternation:
+    """How a model's runs alternate with the ruler's (``ruler.py``): per visit, ``cold``
+    untimed runs of the ruler then ``ruler_runs`` timed ones; then ``cold`` untimed runs of
+    the model and ``every`` timed ones.  Runs after a switch are slow while the other
+    model's weights leave the caches: on the fbnet-small reference (host-ort, one core) the
+    runs after a switch took 1.51, 1.22, 1.11, 1.02, 1.00× the warm time, so a scheme that
+    untimed only the first run timed a ruler ~10% slow next to a whole network (blocks,
+    being small, hardly cool it), and networks came out 9–15% under the unit."""
+
+    every: int = 8
+    ruler_runs: int = 3
+    cold: int = 3
+
+    def record(self) -> dict:
+        return {"every": self.every, "ruler_runs": self.ruler_runs, "cold_runs": self.cold}
+
+    @classmethod
+    def of(cls, record: dict) -> "Alternation":
+        """A table's stored scheme; a table from before it was stored used (8, 2, 1)."""
+        a = record.get("alternation") or {"every": 8, "ruler_runs": 2, "cold_runs": 1}
+        return cls(int(a["every"]), int(a["ruler_runs"]), int(a["cold_runs"]))
+
+
+ALTERNATION = Alternation()  # the scheme new tables are timed with
 
 
 def _timed(run: Callable[[], object], n: int) -> list[float]:
@@ -126,15 +149,19 @@ class _HostBackend:
         self.cores = host_cores(cores, threads)  # pinned while measuring (None: cannot pin)
         self.min_seconds = 0.0  # per repeat: time at least this long, however many runs
         self.ruler: tuple[Path, float] | None = None  # (model file, unit µs): ruler.py
+        self.alternation = ALTERNATION
         self._ruler_run: Callable[[], object] | None = None
 
-    def use_ruler(self, model_file: Path, unit_us: float) -> None:
-        """From now on alternate the timed runs with runs of ``model_file`` (every
-        ``RULER_EVERY``) and scale each repeat's samples by ``unit_us`` / the ruler's median
-        in that repeat (``ruler.py``)."""
+    def use_ruler(
+        self, model_file: Path, unit_us: float, alternation: Alternation = ALTERNATION
+    ) -> None:
+        """From now on alternate the timed runs with runs of ``model_file`` as
+        ``alternation`` says and scale each repeat's samples by ``unit_us`` / the ruler's
+        median in that repeat (``ruler.py``)."""
         if unit_us <= 0:
             raise HwnasError(f"a ruler's unit must be positive (got {unit_us})")
         self.ruler, self._ruler_run = (Path(model_file), float(unit_us)), None
+        self.alternation = alternation
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int) -> Samples:
         """``repeats`` fresh sessions, each: ``warmup`` untimed runs, ``runs`` timed ones;
@@ -157,10 +184,11 @@ class _HostBackend:
                 run()
             times, ruler_times = [], []
             end = time.perf_counter() + self.min_seconds
+            alt = self.alternation
             while len(times) < runs or time.perf_counter() < end:  # benchmark_model's
                 if ruler is not None:  # --num_runs and --min_secs, whichever is longer
-                    ruler_times += _timed(ruler, RULER_RUNS)[1:]  # the first runs cold
-                    times += _timed(run, RULER_EVERY + 1)[1:]  # after the ruler: cold
+                    ruler_times += _timed(ruler, alt.cold + alt.ruler_runs)[alt.cold :]
+                    times += _timed(run, alt.cold + alt.every)[alt.cold :]
                 else:
                     times += _timed(run, 1)
             if ruler is not None:

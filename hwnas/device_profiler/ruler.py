@@ -5,9 +5,9 @@ A shared VM's speed swings 1.5–2.4× between windows a few seconds apart (meas
 project's 2-core host, one core to itself), and any single window's timing carries that
 swing into the table, the validation networks and the exported model's closed loop.  With a
 ruler, the timed runs of a model alternate with runs of the ruler — the space's reference
-network at the table's precision — every ``RULER_EVERY`` runs (a few milliseconds; the first
-run after each switch is untimed: it finds the other model's weights in the caches), and each
-repeat's samples are scaled by ``unit_us / median(ruler's runs in that repeat)``: what the
+network at the table's precision — as ``backends.Alternation`` says (8 timed runs of the
+model, 3 of the ruler; the first 3 runs after each switch untimed: they find the other
+model's weights in the caches), and each repeat's samples are scaled by ``unit_us / median(ruler's runs in that repeat)``: what the
 model would have taken while the ruler took ``unit_us``.  On the same host, in the same
 minutes, the ratio of a network's and the ruler's medians spread 1.04–1.08× (max/min over
 six windows) where the raw medians spread 1.5–2.4×.
@@ -31,6 +31,7 @@ from pathlib import Path
 from hwnas.errors import HwnasError
 from hwnas.space import SearchSpace, get_space, reference_arch, reference_names
 
+from .backends import ALTERNATION, Alternation
 from .blockmodels import ModelCache
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def table_ruler(space: SearchSpace, backend, cache: ModelCache, known: dict | No
     except (KeyError, ValueError, IndexError, StopIteration):
         return None  # a custom space whose layout the reference does not fit
     if known and known.get("choices") == choices:
-        record = known
+        record = known  # its unit and its alternation: one table, one way of timing
     else:
         from hwnas.latency import space_meta
 
@@ -95,6 +96,7 @@ def table_ruler(space: SearchSpace, backend, cache: ModelCache, known: dict | No
             "choices": choices,
             "precision": backend.precision,
             "seed": cache.seed,
+            "alternation": ALTERNATION.record(),
             **measure_unit(backend, path),
         }
         (log or logger.info)(
@@ -102,7 +104,7 @@ def table_ruler(space: SearchSpace, backend, cache: ModelCache, known: dict | No
             f"(the 5th percentile of {record['windows']} windows; median "
             f"{record['median_us']:.0f} µs); every timing is scaled to it"
         )
-    backend.use_ruler(path, record["unit_us"])
+    backend.use_ruler(path, record["unit_us"], Alternation.of(record))
     return record
 
 
@@ -130,7 +132,7 @@ def attach_from_provenance(
     cache = ModelCache.at(cache_dir, int(record.get("seed", 0)))
     arch = Arch.of(space, record["choices"])
     path = cache.network(space, arch, backend.model_format, record["precision"]).path
-    backend.use_ruler(path, float(record["unit_us"]))
+    backend.use_ruler(path, float(record["unit_us"]), Alternation.of(record))
     return True
 
 
