@@ -237,12 +237,12 @@ def _report(records: list[dict], cfg: ValidateConfig, table, space) -> dict:
     meas = np.array([r["measured_ms"] for r in records])
     raw = np.array([r["raw_ms"] for r in records])
     edges = table.meta.get("edges")
-    edges_fit = fit_edges(edges, space) if edges else None
-    split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx], edges_fit)
+    edge_fits = fit_edges(edges, space) if edges else ()
+    split_cal = fit_calibration([sums[i] for i in fit_idx], meas[fit_idx], edge_fits)
     for i, r in enumerate(records):
         r["held_out"] = i in hold_idx
         r["calibrated_ms"] = apply_calibration(split_cal, sums[i])
-    final = fit_calibration(sums, meas, edges_fit)
+    final = fit_calibration(sums, meas, edge_fits)
     extra = {}
     if edges:  # what the profile's own measurement predicts, before any network is fitted
         from .edges import edge_calibration
