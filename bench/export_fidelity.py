@@ -45,7 +45,7 @@ def random_under_target(space, ref_file: Path, dest: Path, tries: int = 200) -> 
     """No search run: a seeded random architecture predicted (by the newest host table) to
     be no slower than the reference, with that target recorded so the export checks it."""
     from hwnas.latency import LatencyTable
-    from hwnas.search.base import find_table
+    from hwnas.search.tables import find_table
 
     table_file = find_table(space)
     if table_file is None:
@@ -66,7 +66,7 @@ def random_under_target(space, ref_file: Path, dest: Path, tries: int = 200) -> 
 
 def with_table(folder: Path) -> None:
     """Name the newest matching host table in arch.json so predictions exist (if none yet)."""
-    from hwnas.search.base import find_table
+    from hwnas.search.tables import find_table
 
     rec = json.loads((folder / "arch.json").read_text())
     if rec.get("table"):

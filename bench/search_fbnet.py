@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from hwnas.logs import show_on_stderr
 from hwnas.latency import LatencyTable, synthetic_table
 from hwnas.search.baselines import random_under
-from hwnas.search.base import find_table
+from hwnas.search.tables import find_table
 from hwnas.search.fbnet import FBNetConfig, search
 from hwnas.space import Arch, build_model, get_space, reference_arch
 

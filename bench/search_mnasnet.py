@@ -34,7 +34,7 @@ import torch
 from hwnas.logs import show_on_stderr
 from hwnas.data import load_dataset
 from hwnas.latency import LatencyTable, synthetic_table
-from hwnas.search.base import find_table
+from hwnas.search.tables import find_table
 from hwnas.search.mnasnet.evaluators import SharedEvaluator, rank_agreement
 from hwnas.search.mnasnet import MnasConfig, search
 from hwnas.search.mnasnet.pool import LocalPool, RayPool, local_ray_init

@@ -38,7 +38,7 @@ from hwnas.data import load_dataset
 from hwnas.io import atomic_write_json, save_figure
 from hwnas.latency import LatencyTable
 from hwnas.search.baselines import random_under, scaled_reference
-from hwnas.search.base import find_table
+from hwnas.search.tables import find_table
 from hwnas.search.mnasnet.evaluators import MeasuredLatency
 from hwnas.stats import kendall_tau
 from hwnas.search.fbnet import FBNetConfig, search

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from hwnas.latency import synthetic_table
-from hwnas.search.base import SearchError, check_target
+from hwnas.search.base import SearchError
+from hwnas.search.tables import check_target
 from hwnas.search.fbnet import FBNetConfig, derive, search, theta_forward
 from hwnas.search.fbnet.loss import fbnet_loss, gumbel_weights, target_term, temperature, theta_loss
 from hwnas.space import get_space, reference_arch

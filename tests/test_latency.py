@@ -193,7 +193,7 @@ def test_missing_keys_name_the_fix(tmp_path):
 
 
 def test_a_table_says_when_it_predicts_networks_badly_or_was_never_checked(tmp_path, capsys):
-    from hwnas.search.base import resolve_table
+    from hwnas.search.tables import resolve_table
 
     space = get_space("fbnet-small")
     table = synthetic_table(space)

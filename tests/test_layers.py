@@ -123,7 +123,7 @@ def test_no_package_level_cycle():
 
 
 SEARCH_LAYERS = (
-    ("base", "baselines"),
+    ("base", "baselines", "tables"),
     ("evolution", "mnasnet"),
     ("fbnet",),
     ("__init__", "cli"),  # the one entry, search(cfg), and `hwnas search`

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwnas.convert import check_precision, tool_versions
+from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 from hwnas.io import OutputLock
 from hwnas.space import SearchSpace, get_space
@@ -18,6 +17,7 @@ from .blockmodels import RECIPE_VERSION, ModelCache
 from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
 from .ruler import table_ruler
+from .sidecar import check_table_out, dynamic, existing, now, provenance, table_meta
 
 logger = logging.getLogger(__name__)
 
@@ -169,42 +169,6 @@ def make_backend(
     return get_backend(name, threads=threads, precision=precision, seed=cfg.seed, cores=host_cores)
 
 
-def _existing(out: Path, space: SearchSpace, prov: dict) -> tuple[list[dict], dict]:
-    """Rows and meta already in ``out`` (a resumed run); refuses a table of another setting."""
-    from hwnas.latency import LatencyTable, space_meta
-
-    if not out.exists():
-        return [], {}
-    table = LatencyTable.load(out)
-    if table.meta["space"] != space_meta(space):
-        raise HwnasError(
-            f"{out} holds a table of another space ({table.meta['space']['name']} "
-            f"{table.meta['space'].get('params')}); choose another --out"
-        )
-    theirs = table.provenance
-    for k in ("backend", "precision", "threads"):
-        if theirs.get(k) != prov.get(k):
-            raise HwnasError(
-                f"{out} was profiled with {k}={theirs.get(k)!r}, this run has "
-                f"{prov.get(k)!r}; choose another --out to keep both"
-            )
-    if (
-        prov.get("backend") != "adb"
-        and theirs.get("cores") is not None
-        and prov.get("cores") is not None
-        and sorted(theirs["cores"]) != sorted(prov["cores"])
-    ):
-        from .cores import core_list
-
-        raise HwnasError(
-            f"{out} was profiled pinned to cores {core_list(theirs['cores'])}, "
-            f"this run pins {core_list(prov['cores'])}; pass --cores "
-            f"{core_list(theirs['cores'])} to continue it, or choose another "
-            f"--out"
-        )
-    return table.frame.to_dict("records"), table.meta
-
-
 def profile(cfg: ProfileConfig, *, backend: Backend | None = None) -> Path:
     """Profile ``cfg``'s space into its table; returns the CSV path."""
     return profile_run(cfg, backend=backend).path
@@ -243,7 +207,7 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None)
     try:
         check_table_out(out)
         lock.acquire()  # one writer per table; removes a killed run's temporaries
-        _fill(job, _provenance(backend, preset, note), result, log)
+        _fill(job, provenance(backend, preset, note), result, log)
     finally:
         lock.release()
         close = getattr(backend, "close", None)
@@ -272,7 +236,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
     from hwnas.progress import progress_bar
 
     cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
-    rows, old_meta = _existing(out, space, prov)
+    rows, old_meta = existing(out, space, prov)
     known = old_meta.get("provenance", {}).get("ruler")
     if known or (cfg.ruler and not rows):  # a table keeps how it began, with or without
         record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
@@ -289,7 +253,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
     complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
     if cfg.limit is not None:
         todo = todo[: cfg.limit]
-    meta = _meta(job, prov, old_meta)
+    meta = table_meta(cfg, space, job.fmt, prov, old_meta)
     refine = (out, rows, meta)
     if rows and not todo:
         more_passes(*refine, infos, backend, job.cache, job.fmt, job.precision, cfg)
@@ -303,7 +267,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
             f"makes recipe {RECIPE_VERSION}; delete it or choose another --out"
         )
     started = old_meta.get("provenance", {}).get("date_started")
-    meta["provenance"]["date_started"] = started or _now()
+    meta["provenance"]["date_started"] = started or now()
     with progress_bar(f"profiling {space.name} on {backend.name}", len(infos), cfg.progress) as bar:
         bar.update(completed=result.skipped)
         for info in todo:
@@ -314,9 +278,9 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
             )
             meta["provenance"] = {
                 **prov,
-                **_dynamic(backend),
+                **dynamic(backend),
                 "date_started": meta["provenance"]["date_started"],
-                "date": _now(),
+                "date": now(),
             }
             write_table_atomic(out, rows, meta)
             bar.advance(1, status=label)
@@ -359,82 +323,6 @@ def _calibrate(job: _Job, log) -> None:
         f"held out ({h['n']}): {100 * h['within_10pct']:.0f}% within ±10%, MAPE "
         f"{h['mape_pct']:.1f}%; scatter plot {report['plot']}"
     )
-
-
-def _meta(job: _Job, prov: dict, old_meta: dict) -> dict:
-    """The sidecar of the table being written (what an earlier run stored carries over)."""
-    from hwnas import __version__
-    from hwnas.latency import space_meta
-
-    cfg = job.cfg
-    meta = {
-        "space": space_meta(job.space),
-        "provenance": prov,
-        "profile": {
-            "warmup": cfg.warmup,
-            "runs": cfg.runs,
-            "repeats": cfg.repeats,
-            "min_seconds": cfg.min_seconds,
-            "seed": cfg.seed,
-            "order": "seeded shuffle",
-            "model_format": job.fmt,
-            "resolution": job.space.resolution,
-            "hwnas_version": __version__,
-            "recipe": RECIPE_VERSION,
-            "tools": tool_versions(),
-        },
-        "calibration": old_meta.get(
-            "calibration", {"scale": 1.0, "offset_ms": 0.0, "per_type": {}}
-        ),
-    }
-    for k in ("edges", "passes"):
-        if k in old_meta:
-            meta[k] = old_meta[k]
-    return meta
-
-
-def check_table_out(out: Path) -> None:
-    """``--out`` is a table CSV whose sidecar name is free or a table sidecar (never a file
-    hwnas did not write)."""
-    from hwnas.io import OutputError
-    from hwnas.latency import check_sidecar_ours
-
-    if out.is_dir():
-        raise OutputError(out, "it is a directory; --out takes a table CSV path")
-    if out.suffix != ".csv":
-        raise OutputError(
-            out, "a latency table needs a .csv name (its sidecar is the .json beside it)"
-        )
-    check_sidecar_ours(out)
-
-
-def _provenance(backend: Backend, preset: Preset, note: str | None) -> dict:
-    prov = dict(backend.provenance())
-    if backend.name != "adb":
-        prov["device"] = "host"  # never a phone, whatever the preset
-    prov["preset"] = {
-        k: v
-        for k, v in preset.as_dict().items()
-        if k in ("name", "model", "soc", "backend", "precision", "threads")
-    }
-    if note:
-        prov["fallback"] = note
-    return prov
-
-
-def _dynamic(backend: Backend) -> dict:
-    """Provenance that changes while profiling (temperatures, cool-downs on a phone)."""
-    if backend.name != "adb":
-        return {}
-    return {
-        k: v
-        for k, v in backend.provenance().items()
-        if k in ("temperature_c", "cooldowns", "cooldown_wait_s", "cooldown_timeouts")
-    }
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 __all__ = [

@@ -3,8 +3,9 @@
 - ``fbnet/``: differentiable search (Gumbel softmax over θ) on the FBNet supernet;
 - ``evolution/``: evolution on a supernet trained once (``hwnas supernet train``);
 - ``mnasnet/``: an RL controller on a Pareto reward, children trained or supernet-scored;
-- ``base``: what they share (``SearchConfig``, ``SearchError``, ``SearchResult``, the latency
-  table, resume, the files every run writes); ``baselines``: what a search has to beat.
+- ``base``: what they share (``SearchConfig``, ``SearchError``, ``SearchResult``, resume, the
+  files every run writes); ``tables``: the latency table and the target; ``baselines``: what
+  a search has to beat.
 
 Every strategy's ``search(cfg, table=None, space=None, *, stop_after=None)`` returns a
 ``SearchResult`` (what ``arch.json`` holds); ``search`` below picks the strategy from the

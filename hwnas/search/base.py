@@ -1,6 +1,6 @@
 """Shared by every strategy: the config base, the error, the typed result (``SearchResult``,
-what ``arch.json`` is written from and what export reads), finding the latency table,
-checking the target, resuming, and writing the results."""
+what ``arch.json`` is written from and what export reads), resuming, and writing the
+results.  Finding the latency table and checking the target: ``tables``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from hwnas.accelerator import ACCELERATORS, Accelerator, resolve
-from hwnas.device_profiler.runner import profile_host
 from hwnas.errors import HwnasError, check
 from hwnas.io import atomic_write_json, atomic_write_rows, atomic_write_text, check_resume
-from hwnas.latency import LatencyTable, TableError, sidecar_path
-from hwnas.space import Arch, SearchSpace, get_space
+from hwnas.latency import LatencyTable, TableError
+from hwnas.space import Arch, SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -76,100 +75,6 @@ class SearchConfig:
             ),
         ]
         check(common + self.checks(), SearchError)
-
-
-def make_space(space_name: str, **overrides) -> SearchSpace:
-    """The named space with ``overrides`` (None values keep defaults); bad names → SearchError."""
-    try:
-        return get_space(space_name, **overrides)
-    except (KeyError, TypeError) as e:
-        raise SearchError(e.args[0] if e.args else str(e)) from None
-
-
-def _sidecar_matches(csv_path: Path, space: SearchSpace) -> bool:
-    try:
-        meta = json.loads(sidecar_path(csv_path).read_text())
-        s = meta["space"]
-        return (s["name"], s.get("version"), s.get("params", {})) == (
-            space.name,
-            space.version,
-            dict(space.params),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def find_table(space: SearchSpace, tables_dir: str | Path = "latency_tables") -> Path | None:
-    """The newest ``*.csv`` in ``tables_dir`` whose sidecar names exactly this space."""
-    d = Path(tables_dir)
-    if not d.is_dir():
-        return None
-    found = [p for p in d.glob("*.csv") if _sidecar_matches(p, space)]
-    return max(found, key=lambda p: (p.stat().st_mtime, p.name)) if found else None
-
-
-def resolve_table(
-    space_name: str,
-    table_path: str | Path | None = None,
-    tables_dir: str | Path = "latency_tables",
-    **space_overrides,
-) -> tuple[LatencyTable, SearchSpace]:
-    """The latency table and space for a search.
-
-    An explicit ``table_path`` is loaded and checked against the space; otherwise the newest
-    matching table in ``tables_dir``; when there is none, the host is profiled first (ONNX
-    Runtime backend, ``host-ort``), saying so on stderr, and the new table is used.
-    """
-    space = make_space(space_name, **space_overrides)
-    if table_path is not None:
-        table = LatencyTable.load(table_path)
-        table.check_space(space)
-        _say_fidelity(table)
-        return table, space
-    found = find_table(space, tables_dir)
-    if found is None:
-        out = Path(tables_dir) / f"host-ort_{space.name}_r{space.resolution}.csv"
-        logger.info(
-            f"no latency table for {space.name} (resolution {space.resolution}) in "
-            f"{tables_dir}/: profiling this host with host-ort into {out} first"
-        )
-        found = profile_host(space, out)
-    table = LatencyTable.load(found)
-    table.check_space(space)
-    _say_fidelity(table)
-    return table, space
-
-
-def table_and_space(
-    cfg, table: LatencyTable | None = None, space: SearchSpace | None = None
-) -> tuple[LatencyTable, SearchSpace]:
-    """A search's (table, space): the ones passed in, checked against each other, or
-    ``resolve_table`` from the config's ``space``, ``table``, ``tables_dir`` and
-    ``resolution``."""
-    if table is not None and space is not None:
-        table.check_space(space)
-        return table, space
-    return resolve_table(cfg.space, cfg.table, cfg.tables_dir, resolution=cfg.resolution)
-
-
-def _say_fidelity(table: LatencyTable) -> None:
-    note = table.fidelity_note()
-    if note:
-        logger.info(note)
-
-
-def check_target(table: LatencyTable, space: SearchSpace, target_ms: float) -> tuple[float, float]:
-    """Refuse a target below the space's fastest architecture; return the (min, max) ms."""
-    lo, hi = table.bounds(space)
-    if not target_ms > 0:
-        raise SearchError(f"--target-ms must be positive (got {target_ms:g})")
-    if target_ms < lo:
-        raise SearchError(
-            f"target {target_ms:g} ms is below the fastest architecture of "
-            f"{space.name} on this table ({lo:.3f} ms); use --target-ms >= "
-            f"{lo:.3f}"
-        )
-    return lo, hi
 
 
 def provenance_summary(table: LatencyTable) -> dict:
@@ -409,11 +314,6 @@ __all__ = [
     "SearchResult",
     "RESULT_SCHEMA",
     "TableError",
-    "make_space",
-    "find_table",
-    "resolve_table",
-    "table_and_space",
-    "check_target",
     "write_result",
     "write_config",
     "write_summary",

@@ -204,7 +204,7 @@ def _targets(strategy: Strategy, space: str, table, target_ms, target_frac):
     if target_frac is not None:
         if not all(0 < f <= 10 for f in values):  # before a missing table would be profiled
             raise SearchError(f"--target-frac must be in (0, 10] (got {target_frac})")
-        from .base import resolve_table
+        from .tables import resolve_table
 
         known["table"], known["space"] = resolve_table(space, table)
         values = [target_from_reference(known["table"], known["space"], f) for f in values]

@@ -46,13 +46,12 @@ from hwnas.supernet.store import open_supernet
 
 from . import report
 from ..baselines import scaled_reference
+from ..tables import check_target, table_and_space
 from ..base import (
     SearchError,
     SearchResult,
     accelerator_of,
-    check_target,
     prepare_out,
-    table_and_space,
     write_config,
     write_log,
     write_result,

@@ -47,13 +47,12 @@ from hwnas.space import SearchSpace
 from hwnas.supernet import SupernetError
 
 from . import report
+from ..tables import check_target, table_and_space
 from ..base import (
     SearchError,
     SearchResult,
     accelerator_of,
-    check_target,
     prepare_out,
-    table_and_space,
     write_config,
     write_log,
     write_result,

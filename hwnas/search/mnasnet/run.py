@@ -30,13 +30,12 @@ from hwnas.progress import progress_bar
 from hwnas.space import Arch, SearchSpace, choices_key, key_choices
 
 from . import report
+from ..tables import check_target, table_and_space
 from ..base import (
     SearchError,
     SearchResult,
     accelerator_of,
-    check_target,
     prepare_out,
-    table_and_space,
     write_config,
     write_result,
 )
