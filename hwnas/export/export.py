@@ -40,21 +40,12 @@ def export_run(cfg: ExportConfig) -> ExportResult:
     with output_lock(out):  # one export per folder; removes a killed run's staging
         table, provenance, backend_name, threads = _measuring(cfg, src)
         splits = load_data(cfg, src.space)
-        if cfg.calib_images > len(splits.train):
-            raise HwnasError(
-                f"{cfg.calib_images} calibration images asked, the training split "
-                f"has {len(splits.train)}"
-            )
+        _check_inputs(cfg, src, table, len(splits.train))
         check_backend(backend_name, threads, provenance)
         predicted = (
             table.predict(src.arch, src.space) if table is not None else src.result.predicted_ms
         )
         target = src.result.target_ms
-        if cfg.reference and (table is None or target is None):
-            raise HwnasError(
-                "--reference needs the run's latency table and target (a search run "
-                "directory whose arch.json names them)"
-            )
         try:
             out.mkdir(parents=True, exist_ok=True)
             tmp = staging_dir(out)
@@ -90,15 +81,33 @@ def export_run(cfg: ExportConfig) -> ExportResult:
             _write(tmp, src, splits, summary, where)
             _finish(tmp, out)
         except BaseException:
-            if ref_job is not None and ref_job[0].is_alive():
-                ref_job[0].terminate()
-            for name in KEPT:  # a failed swap keeps the trainings
-                if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
-                    os.replace(tmp / name, out / name)
-            shutil.rmtree(tmp, ignore_errors=True)
+            _abandon(tmp, out, ref_job)
             raise
         summary["out"] = str(out)
         return ExportResult(out, summary)
+
+
+def _check_inputs(cfg: ExportConfig, src, table, train_images: int) -> None:
+    """What export_run refuses before it writes anything."""
+    if cfg.calib_images > train_images:
+        raise HwnasError(
+            f"{cfg.calib_images} calibration images asked, the training split has {train_images}"
+        )
+    if cfg.reference and (table is None or src.result.target_ms is None):
+        raise HwnasError(
+            "--reference needs the run's latency table and target (a search run "
+            "directory whose arch.json names them)"
+        )
+
+
+def _abandon(tmp: Path, out: Path, ref_job) -> None:
+    """A failed export: stop the reference's training, keep the trainings, drop the staging."""
+    if ref_job is not None and ref_job[0].is_alive():
+        ref_job[0].terminate()
+    for name in KEPT:  # a failed swap keeps the trainings
+        if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
+            os.replace(tmp / name, out / name)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _measuring(cfg: ExportConfig, src) -> tuple:
@@ -130,6 +139,19 @@ def _write(tmp: Path, src, splits, summary: dict, where: dict) -> None:
 
 # ~65 lines: one branch per format and precision, kept together so that the four
 # conversions and their checks read side by side.
+def _checks_header(n_eval: int, n_test: int, n_parity: int, n_calib: int) -> dict:
+    """The checks' settings, before any file is converted."""
+    return {
+        "tolerance": PARITY_TOL,
+        "parity_images": n_parity,
+        "eval_images": n_eval,
+        "eval_set": f"all {n_eval} test images"
+        if n_eval == n_test
+        else f"seeded random {n_eval} of {n_test} test images",
+        "calib_images": n_calib,
+    }
+
+
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
     from hwnas.convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
 
@@ -138,21 +160,7 @@ def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> 
     ref_parity = torch_logits(model, px)
     ref_eval = torch_logits(model, ex)
     calib = [c[None] for c in splits.calibration(cfg.calib_images, cfg.seed)]
-    eval_set = (
-        f"all {n_eval} test images"
-        if n_eval == n_test
-        else f"seeded random {n_eval} of {n_test} test images"
-    )
-    files, checks = (
-        {},
-        {
-            "tolerance": PARITY_TOL,
-            "parity_images": len(px),
-            "eval_images": n_eval,
-            "eval_set": eval_set,
-            "calib_images": len(calib),
-        },
-    )
+    files, checks = {}, _checks_header(n_eval, n_test, len(px), len(calib))
     acc = {"pytorch_fp32": accuracy(ref_eval, ey), "train_test_acc": train_meta.get("test_acc")}
     steps = [(f, p) for f in cfg.formats for p in cfg.precision]
     for i, (fmt, prec) in enumerate(steps, 1):
