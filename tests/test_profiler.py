@@ -12,7 +12,14 @@ from hwnas.device_profiler.backends import HostOrtBackend
 from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analytic
 from hwnas.device_profiler.presets import get_preset, list_presets
 from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
-from hwnas.device_profiler.calibration import fit_affine, fit_calibration, fit_overhead, metrics
+from hwnas.device_profiler.calibration import (
+    apply_calibration,
+    fit_affine,
+    fit_calibration,
+    fit_overhead,
+    fit_per_type,
+    metrics,
+)
 from hwnas.device_profiler.validate import ValidateConfig, validate
 from hwnas.errors import HwnasError
 from hwnas.latency import KEY_COLUMNS, LatencyTable, synthetic_table
@@ -153,6 +160,26 @@ def test_metrics_and_calibration_fit():
     cal = fit_affine(sums, meas)
     assert cal["scale"] == pytest.approx(0.8) and cal["offset_ms"] == pytest.approx(0.3)
     assert fit_calibration(sums, meas)["fitted_on"] == 8
+
+
+def test_per_type_fit_keeps_the_once_per_network_blocks_at_factor_one():
+    """The head's sum moves a little with the last stage's width; fitted freely, its factor
+    only trades against the offset and can come out anything (23.7 was stored once)."""
+    rng = np.random.default_rng(0)
+    ir = rng.uniform(0.2, 1.0, 12)
+    skip = rng.uniform(0.0, 0.1, 12)
+    head = 0.05 + rng.choice([0.0, 0.002, 0.004], 12)
+    sums = [
+        {"ir": a, "skip": b, "head": h, "stem": 0.03, "pool": 0.01, "fc": 0.01}
+        for a, b, h in zip(ir, skip, head)
+    ]
+    meas = 0.9 * ir + 1.2 * skip + head + 0.05 + 0.2 + rng.normal(0, 0.003, 12)
+    cal = fit_per_type(sums, meas)
+    assert {cal["per_type"][t] for t in ("head", "stem", "pool", "fc")} == {1.0}
+    assert cal["per_type"]["ir"] == pytest.approx(0.9, abs=0.05)
+    assert cal["offset_ms"] == pytest.approx(0.2, abs=0.05)
+    pred = [apply_calibration(cal, s) for s in sums]
+    assert metrics(pred, meas)["within_5pct"] == 1.0
 
 
 def test_validate_stores_calibration_and_plot(tmp_path, cache):
