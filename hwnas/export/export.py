@@ -137,8 +137,6 @@ def _write(tmp: Path, src, splits, summary: dict, where: dict) -> None:
     atomic_write_json(tmp / "summary.json", summary)
 
 
-# ~65 lines: one branch per format and precision, kept together so that the four
-# conversions and their checks read side by side.
 def _checks_header(n_eval: int, n_test: int, n_parity: int, n_calib: int) -> dict:
     """The checks' settings, before any file is converted."""
     return {
@@ -152,6 +150,8 @@ def _checks_header(n_eval: int, n_test: int, n_parity: int, n_calib: int) -> dic
     }
 
 
+# one branch per format and precision, kept together so that the four conversions and
+# their checks read side by side.
 def _convert_and_check(cfg, src, splits, model, tmp: Path, train_meta: dict) -> dict:
     from hwnas.convert import run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
 
