@@ -217,9 +217,15 @@ def load_dataset(
     else:
         raise HwnasError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
+    split = _split_indices(len(train.labels), name, seed, subset, val_fraction)
+    return _in_memory(name, train, test, classes, split, resolution, in_channels)
+
+
+def _in_memory(name, train, test, classes, split, resolution, in_channels) -> DataSplits:
+    """Decoded images and labels as normalised splits (``split``: train and val indices)."""
     train_x = _prepare(train.images, resolution, in_channels)
     test_x = _prepare(test.images, resolution, in_channels)
-    train_idx, val_idx = _split_indices(len(train.labels), name, seed, subset, val_fraction)
+    train_idx, val_idx = split
     mean, std = _stats(train_x[train_idx])
     mean, std = _per_channel(mean, in_channels), _per_channel(std, in_channels)
 

@@ -173,19 +173,7 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         ) as bar:
             for arch in archs:  # convert (cached) every network before timing any
                 bar.update(status=arch.name)
-                sums = type_sums(table, space, arch)  # raises on missing keys, before work
-                built = cache.network(space, arch, backend.model_format, backend.precision)
-                records.append(
-                    {
-                        "name": arch.name,
-                        "choices": list(arch.choices),
-                        "raw_ms": raw_total(sums),
-                        "sums_ms": sums,
-                        "round_ms": [],
-                        "path": built.path,
-                        "conversion_s": round(built.seconds, 3),
-                    }
-                )
+                records.append(_converted(table, space, arch, cache, backend))
                 bar.advance(1)
 
             def timed(path) -> float:
@@ -209,6 +197,21 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         _store(table, report)
     report["plot"] = str(_plot(records, report, cfg.plot or _beside(table.path, ".validate.png")))
     return report
+
+
+def _converted(table, space, arch, cache, backend) -> dict:
+    """``arch``'s record before timing: its table sums and its converted (cached) file."""
+    sums = type_sums(table, space, arch)  # raises on missing keys, before work
+    built = cache.network(space, arch, backend.model_format, backend.precision)
+    return {
+        "name": arch.name,
+        "choices": list(arch.choices),
+        "raw_ms": raw_total(sums),
+        "sums_ms": sums,
+        "round_ms": [],
+        "path": built.path,
+        "conversion_s": round(built.seconds, 3),
+    }
 
 
 def _store(table, report: dict) -> None:
