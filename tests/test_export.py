@@ -435,3 +435,60 @@ def test_reference_without_a_table_is_one_line_and_writes_nothing(tmp_path):
     with pytest.raises(HwnasError, match="--reference needs the run's latency table and target"):
         export_run(ExportConfig(source=tmp_path / "a.json", reference=True, **FAST))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+_ORPHAN_SCRIPT = """
+import multiprocessing, os, sys, time
+from pathlib import Path
+from hwnas.export.training import exit_with_parent
+
+def child(pid_file, watch):
+    if watch == "watch":
+        exit_with_parent()
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(60)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    ctx.Process(target=child, args=sys.argv[1:], daemon=True).start()
+    time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting for a reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("watch", ["watch", "no-watch"])
+def test_reference_worker_ends_when_its_parent_is_killed(tmp_path, watch):
+    """A killed export (SIGKILL: no exit handlers) must not leave the reference's training
+    running; without the watch the same child outlives its parent, so the test can fail."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pid_file = tmp_path / "parent.py", tmp_path / "child.pid"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), watch])
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + (10 if watch == "watch" else 3)
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(child) == (watch == "no-watch")
+    finally:
+        parent.kill()
+        if child and _running(child):
+            os.kill(child, signal.SIGKILL)

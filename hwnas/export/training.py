@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import threading
 from pathlib import Path
 
 import torch
@@ -79,10 +81,30 @@ def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Pa
     return proc, ref_src
 
 
+def exit_with_parent() -> None:
+    """In a spawned worker: end this process as soon as its parent is gone.  A daemonic
+    child is stopped when its parent *exits*; a parent killed by a signal (``kill``, a job
+    timeout) runs no exit handler, and the reference's training went on alone on a core for
+    half an hour.  The parent's sentinel (a pipe) becomes readable when it dies, however."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)  # checkpoints are written atomically: --resume continues from the last
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _reference_worker(cfg: ExportConfig, arch_dict: dict, train_dir: Path) -> None:
     from hwnas.search.base import SearchResult
     from hwnas.space import Arch
 
+    exit_with_parent()
     torch.set_num_threads(1)
     arch = Arch.from_dict(arch_dict)
     space = arch.get_space()
