@@ -12,7 +12,7 @@ is retrained with the one recipe (``search_quality.final_accuracy``).  The prior
 * ``width``: as ``macs`` but wider stages +6 each (wide first, then big ops);
 * ``e6only``: expansion 6 far above 3 and 1 (a few big blocks).
 
-Entries go to ``rescore_<recipe>.json`` under ``--group`` (default ``priors-<frac>``),
+Entries go to ``rescore_<recipe>.json`` under ``--group`` (default ``priors-<search folder>``),
 keyed ``group/prior/seed`` like ``rescore.py``'s, so its summaries compare them with the
 winners and references retrained there.  Resumable.
 
@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from rescore import add_entry, recipe  # noqa: E402  (the same results file)
 from search_quality import final_accuracy, recipe_tag  # noqa: E402  (the one recipe)
 
 from hwnas.data import load_dataset  # noqa: E402
-from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.latency import LatencyTable  # noqa: E402
 from hwnas.logs import show_on_stderr  # noqa: E402
 from hwnas.space import Arch, get_space  # noqa: E402
@@ -101,15 +101,13 @@ def main(argv=None) -> int:
         )
         for seed in args.seeds:
             k = f"{group}/{prior}/{seed}"
-            done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
-            if k in done["entries"]:
-                print(f"  {k}: {100 * done['entries'][k]['test_acc']:.2f}% (stored)")
+            stored = json.loads(out.read_text())["entries"] if out.exists() else {}
+            if k in stored:
+                print(f"  {k}: {100 * stored[k]['test_acc']:.2f}% (stored)")
                 continue
             splits = splits or load_dataset("fashion-mnist")
             acc = final_accuracy(space, arch, splits, args.epochs, seed)
-            done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
-            done["entries"][k] = {"choices": list(arch.choices), "test_acc": acc}
-            atomic_write_json(out, done)  # re-read first: rescore.py may write beside it
+            add_entry(out, k, arch.choices, acc, recipe(args.epochs, None))
             print(f"  {k}: {100 * acc:.2f}%", flush=True)
     return 0
 

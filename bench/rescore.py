@@ -107,6 +107,23 @@ def from_results(recipe: str, groups: list[str], seeds: list[int]) -> list[tuple
     return out
 
 
+def recipe(epochs: int, subset: int | None) -> dict:
+    """The retrain recipe as stored in ``rescore_<recipe>.json``."""
+    warmup = TrainConfig(epochs=epochs).warmup_epochs
+    return {"epochs": epochs, "subset": subset, "batch_size": 128, "warmup_epochs": warmup}
+
+
+def add_entry(out: Path, key: str, choices, acc: float, how: dict) -> dict:
+    """Store one retrain under ``key`` in ``out`` and return the file's content.  The file is
+    re-read first: another process (``rescore.py``, ``capacity_priors.py``) may have added
+    entries meanwhile, and they are kept."""
+    done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
+    done["recipe"] = how
+    done["entries"][key] = {"choices": list(choices), "test_acc": acc}
+    atomic_write_json(out, done)
+    return done
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frac", default="0.7")
@@ -142,12 +159,7 @@ def main(argv=None) -> int:
     space = get_space("fbnet-small")
     out = RESULTS / f"rescore_{recipe_tag(args.epochs, args.subset)}.json"
     done = json.loads(out.read_text()) if out.exists() else {"entries": {}}
-    done["recipe"] = {
-        "epochs": args.epochs,
-        "subset": args.subset,
-        "batch_size": 128,
-        "warmup_epochs": TrainConfig(epochs=args.epochs).warmup_epochs,
-    }
+    done["recipe"] = recipe(args.epochs, args.subset)
     if args.from_run:
         args.frac = args.group or args.from_run[0].name
     if args.from_results:
@@ -164,11 +176,7 @@ def main(argv=None) -> int:
         if k in done["entries"]:
             continue
         acc = final_accuracy(space, Arch.of(space, choices), splits, args.epochs, seed)
-        # another process may have written other entries meanwhile: merge, never overwrite
-        if out.exists():
-            done["entries"] = {**json.loads(out.read_text())["entries"], **done["entries"]}
-        done["entries"][k] = {"choices": choices, "test_acc": acc}
-        atomic_write_json(out, done)
+        done = add_entry(out, k, choices, acc, done["recipe"])
         print(f"{k}: {100 * acc:.2f}%", flush=True)
     for group in sorted({t[0] for t in todo}):
         summary: dict[str, list[float]] = {}
