@@ -266,11 +266,18 @@ def native_stderr_quiet():
 
 
 def check_resume(
-    out: Path, ckpt: str, config: dict, resume: bool, what: str, error: type[Exception]
+    out: Path,
+    ckpt: str,
+    config: dict,
+    resume: bool,
+    what: str,
+    error: type[Exception],
+    defaults: dict | None = None,
 ) -> bool:
     """Check an output folder against ``--resume``: True when ``out/ckpt`` is to be loaded.
     A folder holding a run without ``--resume``, or resuming with settings other than those
-    in its ``config.json``, is refused with ``error`` (one line)."""
+    in its ``config.json``, is refused with ``error`` (one line).  ``defaults``: a setting
+    the run's ``config.json`` predates counts as this value (a field added later)."""
     have = (out / ckpt).exists()
     if have and not resume:
         raise error(
@@ -280,6 +287,7 @@ def check_resume(
         cfg_file = out / "config.json"
         old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
         new = json.loads(json.dumps(config))  # tuples compare as the JSON lists
+        old = {**json.loads(json.dumps(defaults or {})), **old}
         diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
         if diff:
             raise error(

@@ -59,3 +59,25 @@ def test_one_cache_folder_serves_block_models_and_the_adb_key(tmp_path, monkeypa
     assert key_path() == tmp_path / "adbkey"
     monkeypatch.delenv("HWNAS_CACHE_DIR")
     assert cache_dir("blocks") == Path.home() / ".cache" / "hwnas" / "blocks"
+
+
+def test_resume_accepts_a_run_that_predates_a_setting_left_at_its_default(tmp_path):
+    """A run whose config.json was written before a setting existed resumes when that
+    setting is at its default, and is refused when it is not (or when another changed)."""
+    from hwnas.errors import HwnasError
+    from hwnas.io import check_resume
+
+    (tmp_path / "ckpt.pt").write_bytes(b"x")
+    atomic_write_json(tmp_path / "config.json", {"epochs": 3, "resume": False})
+    new = {"epochs": 3, "resume": True, "added": False}
+    assert check_resume(tmp_path, "ckpt.pt", new, True, "run", HwnasError, {"added": False})
+    with pytest.raises(HwnasError, match=r"different settings \(added\)"):
+        check_resume(tmp_path, "ckpt.pt", new, True, "run", HwnasError)
+    with pytest.raises(HwnasError, match=r"different settings \(added\)"):
+        check_resume(
+            tmp_path, "ckpt.pt", {**new, "added": True}, True, "run", HwnasError, {"added": False}
+        )
+    with pytest.raises(HwnasError, match=r"different settings \(epochs\)"):
+        check_resume(
+            tmp_path, "ckpt.pt", {**new, "epochs": 4}, True, "run", HwnasError, {"added": False}
+        )

@@ -272,3 +272,33 @@ def test_depth_sampling_makes_every_stage_depth_equally_likely():
         sum(uniform_path(space, gen)[i] != skip for i in stages["s3"]) for _ in range(n)
     )
     assert uniform[0] < n * 0.01  # what depth sampling fixes: (1/9)^3 of paths
+
+
+def test_stage_first_skips_run_in_the_path_when_asked():
+    """``skip_in_path``: a stage-first ``skip`` (a 1x1 projection) runs itself in the training
+    path, undistilled, so the pass is the path's own network; by default it is distilled and
+    the anchor runs in its place."""
+    torch.manual_seed(0)
+    net = FBNetSupernet(TINY).train()
+    skip = list(net.ops).index("skip")
+    anchor = list(net.ops).index(net.largest_ir)
+    arch = widest_arch(TINY, net.largest_ir)
+    firsts = [net.op_choice[n] for n, r in net.residual.items() if not r]
+    assert firsts
+    for c in firsts:
+        arch[c] = skip
+    x = torch.randn(8, TINY.in_channels, TINY.resolution, TINY.resolution)
+    torch.manual_seed(1)
+    own = net(x, arch)
+    torch.manual_seed(1)
+    logits, mse = net.forward_anchored(x, arch, 0.0, skip_in_path=True)
+    torch.testing.assert_close(logits, own)
+    assert float(mse.detach()) == 0.0
+    anchored = list(arch)
+    for c in firsts:
+        anchored[c] = anchor
+    torch.manual_seed(1)
+    logits, mse = net.forward_anchored(x, arch, 0.0)
+    torch.manual_seed(1)
+    torch.testing.assert_close(logits, net(x, anchored))
+    assert float(mse.detach()) > 0

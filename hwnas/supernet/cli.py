@@ -36,6 +36,12 @@ def train_command(
         "'depth' (per stage, how many residual layers run is uniform; "
         "default) or 'uniform' (every op one draw in nine, SPOS).",
     ),
+    skip_in_path: bool = typer.Option(
+        False,
+        "--skip-in-path",
+        help="Stage-first skip projections run in the path whenever sampled (not distilled "
+        "into the largest candidate).",
+    ),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out."),
     accelerator: str = accelerator_option(),
@@ -63,6 +69,7 @@ def train_command(
                 epochs=epochs,
                 batch_size=batch_size,
                 sampling=sampling,
+                skip_in_path=skip_in_path,
                 seed=seed,
                 resume=resume,
                 accelerator=accelerator,

@@ -250,18 +250,27 @@ class FBNetSupernet(nn.Module):
         return dataclasses.replace(info, spec=self.specs[self.largest_ir])
 
     def forward_anchored(
-        self, x: torch.Tensor, arch, student_p: float = 0.0, gen: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        arch,
+        student_p: float = 0.0,
+        gen: torch.Generator | None = None,
+        skip_in_path: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A training pass for ``arch``.  At each stage-first layer whose candidate is not the
         anchor, the path runs the anchor and ``arch``'s candidate learns to reproduce the
         anchor's output from the same input (block-wise feature distillation, as DNA); with
         probability ``student_p`` (drawn from ``gen``) the candidate itself runs in the path
-        instead, so the layers after it learn its features too.  Every other layer runs
-        ``arch``.  Returns the logits and the summed distillation MSE."""
+        instead, so the layers after it learn its features too.  ``skip_in_path``: a
+        stage-first ``skip`` (a 1x1 projection, which cannot imitate the anchor) always runs
+        in the path, undistilled.  Every other layer runs ``arch``.  Returns the logits and
+        the summed distillation MSE."""
         mse = x.new_zeros(())
         for info in self.layers(arch):
-            if self._distilled(info) and not (
-                student_p > 0 and float(torch.rand((), generator=gen)) < student_p
+            if (
+                self._distilled(info)
+                and not (skip_in_path and info.spec.key() == "skip")
+                and not (student_p > 0 and float(torch.rand((), generator=gen)) < student_p)
             ):
                 student = self.run_layer(info, x.detach())
                 x = self.run_layer(self.anchor_of(info), x)

@@ -70,6 +70,7 @@ class SupernetConfig:
     student_share: float = 0.5  # stage-first candidates run in the path this often ...
     sampling: str = "depth"  # how training paths are drawn: SAMPLERS
     ramp_epochs: int = 3  # ... after rising linearly from 0 over these epochs
+    skip_in_path: bool = False  # stage-first skip projections run in the path, undistilled
     eval_paths: int = EVAL_PATHS
     seed: int = 0
     resume: bool = False
@@ -124,12 +125,14 @@ def weight_step(
     *,
     acc: Accelerator | None = None,
     scaler=None,
+    skip_in_path: bool = False,
 ) -> tuple[float, float, int]:
     """One weight update on path ``arch`` (anchored, distilled); returns the loss, the
     distillation MSE and the number of correct predictions.  ``acc``: the forward pass in
-    its autocast; ``scaler``: an fp16 gradient scaler (gradients unscaled before clipping)."""
+    its autocast; ``scaler``: an fp16 gradient scaler (gradients unscaled before clipping);
+    ``skip_in_path``: ``FBNetSupernet.forward_anchored``'s."""
     with acc.autocast() if acc is not None else contextlib.nullcontext():
-        logits, mse = net.forward_anchored(x, arch, p_student, gen)
+        logits, mse = net.forward_anchored(x, arch, p_student, gen, skip_in_path)
         loss = F.cross_entropy(logits, y) + distill_weight * mse
     opt.zero_grad(set_to_none=True)
     if scaler is None:
@@ -280,6 +283,7 @@ def _epoch(cfg, net, opt, gen, splits, epoch: int, counts, acc, scaler, bar) -> 
             cfg.distill_weight,
             acc=acc,
             scaler=scaler,
+            skip_in_path=cfg.skip_in_path,
         )
         loss_sum += loss * len(y)
         mse_sum += mse * len(y)
@@ -325,7 +329,12 @@ def _manifest(cfg, space, net, splits, history: list, total: int, acc) -> dict:
 
 def _prepare(cfg: SupernetConfig, out: Path) -> None:
     fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_FREE_FIELDS}
-    check_resume(out, CKPT, fixed, cfg.resume, "supernet", SupernetError)
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(SupernetConfig)
+        if f.default is not dataclasses.MISSING
+    }
+    check_resume(out, CKPT, fixed, cfg.resume, "supernet", SupernetError, defaults)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
 
