@@ -152,7 +152,16 @@ def main(argv=None) -> int:
         "(rescore_RECIPE.json, e.g. 4e_all) holds under --group, with the same keys "
         "(method and seed), so that two recipes compare entry by entry",
     )
+    ap.add_argument(
+        "--arch",
+        type=Path,
+        nargs="+",
+        help="retrain these architecture files (`hwnas arch ref ... -o`, a run's arch.json) "
+        "with every seed, keyed <--group>/<file stem>/<seed> (e.g. the space's ceiling)",
+    )
     args = ap.parse_args(argv)
+    if args.arch and not args.group:
+        ap.error("--arch needs --group (the entries' key)")
     if args.from_results and not args.group:
         ap.error("--from-results needs --group (the groups to retrain, comma-separated)")
     torch.set_num_threads(args.threads)
@@ -162,7 +171,13 @@ def main(argv=None) -> int:
     done["recipe"] = recipe(args.epochs, args.subset)
     if args.from_run:
         args.frac = args.group or args.from_run[0].name
-    if args.from_results:
+    if args.arch:
+        todo = [
+            (args.group, f.stem, s, json.loads(f.read_text())["choices"])
+            for f in args.arch
+            for s in args.seeds
+        ]
+    elif args.from_results:
         todo = from_results(args.from_results, args.group.split(","), args.seeds)
     elif args.from_run:
         todo = [(args.frac, *t) for t in from_runs(args.from_run, args.seeds)]
@@ -183,7 +198,7 @@ def main(argv=None) -> int:
         for k, v in done["entries"].items():
             if k.startswith(f"{group}/"):
                 summary.setdefault(k.split("/")[1], []).append(100 * v["test_acc"])
-        where = group if args.from_run or args.from_results else f"{group}x"
+        where = group if args.from_run or args.from_results or args.arch else f"{group}x"
         print(f"\n{where}, recipe {out.stem.removeprefix('rescore_')}:")
         for m, accs in sorted(summary.items()):
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
