@@ -193,6 +193,8 @@ def main(argv=None) -> int:
         acc = final_accuracy(space, Arch.of(space, choices), splits, args.epochs, seed)
         done = add_entry(out, k, choices, acc, done["recipe"])
         print(f"{k}: {100 * acc:.2f}%", flush=True)
+    # re-read: another process may have stored entries since this one's last add_entry
+    done = json.loads(out.read_text()) if out.exists() else done
     for group in sorted({t[0] for t in todo}):
         summary: dict[str, list[float]] = {}
         for k, v in done["entries"].items():
