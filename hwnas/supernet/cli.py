@@ -15,6 +15,8 @@ supernet_app = typer.Typer(
 )
 
 
+# ~64 lines: most of them the signature's option declarations (typer); the body is one
+# SupernetConfig and one call.
 @supernet_app.command("train")
 def train_command(
     out: str = typer.Option(..., "--out", help="Folder, e.g. supernets/fbnet-small-fmnist."),
