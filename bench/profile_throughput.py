@@ -30,6 +30,7 @@ def one(
     limit: int | None,
     runs: int,
     repeats: int,
+    jobs: int | None = None,
 ) -> dict:
     space = get_space(space_name, resolution=resolution)
     total = len(space.all_keys())
@@ -47,6 +48,7 @@ def one(
             cache_dir=Path(tmp) / "cache",
             limit=limit,
             progress=False,
+            jobs=jobs,
         )
         t0 = time.perf_counter()
         r = profile_run(cfg, log=lambda m: None)
@@ -72,6 +74,8 @@ def one(
         "full_table_is_extrapolated": done < total,
         "repeat_cv_median": round(statistics.median(cvs), 4) if cvs else None,
         "repeat_cv_p90": round(sorted(cvs)[int(0.9 * (len(cvs) - 1))], 4) if cvs else None,
+        "converted": r.converted,
+        "jobs": jobs or len(os.sched_getaffinity(0)),  # processes converting (profile --jobs)
         "warmup": 10,
         "runs": runs,
         "repeats": repeats,
@@ -91,6 +95,7 @@ def main() -> None:
     )
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=None, help="conversion processes (default: cores)")
     add_merge_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -98,7 +103,15 @@ def main() -> None:
     for item in args.plan.split(","):
         space, res, backend, n = item.split(":")
         rows.append(
-            one(space, int(res), backend, None if n == "all" else int(n), args.runs, args.repeats)
+            one(
+                space,
+                int(res),
+                backend,
+                None if n == "all" else int(n),
+                args.runs,
+                args.repeats,
+                args.jobs,
+            )
         )
         r = rows[-1]
         print(

@@ -403,3 +403,38 @@ def test_host_timing_runs_at_least_min_seconds_and_passes_refine_every_block(tmp
     assert table.meta["passes"]["passes"] == 3 and table.meta["profile"]["min_seconds"] == 0.0
     measured = table.frame[~table.frame["analytic"].astype(bool)]
     assert (measured["repeats"] == FAST["repeats"] + 2).all()
+
+
+def test_worker_processes_convert_the_files_conversion_in_place_makes(tmp_path, cache):
+    """``hwnas profile --jobs``: block files converted up front in spawned processes are the
+    files the measuring loop would have converted itself (byte for byte), are then served
+    from the cache, and a conversion that fails there is one line naming its model, after
+    the others have been kept."""
+    import functools
+
+    from torch import nn
+
+    from hwnas.device_profiler.blockmodels import Conversion
+
+    infos = [i for i in TINY.all_layer_infos() if not is_analytic(i)][:6]
+    pooled = ModelCache.at(tmp_path / "pooled")
+    jobs = [pooled.block_job(i, "tflite", "int8") for i in infos]
+    assert len(jobs) == 6
+    assert pooled.prefetch(jobs[:5], "tflite", "int8", workers=2) == 0  # too few to repay
+    assert pooled.prefetch(jobs, "onnx", "int8", workers=2) == 0  # ONNX: not worth it
+    bad = Conversion(
+        tmp_path / "bad.tflite",
+        functools.partial(nn.Unflatten, 1, (5, 5)),  # cannot take 3 channels
+        (1, 3, 8, 8),
+        {"kind": "block", "key": ["broken", 8, 8, 3, 3, 1]},
+    )
+    with pytest.raises(HwnasError, match=r"^block broken/8/8/3/3/1: TFLite conversion of"):
+        pooled.prefetch(jobs + [bad], "tflite", "int8", workers=2)
+    assert not bad.path.exists()
+    assert all(pooled.block(i, "tflite", "int8").cached for i in infos)
+    assert pooled.prefetch(jobs, "tflite", "int8", workers=2) == 0  # all there
+    here = ModelCache.at(tmp_path / "here")
+    for i in infos[-1:]:
+        built = here.block(i, "tflite", "int8")
+        assert not built.cached
+        assert built.path.read_bytes() == pooled.block(i, "tflite", "int8").path.read_bytes()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import hashlib
 import json
+import multiprocessing
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +21,8 @@ from hwnas import convert
 from hwnas.convert import FORMATS, PRECISIONS, check_precision
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_write_json, cache_dir, native_stderr_quiet
-from hwnas.space import LayerInfo, SearchSpace, build_model, layer_module
+from hwnas.progress import progress_bar
+from hwnas.space import LayerInfo, SearchSpace, build_model, get_space, layer_module
 
 CALIB_SAMPLES = 8
 # Bump when the way a model file is produced changes (wrappers, calibration, options).
@@ -186,44 +190,127 @@ class ModelCache:
     def block(self, info: LayerInfo, fmt: str, precision: str, repeat: int = 1) -> Built:
         """The model file of one layer, or of ``repeat`` stacked copies of it (converted on
         first use)."""
-        if is_analytic(info):
-            raise HwnasError(f"block {info.key} is an identity: it has no model file")
-        what = self.block_what(info, repeat)
-        return self._get(
-            self.path_for(what, fmt, precision),
-            lambda: block_module(info, self.seed, repeat),
-            input_shape(info),
-            fmt,
-            precision,
-            what=what,
-        )
+        return self._get(self.block_job(info, fmt, precision, repeat), fmt, precision)
 
     def network(self, space: SearchSpace, arch, fmt: str, precision: str) -> Built:
         """The model file of a whole architecture (for validation), same cache."""
-        what = self.network_what(space, arch)
-        shape = (1, space.in_channels, space.resolution, space.resolution)
-        return self._get(
+        return self._get(self.network_job(space, arch, fmt, precision), fmt, precision)
+
+    def block_job(self, info: LayerInfo, fmt: str, precision: str, repeat: int = 1) -> Conversion:
+        if is_analytic(info):
+            raise HwnasError(f"block {info.key} is an identity: it has no model file")
+        what = self.block_what(info, repeat)
+        return Conversion(
             self.path_for(what, fmt, precision),
-            lambda: network_module(space, arch, self.seed),
-            shape,
-            fmt,
-            precision,
-            what=what,
+            functools.partial(block_module, info, self.seed, repeat),
+            input_shape(info),
+            what,
         )
 
-    def _get(self, path: Path, make, shape, fmt, precision, what) -> Built:
-        if path.is_file() and path.stat().st_size > 0:
-            return Built(path, 0.0, True)
-        start = time.perf_counter()
-        torch.set_num_threads(1)
-        with native_stderr_quiet():
-            export_model(make(), shape, fmt, precision, path, seed=self.seed)
-        # a readable note beside each file: what it is (the name is only a hash)
-        atomic_write_json(
-            path.with_suffix(path.suffix + ".json"),
-            {"what": what, "format": fmt, "precision": precision},
+    def network_job(self, space: SearchSpace, arch, fmt: str, precision: str) -> Conversion:
+        what = self.network_what(space, arch)
+        make = (
+            functools.partial(
+                _catalog_network, space.name, space.params, what["choices"], self.seed
+            )
+            if _in_catalog(space)
+            else functools.partial(network_module, space, arch, self.seed)  # this process only
         )
-        return Built(path, time.perf_counter() - start, False)
+        shape = (1, space.in_channels, space.resolution, space.resolution)
+        return Conversion(self.path_for(what, fmt, precision), make, shape, what)
+
+    def cached(self, job: Conversion) -> bool:
+        return job.path.is_file() and job.path.stat().st_size > 0
+
+    def _get(self, job: Conversion, fmt: str, precision: str) -> Built:
+        if self.cached(job):
+            return Built(job.path, 0.0, True)
+        start = time.perf_counter()
+        _convert(job, fmt, precision, self.seed)
+        return Built(job.path, time.perf_counter() - start, False)
+
+    def prefetch(
+        self, jobs: Sequence[Conversion], fmt: str, precision: str, workers: int, progress=None
+    ) -> int:
+        """Convert the files of ``jobs`` not cached yet, ``workers`` at a time in fresh
+        (spawned) processes, so that what measures them later finds them cached; the
+        conversion is single-threaded and the int8 TFLite path spends ~3 s per block in
+        the converter, so a table's blocks convert about ``workers`` times faster.  Returns
+        how many were converted.  With ``workers`` < 2, for ONNX files (~0.1 s each), or
+        for fewer files than would repay starting the processes (~5-10 s each: torch and
+        the converter imported), nothing happens here: each file is converted where it
+        is first used."""
+        todo = list({j.path: j for j in jobs if not self.cached(j) and _portable(j)}.values())
+        workers = min(workers, len(todo) // MIN_PER_WORKER)
+        if workers < 2 or fmt != "tflite":  # ONNX: ~0.1 s a block, less than a start-up
+            return 0
+        context = multiprocessing.get_context("spawn")  # no forked converter/OpenMP state
+        label = f"converting {len(todo)} models ({workers} processes)"
+        with (
+            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
+            progress_bar(label, len(todo), progress) as bar,
+        ):
+            futures = {pool.submit(_convert, j, fmt, precision, self.seed): j for j in todo}
+            try:
+                for f in concurrent.futures.as_completed(futures):
+                    f.result()
+                    bar.advance(1)
+            except HwnasError as e:  # a failed conversion: its one line, and which file
+                raise type(e)(
+                    f"{_label(futures[f].what)}: {e} (the files converted so far are "
+                    f"cached; re-run the same command to continue)"
+                ) from e
+            finally:
+                pool.shutdown(cancel_futures=True)
+        return len(todo)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One model file to make: where it goes, a picklable maker of its module (for a
+    worker process), the NCHW input shape and what it is (the note beside the file)."""
+
+    path: Path
+    make: Callable[[], nn.Module]
+    shape: tuple
+    what: dict
+
+
+MIN_PER_WORKER = 3  # files per worker below which starting it (~2 conversions' time) does not pay
+
+
+def _convert(job: Conversion, fmt: str, precision: str, seed: int) -> None:
+    """Make ``job``'s file (atomically) and its readable note (the name is only a hash)."""
+    torch.set_num_threads(1)
+    with native_stderr_quiet():
+        export_model(job.make(), job.shape, fmt, precision, job.path, seed=seed)
+    atomic_write_json(
+        job.path.with_suffix(job.path.suffix + ".json"),
+        {"what": job.what, "format": fmt, "precision": precision},
+    )
+
+
+def _catalog_network(name: str, params: dict, choices: list, seed: int) -> nn.Module:
+    return network_module(get_space(name, **params), choices, seed)
+
+
+def _in_catalog(space: SearchSpace) -> bool:
+    """Whether ``get_space(space.name, **space.params)`` rebuilds ``space`` (then a worker
+    process can make its networks from the name)."""
+    try:
+        return get_space(space.name, **space.params).all_keys() == space.all_keys()
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _label(what: dict) -> str:
+    if what["kind"] == "block":
+        return "block " + "/".join(map(str, what["key"]))
+    return f"network {what['space']} {what['choices']}"
+
+
+def _portable(job: Conversion) -> bool:
+    return not (isinstance(job.make, functools.partial) and job.make.func is network_module)
 
 
 def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
@@ -237,6 +324,7 @@ def random_input(shape: Sequence[int], dtype, seed: int = 0) -> np.ndarray:
 __all__ = [
     "ModelCache",
     "Built",
+    "Conversion",
     "FORMATS",
     "PRECISIONS",
     "RECIPE_VERSION",

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 
-# Long because its signature declares the command's 19 options (typer); the body is one
+# Long because its signature declares the command's 20 options (typer); the body is one
 # ProfileConfig and one call.
 def profile_command(
     device: str = typer.Option(
@@ -88,6 +88,12 @@ def profile_command(
         "measure what a standalone block model costs beyond the block "
         "(2 stacked copies vs 1) and calibrate the table with it.",
     ),
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        help="Processes converting the model files before timing starts (default: the "
+        "usable cores; 1: convert each where it is timed).",
+    ),
 ) -> None:
     """Measure every distinct block of a space on a device into a latency table."""
     from .runner import ProfileConfig, profile_run
@@ -115,6 +121,7 @@ def profile_command(
         min_seconds=min_seconds,
         ruler=ruler,
         calibrate=calibrate,
+        jobs=jobs,
     )
     r = profile_run(cfg)
     typer.echo(
