@@ -230,7 +230,13 @@ class ModelCache:
         return Built(job.path, time.perf_counter() - start, False)
 
     def prefetch(
-        self, jobs: Sequence[Conversion], fmt: str, precision: str, workers: int, progress=None
+        self,
+        jobs: Sequence[Conversion],
+        fmt: str,
+        precision: str,
+        workers: int,
+        progress=None,
+        say: Callable[[str], None] | None = None,
     ) -> int:
         """Convert the files of ``jobs`` not cached yet, ``workers`` at a time in fresh
         (spawned) processes, so that what measures them later finds them cached; the
@@ -246,6 +252,8 @@ class ModelCache:
             return 0
         context = multiprocessing.get_context("spawn")  # no forked converter/OpenMP state
         label = f"converting {len(todo)} models ({workers} processes)"
+        if say is not None:
+            say(f"{label} before timing them (--jobs sets how many processes)")
         with (
             concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
             progress_bar(label, len(todo), progress) as bar,

@@ -242,7 +242,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
 
     cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
     rows, old_meta = existing(out, space, prov)
-    _prefetch(job, rows, old_meta, result)
+    _prefetch(job, rows, old_meta, result, log)
     known = old_meta.get("provenance", {}).get("ruler")
     if known or (cfg.ruler and not rows):  # a table keeps how it began, with or without
         record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
@@ -296,7 +296,7 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
         _calibrate(job, log)
 
 
-def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult) -> None:
+def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult, log) -> None:
     """Convert, ``cfg.jobs`` processes at a time, every model file this call will time and
     the cache lacks (the ruler, the blocks the table lacks, the edges' models, the
     calibration's networks), before any timing starts: timings then run alone, and the
@@ -315,15 +315,16 @@ def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult) -> None:
     if supports_ruler(job.backend):
         archs += sample_archs(space, 0, cfg.seed)[:1]
     if cfg.keys is None and (cfg.limit is None or cfg.limit >= len(todo)):
-        if cfg.edges and "edges" not in meta:
-            jobs += [cache.block_job(i, fmt, precision, 2) for i in edge_keys(space)]
+        pairs = edge_keys(space)
+        if cfg.edges and "edges" not in meta and len(pairs) >= 3:  # as measure_edges needs
+            jobs += [cache.block_job(i, fmt, precision, 2) for i in pairs]
         if cfg.calibrate and "fitted_on" not in meta.get("calibration", {}):
             refs = len(sample_archs(space, 0, cfg.seed))  # as _calibrate asks validate
             archs += sample_archs(space, max(0, cfg.calibrate - refs), cfg.seed)
     jobs += [cache.network_job(space, a, fmt, precision) for a in archs]
     workers = cfg.jobs or len(os.sched_getaffinity(0))
     start = time.perf_counter()
-    result.converted += cache.prefetch(jobs, fmt, precision, workers, cfg.progress)
+    result.converted += cache.prefetch(jobs, fmt, precision, workers, cfg.progress, log)
     result.conversion_s += time.perf_counter() - start
 
 
