@@ -16,6 +16,7 @@ from hwnas.space import SearchSpace, get_space
 
 from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
 from .blockmodels import RECIPE_VERSION, ModelCache, is_analytic
+from .cores import available_cores
 from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
 from .ruler import supports_ruler, table_ruler
@@ -312,8 +313,8 @@ def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult, log) -> 
     todo = [i for i in blocks if i.key not in done]
     jobs = [cache.block_job(i, fmt, precision) for i in todo[: cfg.limit]]
     archs = []
-    if supports_ruler(job.backend):
-        archs += sample_archs(space, 0, cfg.seed)[:1]
+    if supports_ruler(job.backend) and (cfg.ruler or meta.get("provenance", {}).get("ruler")):
+        archs += sample_archs(space, 0, cfg.seed)[:1]  # the ruler (ruler_model)
     if cfg.keys is None and (cfg.limit is None or cfg.limit >= len(todo)):
         pairs = edge_keys(space)
         if cfg.edges and "edges" not in meta and len(pairs) >= 3:  # as measure_edges needs
@@ -322,7 +323,7 @@ def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult, log) -> 
             refs = len(sample_archs(space, 0, cfg.seed))  # as _calibrate asks validate
             archs += sample_archs(space, max(0, cfg.calibrate - refs), cfg.seed)
     jobs += [cache.network_job(space, a, fmt, precision) for a in archs]
-    workers = cfg.jobs or len(os.sched_getaffinity(0))
+    workers = cfg.jobs or len(available_cores() or range(os.cpu_count() or 1))
     start = time.perf_counter()
     result.converted += cache.prefetch(jobs, fmt, precision, workers, cfg.progress, log)
     result.conversion_s += time.perf_counter() - start
