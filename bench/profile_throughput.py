@@ -17,7 +17,7 @@ import torch
 from _results import add_merge_option, write_rows
 
 from hwnas.logs import show_on_stderr
-from hwnas.device_profiler.cores import available_cores
+from hwnas.device_profiler.cores import default_jobs
 from hwnas.device_profiler.runner import ProfileConfig, profile_run
 from hwnas.space import get_space
 
@@ -76,7 +76,7 @@ def one(
         "repeat_cv_median": round(statistics.median(cvs), 4) if cvs else None,
         "repeat_cv_p90": round(sorted(cvs)[int(0.9 * (len(cvs) - 1))], 4) if cvs else None,
         "converted": r.converted,
-        "jobs": jobs or len(available_cores() or range(os.cpu_count() or 1)),  # profile --jobs
+        "jobs": default_jobs(jobs),  # processes converting (profile --jobs)
         "warmup": 10,
         "runs": runs,
         "repeats": repeats,

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -440,3 +441,30 @@ def test_worker_processes_convert_the_files_conversion_in_place_makes(tmp_path, 
         built = here.block(i, "tflite", "int8")
         assert not built.cached
         assert built.path.read_bytes() == pooled.block(i, "tflite", "int8").path.read_bytes()
+
+
+def test_a_catalog_network_is_made_in_a_worker_from_its_name_a_custom_one_in_place(tmp_path):
+    import pickle
+
+    from hwnas.device_profiler.blockmodels import _portable, network_module
+
+    space = get_space("fbnet-small")
+    arch = random_arch(space, seed=3)
+    c = ModelCache.at(tmp_path)
+    job = c.network_job(space, arch, "tflite", "int8")
+    made = pickle.loads(pickle.dumps(job)).make()  # what a spawned worker builds
+    want = network_module(space, arch, c.seed).state_dict()
+    got = made.state_dict()
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert _portable(job) and job.path == c.path_for(c.network_what(space, arch), "tflite", "int8")
+    # a space built here (not in the catalog) cannot be rebuilt by name: converted in place
+    assert not _portable(c.network_job(TINY, random_arch(TINY, seed=0), "tflite", "int8"))
+    assert (
+        c.prefetch(
+            [c.network_job(TINY, random_arch(TINY, seed=i), "tflite", "int8") for i in range(8)],
+            "tflite",
+            "int8",
+            workers=2,
+        )
+        == 0
+    )

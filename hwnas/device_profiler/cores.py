@@ -21,6 +21,11 @@ def available_cores() -> tuple[int, ...] | None:
     return tuple(sorted(os.sched_getaffinity(0)))
 
 
+def default_jobs(jobs: int | None) -> int:
+    """``jobs``, or (None) as many as the cores this process may run on."""
+    return jobs or len(available_cores() or range(os.cpu_count() or 1))
+
+
 def core_list(cores) -> str:
     """``(0, 1, 2, 5)`` → ``'0-2,5'`` (what --cores takes)."""
     out, run = [], []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from hwnas.space import SearchSpace, get_space
 
 from .backends import BACKEND_FORMATS, BACKENDS, Backend, get_backend
 from .blockmodels import RECIPE_VERSION, ModelCache, is_analytic
-from .cores import available_cores
+from .cores import default_jobs
 from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
 from .ruler import supports_ruler, table_ruler
@@ -323,7 +322,7 @@ def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult, log) -> 
             refs = len(sample_archs(space, 0, cfg.seed))  # as _calibrate asks validate
             archs += sample_archs(space, max(0, cfg.calibrate - refs), cfg.seed)
     jobs += [cache.network_job(space, a, fmt, precision) for a in archs]
-    workers = cfg.jobs or len(available_cores() or range(os.cpu_count() or 1))
+    workers = default_jobs(cfg.jobs)
     start = time.perf_counter()
     result.converted += cache.prefetch(jobs, fmt, precision, workers, cfg.progress, log)
     result.conversion_s += time.perf_counter() - start
@@ -351,6 +350,7 @@ def _calibrate(job: _Job, log) -> None:
             seed=cfg.seed,
             cache_dir=cfg.cache_dir,
             progress=cfg.progress,
+            jobs=cfg.jobs,
         ),
         backend=job.backend,
         space=job.space,

@@ -251,7 +251,7 @@ def _diff_overall(d: dict):
     return t
 
 
-# ~60 lines: most of them the signature's option declarations (typer).
+# ~65 lines: most of them the signature's option declarations (typer).
 @tables_app.command("validate")
 def tables_validate(
     table: Path = typer.Argument(..., help="Table CSV."),
@@ -289,6 +289,9 @@ def tables_validate(
         "(default: the table's; on the host, where this "
         "machine lacks them, the last --threads cores).",
     ),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", help="Processes converting the networks first (default: the cores)."
+    ),
 ) -> None:
     """Predicted vs measured whole networks; fits and stores a calibration."""
     from hwnas.io import atomic_write_json
@@ -307,6 +310,7 @@ def tables_validate(
         rounds=rounds,
         threads=threads,
         cores=cores,
+        jobs=jobs,
     )
     report = validate(cfg)
     atomic_write_json(table.with_name(table.stem + ".validate.json"), report)

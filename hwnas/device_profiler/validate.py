@@ -19,7 +19,7 @@ from .backends import (
     measure_file,
 )
 from .blockmodels import ModelCache
-from .cores import available_cores, core_list, host_cores, parse_core_list
+from .cores import available_cores, core_list, default_jobs, host_cores, parse_core_list
 from .calibration import (
     apply_calibration,
     fit_calibration,
@@ -48,10 +48,13 @@ class ValidateConfig:
     rounds: int = 3  # passes over all networks, each shuffled; median of the round medians
     min_seconds: float = 0.2  # host backends: each network times at least this long a round
     progress: bool | None = None
+    jobs: int | None = None  # processes converting the networks first (None: usable cores)
 
     def __post_init__(self):
         if self.rounds < 1:
             raise HwnasError(f"--rounds {self.rounds} must be at least 1")
+        if self.jobs is not None and self.jobs < 1:
+            raise HwnasError(f"--jobs must be at least 1 (got {self.jobs})")
         if self.samples < 0:
             raise HwnasError(f"--samples {self.samples} must be >= 0")
         if not 0.0 < self.fit_fraction < 1.0:
@@ -166,8 +169,17 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         backend.min_seconds = cfg.min_seconds
     cache = ModelCache.at(cfg.cache_dir, int(prof.get("seed", 0)))
     archs = sample_archs(space, cfg.samples, cfg.seed)
+    fmt, precision = backend.model_format, backend.precision
     records = []
     try:
+        cache.prefetch(  # int8 TFLite networks: ~10 s each in the converter, so in parallel
+            [cache.network_job(space, a, fmt, precision) for a in archs],
+            fmt,
+            precision,
+            default_jobs(cfg.jobs),
+            cfg.progress,
+            log,
+        )
         with progress_bar(
             f"validating {table.path.name}", len(archs) * (cfg.rounds + 1), cfg.progress
         ) as bar:
