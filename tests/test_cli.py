@@ -230,3 +230,19 @@ def test_progress_bar_is_silent_off_a_tty(capsys, monkeypatch):
         bar.advance(1, "status")
         bar.update(total=4, status="more")
     assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch, tmp_path):
+    # typer returns Ctrl-C as exit status 130 (not an exception) with standalone_mode off;
+    # the line must still be said
+    import hwnas.device_profiler.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "profile_run", interrupted)
+    out = tmp_path / "new" / "t.csv"
+    code, _, err = run(
+        capsys, "profile", "--device", "host", "--space", "fbnet-small", "--out", out
+    )
+    assert code == 130 and err.strip().splitlines()[-1] == "error: interrupted"

@@ -111,6 +111,9 @@ _WRITE_ERRNOS = {
 }
 
 
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
+
+
 def _one_line(message) -> str:
     return f"error: {' '.join(str(message).split())}"
 
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="hwnas", standalone_mode=False) or 0
         if not isinstance(code, int):
             code = 0
+        if code == INTERRUPTED:  # typer turns Ctrl-C into Exit(130), returned here
+            raise typer.Abort()
     except NoArgsIsHelpError as e:
         e.show()
         code = 2
@@ -154,5 +159,5 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         remove_created_dirs()
         print("error: interrupted", file=sys.stderr)
-        code = 130
+        code = INTERRUPTED
     sys.exit(code)
