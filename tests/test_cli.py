@@ -235,7 +235,7 @@ def test_progress_bar_is_silent_off_a_tty(capsys, monkeypatch):
 def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch, tmp_path):
     # typer returns Ctrl-C as exit status 130 (not an exception) with standalone_mode off;
     # the line must still be said
-    import hwnas.device_profiler.runner as runner
+    from hwnas.device_profiler import runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
