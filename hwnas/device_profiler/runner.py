@@ -242,12 +242,6 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
 
     cfg, space, backend, out = job.cfg, job.space, job.backend, job.out
     rows, old_meta = existing(out, space, prov)
-    _prefetch(job, rows, old_meta, result, log)
-    known = old_meta.get("provenance", {}).get("ruler")
-    if known or (cfg.ruler and not rows):  # a table keeps how it began, with or without
-        record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
-        if record:
-            prov, result.ruler = {**prov, "ruler": record}, record
     done = {row_key(r) for r in rows}
     infos = space.all_layer_infos()
     random.Random(cfg.seed).shuffle(infos)  # drift spreads evenly over block types
@@ -259,6 +253,12 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
     complete = cfg.limit is None or cfg.limit >= len(todo)  # after this run
     if cfg.limit is not None:
         todo = todo[: cfg.limit]
+    _prefetch(job, todo, complete, old_meta, result, log)
+    known = old_meta.get("provenance", {}).get("ruler")
+    if known or (cfg.ruler and not rows):  # a table keeps how it began, with or without
+        record = table_ruler(space, backend, job.cache, known, log)  # a known unit is kept
+        if record:
+            prov, result.ruler = {**prov, "ruler": record}, record
     meta = table_meta(cfg, space, job.fmt, prov, old_meta)
     refine = (out, rows, meta)
     if rows and not todo:
@@ -296,25 +296,21 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
         _calibrate(job, log)
 
 
-def _prefetch(job: _Job, rows: list, meta: dict, result: ProfileResult, log) -> None:
+def _prefetch(job: _Job, todo: list, complete: bool, meta: dict, result, log) -> None:
     """Convert, ``cfg.jobs`` processes at a time, every model file this call will time and
-    the cache lacks (the ruler, the blocks the table lacks, the edges' models, the
-    calibration's networks), before any timing starts: timings then run alone, and the
-    int8 TFLite path, bound by the converter's ~3 s per block, is as many times faster."""
+    the cache lacks (the ruler, the blocks in ``todo``, and once the table is ``complete``
+    the edges' models and the calibration's networks), before any timing starts: timings
+    then run alone, and the int8 TFLite path, bound by the converter's ~3 s per block, is
+    as many times faster."""
     from .edges import edge_keys
     from .validate import sample_archs
 
     cfg, space, cache, fmt, precision = job.cfg, job.space, job.cache, job.fmt, job.precision
-    done = {row_key(r) for r in rows}
-    blocks = [i for i in space.all_layer_infos() if not is_analytic(i)]
-    if cfg.keys is not None:
-        blocks = [i for i in blocks if i.key in {tuple(k) for k in cfg.keys}]
-    todo = [i for i in blocks if i.key not in done]
-    jobs = [cache.block_job(i, fmt, precision) for i in todo[: cfg.limit]]
+    jobs = [cache.block_job(i, fmt, precision) for i in todo if not is_analytic(i)]
     archs = []
     if supports_ruler(job.backend) and (cfg.ruler or meta.get("provenance", {}).get("ruler")):
         archs += sample_archs(space, 0, cfg.seed)[:1]  # the ruler (ruler_model)
-    if cfg.keys is None and (cfg.limit is None or cfg.limit >= len(todo)):
+    if complete and cfg.keys is None:
         pairs = edge_keys(space)
         if cfg.edges and "edges" not in meta and len(pairs) >= 3:  # as measure_edges needs
             jobs += [cache.block_job(i, fmt, precision, 2) for i in pairs]
