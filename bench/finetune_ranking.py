@@ -35,7 +35,7 @@ from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.space import Arch, build_model, get_space  # noqa: E402
 from hwnas.stats import kendall_tau  # noqa: E402
 from hwnas.supernet.store import open_supernet  # noqa: E402
-from hwnas.train import make_optimizer, nhwc, TrainConfig  # noqa: E402
+from hwnas.train import TrainConfig, evaluate, make_optimizer, nhwc  # noqa: E402
 
 OUT = RESULTS / "finetune_ranking.json"
 RECIPE = "4e_all_wu0.3"
@@ -54,14 +54,9 @@ def truth() -> dict[tuple, float]:
 
 
 def held_out_accuracy(model: nn.Module, batches) -> float:
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in batches:
-            correct += int((model(x).argmax(1) == y).sum())
-            total += len(y)
+    accuracy = evaluate(model, batches)[1]  # the trainer's evaluation (eval mode)
     model.train()
-    return correct / total
+    return accuracy
 
 
 def tune(model: nn.Module, splits, steps: list[int], lr: float, val) -> dict[int, float]:
