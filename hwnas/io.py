@@ -5,6 +5,7 @@ left behind; and a way to keep native libraries' log lines off the terminal."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -295,6 +296,19 @@ def check_resume(
                 f"({', '.join(diff)}); use the same options or another --out"
             )
     return have
+
+
+def field_defaults(config) -> dict:
+    """The declared defaults of a dataclass's fields (``check_resume``'s ``defaults``: a
+    field added after a run began counts as its default when that run resumes); Paths as
+    strings, as ``config.json`` stores them."""
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}
 
 
 def atomic_write_rows(path: str | Path, rows: list[dict]) -> None:

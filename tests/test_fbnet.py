@@ -196,6 +196,11 @@ def test_resume_equals_uninterrupted(tmp_path):
     full = search(_cfg(tmp_path, "full", target_ms=target, epochs=3), table=table, space=TINY)
     part_cfg = _cfg(tmp_path, "part", target_ms=target, epochs=3)
     assert search(part_cfg, stop_after=2, table=table, space=TINY) is None
+    # a run begun before a setting existed resumes with that setting at its default
+    cfg_file = tmp_path / "part" / "config.json"
+    old = json.loads(cfg_file.read_text())
+    assert old.pop("gate") == "block"
+    cfg_file.write_text(json.dumps(old))
     resumed = search(
         _cfg(tmp_path, "part", target_ms=target, epochs=3, resume=True), table=table, space=TINY
     )

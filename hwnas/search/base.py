@@ -14,7 +14,13 @@ from typing import Any, ClassVar, Sequence
 
 from hwnas.accelerator import ACCELERATORS, Accelerator, resolve
 from hwnas.errors import HwnasError, check
-from hwnas.io import atomic_write_json, atomic_write_rows, atomic_write_text, check_resume
+from hwnas.io import (
+    atomic_write_json,
+    atomic_write_rows,
+    atomic_write_text,
+    check_resume,
+    field_defaults,
+)
 from hwnas.latency import LatencyTable, TableError
 from hwnas.space import Arch, SearchSpace
 
@@ -293,10 +299,12 @@ def accelerator_of(cfg: SearchConfig, say: bool = True) -> Accelerator:
 def prepare_out(cfg: SearchConfig, out: Path, ckpt: str) -> bool:
     """Check the output folder against ``--resume``; True when checkpoint ``ckpt`` is to be
     loaded.  Resuming with settings other than those in ``config.json`` is refused, except
-    the config's ``resume_free`` fields (the accelerator: a run resumes on another one)."""
+    the config's ``resume_free`` fields (the accelerator: a run resumes on another one); a
+    setting the run's ``config.json`` predates counts as its default."""
     free = getattr(cfg, "resume_free", RESUME_FREE_FIELDS)
     fixed = {k: v for k, v in config_dict(cfg).items() if k not in free}
-    return check_resume(out, ckpt, fixed, cfg.resume, "search", SearchError)
+    defaults = field_defaults(cfg) if dataclasses.is_dataclass(cfg) else None
+    return check_resume(out, ckpt, fixed, cfg.resume, "search", SearchError, defaults)
 
 
 def write_summary(out_dir: str | Path, markdown: str) -> None:

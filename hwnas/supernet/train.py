@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from hwnas.accelerator import ACCELERATORS, Accelerator, resolve
 from hwnas.errors import check
-from hwnas.io import atomic_write_json, atomic_write_rows, check_resume
+from hwnas.io import atomic_write_json, atomic_write_rows, check_resume, field_defaults
 from hwnas.progress import progress_bar
 from hwnas.data import load_for_space
 from hwnas.space import SearchSpace, get_space
@@ -329,11 +329,7 @@ def _manifest(cfg, space, net, splits, history: list, total: int, acc) -> dict:
 
 def _prepare(cfg: SupernetConfig, out: Path) -> None:
     fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_FREE_FIELDS}
-    defaults = {
-        f.name: f.default
-        for f in dataclasses.fields(SupernetConfig)
-        if f.default is not dataclasses.MISSING
-    }
+    defaults = field_defaults(SupernetConfig)
     check_resume(out, CKPT, fixed, cfg.resume, "supernet", SupernetError, defaults)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
