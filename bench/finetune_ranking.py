@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from supernet_ranking import RESULTS, near_set, spread_set  # noqa: E402
+from supernet_ranking import RESULTS, near_set, spread_set, spread_truth  # noqa: E402
 
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.space import Arch, build_model, get_space  # noqa: E402
@@ -44,13 +43,7 @@ NEAR = ["evo-depth-0.7", "evo-s14-0.7", "fb-all4-0.7"]
 
 def truth() -> dict[tuple, float]:
     res = json.loads((RESULTS / f"supernet_ranking_{RECIPE}.json").read_text())
-    alone = res["standalone"]
-    out = {
-        a: statistics.mean(alone[json.dumps(list(a))].values())
-        for a in spread_set()
-        if json.dumps(list(a)) in alone
-    }
-    return {**out, **near_set(RECIPE, NEAR)}
+    return {**spread_truth(res["standalone"]), **near_set(RECIPE, NEAR)}
 
 
 def held_out_accuracy(model: nn.Module, batches) -> float:

@@ -50,6 +50,16 @@ def spread_set() -> list[tuple]:
     ]
 
 
+def spread_truth(alone: dict) -> dict[tuple, float]:
+    """The spread set's architectures that have stand-alone accuracies in ``alone`` (the
+    results file's "standalone": choices JSON -> {seed: accuracy}), averaged over seeds."""
+    return {
+        a: statistics.mean(alone[json.dumps(list(a))].values())
+        for a in spread_set()
+        if json.dumps(list(a)) in alone
+    }
+
+
 def near_set(tag: str, groups: list[str]) -> dict[tuple, float]:
     """Distinct architectures rescore.py retrained (recipe ``tag``) in ``groups``, test
     accuracy averaged over their seeds."""
@@ -112,11 +122,7 @@ def main(argv=None) -> int:
                 print(f"spread {i + 1}/12 seed {seed}: {100 * acc:.2f}%", flush=True)
 
     sets = {
-        "spread": {
-            a: statistics.mean(alone[json.dumps(list(a))].values())
-            for a in spread_set()
-            if json.dumps(list(a)) in alone
-        },
+        "spread": spread_truth(alone),
         "near": near_set(tag, args.near),
     }
     sups = res.setdefault("supernets", {})
