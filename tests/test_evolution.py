@@ -125,6 +125,8 @@ def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
     run = tmp_path / "a"
     for f in ("arch.json", "topk.json", "log.csv", "summary.md", "evolution.png", "config.json"):
         assert (run / f).exists(), f
+    # the summary says what a supernet lead is worth and how to check it
+    assert "hwnas export RUN --reference" in (run / "summary.md").read_text()
     topk = json.loads((run / "topk.json").read_text())["archs"]
     assert all(a["predicted_ms"] <= target for a in topk)
     scores = [a["score"] for a in topk]

@@ -82,6 +82,16 @@ def plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> N
     save_figure(fig, out / "evolution.png")
 
 
+# what a supernet lead means (docs/benchmarks.md, "Search quality"): a winner 5 points
+# ahead of the scaled reference in the supernet retrained a point below it on host-litert
+SUPERNET_CAVEAT = (
+    "supernet accuracy orders architectures only roughly (Kendall τ 0.4–0.5 against "
+    "stand-alone training in hwnas's benchmarks; a 5-point lead over the reference has "
+    "retrained to a 1-point loss): `hwnas export RUN --reference` trains both with one "
+    "recipe before you ship"
+)
+
+
 def summary(out, cfg, space, table, result, history, topk) -> None:
     """summary.md: the settings, the winner (``result``, a SearchResult) and the top-k."""
     r, x = result, result.extra
@@ -108,6 +118,7 @@ def summary(out, cfg, space, table, result, history, topk) -> None:
             if s["scaled_reference"]
             else "- (the space cannot express the MobileNetV2-like reference)"
         ),
+        f"- {SUPERNET_CAVEAT}",
         "",
         "| layer | choice |",
         "|---|---|",
@@ -127,4 +138,4 @@ def summary(out, cfg, space, table, result, history, topk) -> None:
     write_summary(out, "\n".join(lines))
 
 
-__all__ = ["plot_front", "plot", "summary"]
+__all__ = ["SUPERNET_CAVEAT", "plot_front", "plot", "summary"]
