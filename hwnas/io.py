@@ -288,7 +288,8 @@ def check_resume(
         cfg_file = out / "config.json"
         old = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
         new = json.loads(json.dumps(config))  # tuples compare as the JSON lists
-        old = {**json.loads(json.dumps(defaults or {})), **old}
+        # as atomic_write_json stores them: tuples as lists, Paths as strings
+        old = {**json.loads(json.dumps(defaults or {}, default=_default)), **old}
         diff = sorted(k for k in new if k != "resume" and old.get(k) != new[k])
         if diff:
             raise error(
@@ -300,15 +301,14 @@ def check_resume(
 
 def field_defaults(config) -> dict:
     """The declared defaults of a dataclass's fields (``check_resume``'s ``defaults``: a
-    field added after a run began counts as its default when that run resumes); Paths as
-    strings, as ``config.json`` stores them."""
+    field added after a run began counts as its default when that run resumes)."""
     out = {}
     for f in dataclasses.fields(config):
         if f.default is not dataclasses.MISSING:
             out[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             out[f.name] = f.default_factory()
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}
+    return out
 
 
 def atomic_write_rows(path: str | Path, rows: list[dict]) -> None:
