@@ -53,6 +53,13 @@ def export_command(
         "reference scaled to the run's target with the same recipe "
         "(in parallel) and compare.",
     ),
+    ship: str = typer.Option(
+        "best",
+        "--ship",
+        help="With --reference: 'best' ships whichever of the two did better on the "
+        "validation split (the test set plays no part); 'searched' always ships the "
+        "search's architecture.",
+    ),
     accelerator: str = accelerator_option(),
     workers: int = workers_option(),
 ) -> None:
@@ -83,6 +90,7 @@ def export_command(
         eval_images=eval_images,
         threads=threads,
         reference=reference,
+        ship=ship.strip().lower(),
         accelerator=accelerator,
         workers=workers,
     )
@@ -111,7 +119,14 @@ def _result_lines(s: dict) -> str:
         ref = s["reference"]
         lines.append(
             f"scaled reference {ref['name']} ({ref['predicted_ms']:.3f} ms predicted), "
-            f"same recipe: {100 * ref['test_acc']:.2f}% fp32"
+            f"same recipe: {100 * ref['test_acc']:.2f}% fp32 (validation "
+            f"{100 * ref['val_acc']:.2f}%); searched architecture "
+            f"{100 * ref['winner_test_acc']:.2f}% (validation {100 * ref['winner_val_acc']:.2f}%)"
+        )
+        lines.append(
+            "shipped: the scaled reference (the search did not beat it on validation)"
+            if s.get("shipped") == "reference"
+            else "shipped: the searched architecture"
         )
     for m in lat["measured"]:
         lines.append(f"{m['file']} on {m['backend']}: {m['median_ms']:.3f} ms")

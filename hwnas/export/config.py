@@ -13,6 +13,7 @@ from hwnas.errors import HwnasError, check
 logger = logging.getLogger(__name__)
 
 PARITY_TOL = 1e-4
+SHIP = ("best", "searched")  # with --reference: which trained network the export ships
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ExportConfig:
     threads: int | None = None  # measurement threads (default: the table's, else 1)
     progress: bool = True
     reference: bool = False  # also train the scaled MobileNetV2-like reference, same recipe
+    ship: str = "best"  # with reference: ship the better on validation ("best") or "searched"
     accelerator: str = "cpu"  # where training runs (hwnas.accelerator); export is on the CPU
     workers: int = 0  # DataLoader workers decoding a lazy image folder
 
@@ -81,6 +83,7 @@ class ExportConfig:
                 f"--threads must be at least 1 (got {self.threads})",
             ),
             (self.workers >= 0, f"--workers must be at least 0 (got {self.workers})"),
+            (self.ship in SHIP, f"--ship {self.ship!r}: choose from {', '.join(SHIP)}"),
         ]
         check(checks)
 

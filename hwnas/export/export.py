@@ -26,7 +26,7 @@ from .checks import (
 )
 from .config import PARITY_TOL, ExportConfig, ExportResult, say
 from .inputs import check_writable, choose_backend, default_out, load_data, load_source, load_table
-from .training import finish_reference, start_reference, train_or_reuse
+from .training import finish_reference, pick_shipped, start_reference, train_or_reuse
 
 
 def export_run(cfg: ExportConfig) -> ExportResult:
@@ -56,9 +56,17 @@ def export_run(cfg: ExportConfig) -> ExportResult:
             if cfg.reference:
                 ref_job = start_reference(cfg, src, table, target, out / "reference")
             model, train_meta = train_or_reuse(cfg, src, splits, out / "train")
+            arch, shipped = src.arch, "searched"
             if ref_job is not None:
                 summary_ref = finish_reference(ref_job, train_meta)
+                shipped = pick_shipped(cfg.ship, train_meta.get("val_acc"), summary_ref["val_acc"])
+                if shipped == "reference":
+                    ref_src = ref_job[1]
+                    say(cfg, _shipping_reference(summary_ref, train_meta))
+                    model, train_meta = train_or_reuse(cfg, ref_src, splits, out / "reference")
+                    arch, predicted = ref_src.arch, ref_src.result.predicted_ms
             summary = _convert_and_check(cfg, src, splits, model, tmp, train_meta)
+            summary["shipped"] = shipped
             if ref_job is not None:
                 summary["reference"] = summary_ref
             summary["latency"] = _closing_loop(
@@ -78,13 +86,22 @@ def export_run(cfg: ExportConfig) -> ExportResult:
                 "table_provenance": provenance,
                 "seconds": time.perf_counter() - t_start,
             }
-            _write(tmp, src, splits, summary, where)
+            _write(tmp, src, arch, splits, summary, where)
             _finish(tmp, out)
         except BaseException:
             _abandon(tmp, out, ref_job)
             raise
         summary["out"] = str(out)
         return ExportResult(out, summary)
+
+
+def _shipping_reference(ref: dict, train_meta: dict) -> str:
+    """The progress line when the scaled reference is shipped instead of the search's pick."""
+    return (
+        f"shipping the scaled reference {ref['name']}: validation accuracy "
+        f"{100 * ref['val_acc']:.2f}% against the searched architecture's "
+        f"{100 * train_meta['val_acc']:.2f}% (--ship searched exports the search's pick)"
+    )
 
 
 def _check_inputs(cfg: ExportConfig, src, table, train_images: int) -> None:
@@ -119,15 +136,16 @@ def _measuring(cfg: ExportConfig, src) -> tuple:
     return table, provenance, choose_backend(cfg, provenance), threads
 
 
-def _write(tmp: Path, src, splits, summary: dict, where: dict) -> None:
-    """The architecture's figures and ``where`` (source, table, time) into ``summary``, then
-    the app files, the search plots, report.md and summary.json into ``tmp``."""
+def _write(tmp: Path, src, arch, splits, summary: dict, where: dict) -> None:
+    """The shipped architecture's figures and ``where`` (source, table, time) into
+    ``summary``, then the app files, the search's plots, report.md and summary.json into
+    ``tmp``."""
     from hwnas.space import arch_complexity
 
     from . import app, report
 
-    total, _ = arch_complexity(src.space, src.arch)
-    summary.update(arch=src.arch.to_dict(src.space), macs=total.macs, params=total.params, **where)
+    total, _ = arch_complexity(src.space, arch)
+    summary.update(arch=arch.to_dict(src.space), macs=total.macs, params=total.params, **where)
     app.write_app_files(tmp, splits, summary)
     if src.run_dir is not None:
         summary["search_plots"] = report.copy_search_plots(src.run_dir, tmp / "search")

@@ -131,7 +131,21 @@ def finish_reference(job, train_meta: dict) -> dict:
         "val_acc": meta["val_acc"],
         "seconds": meta["seconds"],
         "winner_test_acc": train_meta.get("test_acc"),
+        "winner_val_acc": train_meta.get("val_acc"),
     }
+
+
+def pick_shipped(ship: str, searched_val: float | None, reference_val: float | None) -> str:
+    """Which trained network an export ships: ``"reference"`` when ``ship`` is ``"best"`` and
+    the scaled reference did strictly better on the validation split (the test set plays no
+    part in the choice), else ``"searched"``."""
+    if (
+        ship == "best"
+        and None not in (searched_val, reference_val)
+        and reference_val > searched_val
+    ):
+        return "reference"
+    return "searched"
 
 
 def _same_arch(saved: Path, src: Source) -> bool:

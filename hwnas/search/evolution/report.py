@@ -88,7 +88,7 @@ SUPERNET_CAVEAT = (
     "supernet accuracy orders architectures only roughly (Kendall τ 0.4–0.5 against "
     "stand-alone training in hwnas's benchmarks; a 5-point lead over the reference has "
     "retrained to a 1-point loss): `hwnas export RUN --reference` trains both with one "
-    "recipe before you ship"
+    "recipe and ships the better on validation"
 )
 
 
