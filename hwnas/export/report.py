@@ -56,6 +56,8 @@ def write_plot(path: Path, summary: dict) -> None:
     ax2.set_ylabel("latency, ms (median)")
     ax2.set_title("predicted vs measured latency")
     ax2.tick_params(axis="x", labelsize=8)
+    if summary.get("shipped") == "reference":
+        fig.suptitle(f"shipped: the scaled reference ({summary['arch'].get('name')})")
     fig.tight_layout()
     save_figure(fig, path)
 
