@@ -458,6 +458,25 @@ def test_reference_trained_with_the_same_recipe_and_shipped_when_better(tmp_path
     assert "Shipped: the searched architecture" in (out / "report.md").read_text()
 
 
+def test_report_says_when_test_and_validation_disagree():
+    """A reference shipped on validation while the test set favours the searched network
+    (the twelfth make run: +0.63 on test, -0.21 on validation): the report says both, and
+    says nothing of the kind when the test set agrees."""
+    from hwnas.export.report import _reference
+
+    ref = {"name": "mobilenetv2 x0.9 repaired", "predicted_ms": 0.187, "test_acc": 0.9111}
+    ref |= {"val_acc": 0.9147, "winner_val_acc": 0.9126, "winner_test_acc": 0.9174}
+    text = " ".join(_reference({"reference": ref, "shipped": "reference"}))
+    assert "**Shipped: the scaled reference.**" in text and "91.47%" in text
+    assert "The test set puts the searched architecture ahead (+0.63 points)" in text
+    agree = " ".join(
+        _reference({"reference": ref | {"winner_test_acc": 0.905}, "shipped": "reference"})
+    )
+    assert "WORSE (-0.61 points)" in agree and "The test set puts" not in agree
+    searched = " ".join(_reference({"reference": ref, "shipped": "searched"}))
+    assert "Shipped: the searched architecture" in searched and "The test set puts" not in searched
+
+
 def test_pick_shipped():
     """The reference ships only under --ship best and only when strictly better on the
     validation split; ties, missing or NaN accuracies keep the search's pick."""
