@@ -52,22 +52,28 @@ bench: setup
 # latency on this host's table: there the search beat the scaled reference over 5 seeds; at
 # 60% it lost once, see docs/known-gaps.md), then the export (int8/fp32 TFLite, ONNX,
 # model.json, report) with the reference scaled to the same target trained beside it by the
-# same 8-epoch recipe. Every step resumes where it stopped. `make run TARGET_MS=0.5` sets an
+# same 6-epoch recipe (8 epochs took 15-16 min of an idle machine, 6 keep the job near 30;
+# the twelfth run's pair at 8 epochs: 91.74% and 91.11%). Every step resumes where it stopped. `make run TARGET_MS=0.5` sets an
 # absolute target instead.
 TABLE := latency_tables/host-ort_fbnet-small_r32.csv
 SUPERNET := runs/supernet-fbnet-small-fmnist
 TARGET_FRAC ?= 0.7
 TARGET := $(if $(TARGET_MS),--target-ms $(TARGET_MS),--target-frac $(TARGET_FRAC))
-# One torch thread: on a busy 2-core machine two threads oversubscribe the cores and a search
-# epoch went from ~1 min to over 12 min; override with `make run OMP_NUM_THREADS=2`.
-run: export OMP_NUM_THREADS ?= 1
+# Torch threads: the cores idle when `make run` starts (the cores less the last minute's load
+# average, at least 1), read once. On an idle 2-core machine two threads train the supernet
+# 1.4x faster than one; beside another job two oversubscribe the cores (a search epoch once
+# went from ~1 min to over 12 min), so there it is one. `make run OMP_NUM_THREADS=1` fixes it.
+# The export's two trainings (winner and reference) take half the cores each whatever it says.
+IDLE_CORES = $(shell $(PYTHON) -c "import os; print(max(1, os.cpu_count() - round(os.getloadavg()[0])))")
+run: export OMP_NUM_THREADS := $(or $(OMP_NUM_THREADS),$(IDLE_CORES))
 run: setup
+	@echo "make run: $$OMP_NUM_THREADS torch thread(s) (cores $$(nproc), load $$(cut -d' ' -f1 /proc/loadavg))"
 	$(BIN)/hwnas profile --device host --space fbnet-small --out $(TABLE)
 	$(BIN)/hwnas supernet train --space fbnet-small --epochs 3 \
 	  --out $(SUPERNET) --resume
 	$(BIN)/hwnas search --strategy evolution --supernet $(SUPERNET) --space fbnet-small \
 	  --table $(TABLE) $(TARGET) --out $(RUN) --resume
-	$(BIN)/hwnas export $(RUN) --epochs 8 --eval-images 2000 --reference --resume
+	$(BIN)/hwnas export $(RUN) --epochs 6 --eval-images 2000 --reference --resume
 	@echo "deployable files and report: $(RUN)/export"
 
 clean:

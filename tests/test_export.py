@@ -442,6 +442,12 @@ def test_reference_trained_with_the_same_recipe_and_shipped_when_better(tmp_path
     assert s["shipped"] == "reference" and s["arch"]["choices"] == ref["choices"] != searched
     assert s["latency"]["predicted_ms"] == pytest.approx(ref["predicted_ms"])
     assert s["train"]["test_acc"] == ref["test_acc"]
+    # the two trainings ran side by side on half the cores each (1 and 1 on 2 cores)
+    from hwnas.export.training import shared_threads
+
+    for side in ("train", "reference"):
+        config = json.loads((out / side / "result.json").read_text())["config"]
+        assert config["threads"] == shared_threads() == max(1, os.cpu_count() // 2)
     assert _onnx_matches(out / "model_fp32.onnx", space, ref["choices"], out / "reference/model.pt")
     report = (out / "report.md").read_text()
     assert "Against the hand-designed baseline" in report

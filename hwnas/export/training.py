@@ -27,7 +27,11 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     from hwnas.train import TrainConfig, config_changes, train
 
     tcfg = TrainConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, accelerator=cfg.accelerator
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        accelerator=cfg.accelerator,
+        threads=shared_threads() if cfg.reference else None,
     )
     model = build_model(src.space, src.arch)
     done = train_dir / "model.pt"
@@ -53,6 +57,14 @@ def train_or_reuse(cfg: ExportConfig, src: Source, splits, train_dir: Path):
     meta = {**json.loads(result_file.read_text()), "data": _data_id(cfg)}
     atomic_write_json(result_file, meta)
     return model.cpu().eval(), meta
+
+
+def shared_threads() -> int:
+    """Torch threads for each of the two trainings ``--reference`` runs side by side (the
+    winner here, the reference in ``start_reference``'s process): half the cores each, so
+    that the two never oversubscribe them whatever ``OMP_NUM_THREADS`` says (on 2 cores, 1
+    each)."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def start_reference(cfg: ExportConfig, src: Source, table, target, train_dir: Path):
@@ -105,7 +117,6 @@ def _reference_worker(cfg: ExportConfig, arch_dict: dict, train_dir: Path) -> No
     from hwnas.space import Arch
 
     exit_with_parent()
-    torch.set_num_threads(1)
     arch = Arch.from_dict(arch_dict)
     space = arch.get_space()
     quiet = dataclasses.replace(cfg, progress=False)
