@@ -210,9 +210,12 @@ def _quiet():
     try:
         with warnings.catch_warnings(), native_stderr_quiet():
             warnings.simplefilter("ignore")
-            from litert_torch._config import config
-
-            config.show_progress = False  # its rich log of every conversion stage
+            try:  # ONNX needs no litert-torch (a GPU box may lack it): quiet it only if there
+                from litert_torch._config import config
+            except ImportError:
+                config = None
+            if config is not None:
+                config.show_progress = False  # its rich log of every conversion stage
             yield
     finally:
         if old is None:

@@ -95,3 +95,21 @@ def test_int8_residual_block_keeps_int8_io(tmp_path, key):
     path = to_tflite(m, x, tmp_path / "r.tflite", int8=True, calib=[torch.randn_like(x)])
     io = tflite_io(path)
     assert (io["input"]["dtype"], io["output"]["dtype"]) == ("int8", "int8")
+
+
+def test_onnx_needs_no_litert_torch(tmp_path, monkeypatch):
+    """A GPU box with torch, onnx and onnxruntime but no litert-torch (as the accelerator
+    check found, 2026-12-04) still exports ONNX: only the TFLite path needs the converter."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "litert_torch" or m.startswith("litert_torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "litert_torch", None)  # `import litert_torch…` raises
+    with pytest.raises(ImportError):
+        import litert_torch._config  # noqa: F401
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 3, 8, 8)
+    path = to_onnx(model, x, tmp_path / "m.onnx")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, model(x).detach().numpy(), atol=1e-5)
