@@ -2,8 +2,8 @@
 folder's throughput with 0, 1 and 2 workers.
 
 Model steps: the MobileNetV2-like reference of ``fbnet-small`` (32 px) and of ``fbnet`` (224
-px), trained as ``hwnas.train`` trains (channels-last, the accelerator's autocast and grad
-scaler, SGD Nesterov) on batches already on the device, so that the figure is the model's,
+px), stepped by ``hwnas.train.train_step`` as the trainer steps (channels-last, the
+accelerator's autocast and grad scaler, SGD Nesterov) on batches already on the device, so that the figure is the model's,
 not the input pipeline's.  Folder: a generated folder of JPEGs read by ``load_dataset("folder",
 lazy=True)`` at 224 px with training augmentation (random-resized crop, flip), one pass over
 the training split.  Prints a table and writes ``bench/results/train_throughput.json`` (rows
@@ -31,7 +31,7 @@ from torch import nn
 
 from hwnas.accelerator import present, resolve
 from hwnas.space import build_model, get_space, reference_arch
-from hwnas.train import nhwc
+from hwnas.train import nhwc, train_step
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 KEY = ("host", "accelerator", "item")
@@ -53,16 +53,7 @@ def model_row(acc_name: str, resolution: int, warmup: int, steps: int) -> dict:
     y = torch.randint(0, space.num_classes, (batch,), device=acc.device)
 
     def step() -> None:
-        with acc.autocast():
-            loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        train_step(model, x, y, opt, scaler, loss_fn, acc)
 
     def sync() -> None:
         if acc.device.type == "cuda":

@@ -296,17 +296,7 @@ def _epoch(model, splits, cfg, epoch: int, steps: int, step, acc, progress) -> t
     with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", steps, progress) as bar:
         for x, y in loader:
             x, y = acc.move(x, y)
-            with acc.autocast():
-                logits = model(x)
-                loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+            loss, logits = train_step(model, x, y, optimizer, scaler, loss_fn, acc)
             scheduler.step()
             loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
@@ -317,6 +307,24 @@ def _epoch(model, splits, cfg, epoch: int, steps: int, step, acc, progress) -> t
             f"training diverged in epoch {epoch + 1} (loss is {loss_sum}); lower the learning rate"
         )
     return loss_sum, correct, seen
+
+
+def train_step(model, x, y, optimizer, scaler, loss_fn, acc: Accelerator) -> tuple:
+    """One optimiser step on a batch already on ``acc``'s device, under its autocast and
+    grad scaler (None: plain backward): (loss, logits).  ``bench/train_throughput.py``
+    times exactly this."""
+    with acc.autocast():
+        logits = model(x)
+        loss = loss_fn(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss, logits
 
 
 def _finish(model, splits, cfg, out, result: TrainResult, progress, acc) -> TrainResult:
@@ -358,6 +366,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "train_step",
     "evaluate",
     "make_optimizer",
     "make_scheduler",
