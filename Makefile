@@ -59,12 +59,16 @@ TABLE := latency_tables/host-ort_fbnet-small_r32.csv
 SUPERNET := runs/supernet-fbnet-small-fmnist
 TARGET_FRAC ?= 0.7
 TARGET := $(if $(TARGET_MS),--target-ms $(TARGET_MS),--target-frac $(TARGET_FRAC))
-# Torch threads: the cores idle when `make run` starts (the cores less the whole part of the
-# last minute's load average, at least 1), read once. On an idle 2-core machine two threads train the supernet
-# 1.4x faster than one; beside another job two oversubscribe the cores (a search epoch once
-# went from ~1 min to over 12 min), so there it is one. `make run OMP_NUM_THREADS=1` fixes it.
-# The export's two trainings (winner and reference) take half the cores each whatever it says.
-IDLE_CORES = $(shell $(PYTHON) -c "import os; print(max(1, os.cpu_count() - int(os.getloadavg()[0])))")
+# Torch threads: the cores idle when `make run` starts (scripts/idle_cores.py: the CPU time
+# /proc/stat counts as idle over one second, at least 1), read once. On an idle 2-core machine
+# two threads train the supernet 1.4x faster than one; beside another job two oversubscribe
+# the cores (a search epoch once went from ~1 min to over 12 min), so there it is one. (The
+# load average, used at first, still reads ~1 for a minute after a job ends.)
+# `make run OMP_NUM_THREADS=1` fixes it. The export's two trainings (winner and reference)
+# take half the cores each whatever it says.
+ifneq ($(filter run,$(MAKECMDGOALS)),)
+IDLE_CORES := $(shell $(PYTHON) scripts/idle_cores.py)
+endif
 run: export OMP_NUM_THREADS := $(or $(OMP_NUM_THREADS),$(IDLE_CORES))
 run: setup
 	@echo "make run: $$OMP_NUM_THREADS torch thread(s) (cores $$(nproc), load $$(cut -d' ' -f1 /proc/loadavg))"
