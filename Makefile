@@ -53,8 +53,8 @@ bench: setup
 # 60% it lost once, see docs/known-gaps.md), then the export (int8/fp32 TFLite, ONNX,
 # model.json, report) with the reference scaled to the same target trained beside it by the
 # same 6-epoch recipe (8 epochs took 15-16 min of an idle machine, 6 keep the job near 30;
-# the twelfth run's pair at 8 epochs: 91.74% and 91.11%). Every step resumes where it stopped. `make run TARGET_MS=0.5` sets an
-# absolute target instead.
+# the twelfth run's pair at 8 epochs: 91.74% and 91.11%). Every step resumes where it
+# stopped. `make run TARGET_MS=0.5` sets an absolute target instead.
 TABLE := latency_tables/host-ort_fbnet-small_r32.csv
 SUPERNET := runs/supernet-fbnet-small-fmnist
 TARGET_FRAC ?= 0.7

@@ -3,8 +3,8 @@ folder's throughput with 0, 1 and 2 workers.
 
 Model steps: the MobileNetV2-like reference of ``fbnet-small`` (32 px) and of ``fbnet`` (224
 px), stepped by ``hwnas.train.train_step`` as the trainer steps (channels-last, the
-accelerator's autocast and grad scaler, SGD Nesterov) on batches already on the device, so that the figure is the model's,
-not the input pipeline's.  Folder: a generated folder of JPEGs read by ``load_dataset("folder",
+accelerator's autocast and grad scaler, SGD Nesterov) on batches already on the device, so
+that the figure is the model's, not the input pipeline's.  Folder: a generated folder of JPEGs read by ``load_dataset("folder",
 lazy=True)`` at 224 px with training augmentation (random-resized crop, flip), one pass over
 the training split.  Prints a table and writes ``bench/results/train_throughput.json`` (rows
 keyed by host, accelerator and item; ``--merge`` keeps the rows of other hosts, so the CPU
@@ -30,6 +30,7 @@ from _results import add_merge_option, write_rows
 from torch import nn
 
 from hwnas.accelerator import present, resolve
+from hwnas.errors import HwnasError
 from hwnas.space import build_model, get_space, reference_arch
 from hwnas.train import nhwc, train_step
 
@@ -37,6 +38,8 @@ RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 KEY = ("host", "accelerator", "item")
 # (space, batch size) per resolution
 MODELS = {32: ("fbnet-small", 128), 224: ("fbnet", 32)}
+# (warm-up, timed) steps by (on the CPU, resolution): a CPU step at 224 px takes seconds
+STEPS = {(True, 32): (2, 10), (True, 224): (1, 3), (False, 32): (10, 50), (False, 224): (10, 50)}
 
 
 def model_row(acc_name: str, resolution: int, warmup: int, steps: int) -> dict:
@@ -121,28 +124,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     host = f"{platform.node() or 'host'} ({os.cpu_count()} cores)"
     rows = []
-    for name in args.accelerators.split(","):
-        cpu = name == "cpu"
-        for res in (int(r) for r in args.resolutions.split(",")):
-            warmup, steps = (1, 3) if cpu and res == 224 else ((2, 10) if cpu else (10, 50))
-            rows.append({"host": host, **model_row(name, res, warmup, steps)})
-            print(
-                f"{rows[-1]['accelerator']:40} {rows[-1]['item']:36} "
-                f"{rows[-1]['images_per_s']:9.1f} images/s",
-                flush=True,
-            )
+
+    def add(row: dict) -> None:
+        rows.append({"host": host, **row})
+        print(f"{row['accelerator']:40} {row['item']:36} {row['images_per_s']:9.1f} images/s")
+
+    try:
+        for name in args.accelerators.split(","):
+            for res in (int(r) for r in args.resolutions.split(",")):
+                add(model_row(name, res, *STEPS[name == "cpu", res]))
+    except HwnasError as e:  # an accelerator that is not here: its one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.workers:
         with tempfile.TemporaryDirectory() as tmp:
             make_folder(Path(tmp), 10, max(1, args.images // 10), 256)
             for w in (int(w) for w in args.workers.split(",")):
-                rows.append({"host": host, **folder_row(Path(tmp), w)})
-                print(
-                    f"{rows[-1]['accelerator']:40} {rows[-1]['item']:36} "
-                    f"{rows[-1]['images_per_s']:9.1f} images/s",
-                    flush=True,
-                )
-    gpu = [r for r in rows if not r["accelerator"].startswith("cpu")]
-    if not gpu:
+                add(folder_row(Path(tmp), w))
+    if all(r["accelerator"].startswith("cpu") for r in rows):
         print("no GPU found: CUDA and MPS were not measured on this host")
     write_rows(RESULTS, rows, KEY, args.merge, torch=torch.__version__)
     return 0

@@ -210,11 +210,10 @@ def _quiet():
     try:
         with warnings.catch_warnings(), native_stderr_quiet():
             warnings.simplefilter("ignore")
-            try:  # ONNX needs no litert-torch (a GPU box may lack it): quiet it only if there
+            # ONNX needs no litert-torch (a GPU box may lack it): quiet it only where it is
+            with contextlib.suppress(ImportError):
                 from litert_torch._config import config
-            except ImportError:
-                config = None
-            if config is not None:
+
                 config.show_progress = False  # its rich log of every conversion stage
             yield
     finally:
