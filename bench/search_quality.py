@@ -51,10 +51,10 @@ PLOT = Path(__file__).parent / "results" / "search_quality.png"
 RANKING = Path(__file__).parent / "results" / "supernet_ranking.json"
 
 
-def final_accuracy(space, arch, splits, epochs: int, seed: int) -> float:
+def final_accuracy(space, arch, splits, epochs: int, seed: int, accelerator: str = "cpu") -> float:
     """The identical final recipe for every contender: test accuracy after training."""
     model = build_model(space, arch)
-    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed, accelerator=accelerator)
     return train(model, splits, cfg, progress=False).test_acc
 
 
