@@ -274,6 +274,35 @@ def test_depth_sampling_makes_every_stage_depth_equally_likely():
     assert uniform[0] < n * 0.01  # what depth sampling fixes: (1/9)^3 of paths
 
 
+def test_channel_sampling_draws_ops_by_their_expansion():
+    """``channel_path``: depths as ``depth_path`` draws them, but the running residual ops in
+    proportion to their expansion (``e6`` six times as often as ``e1``), so the shared
+    master's outer channels train as often as the inner ones are shared."""
+    from collections import Counter
+
+    from hwnas.supernet.train import channel_path
+
+    space = get_space("fbnet-small")
+    net = FBNetSupernet(space)
+    skip = net.ops.index("skip")
+    slots = [i for v in net.residual_slots.values() for i in v]
+    gen = torch.Generator().manual_seed(0)
+    ops, depth = Counter(), Counter()
+    for _ in range(600):
+        arch = channel_path(net, gen)
+        space.layers(arch)  # a valid architecture
+        ops.update(net.ops[arch[i]] for i in slots if arch[i] != skip)
+        depth[sum(arch[i] != skip for i in net.residual_slots["s3"])] += 1
+    runs = sum(ops.values())
+    expansion = {op: net.specs[op].expansion for op in ops}
+    total = sum(expansion[op] for op in net.ops if op != "skip")
+    for op in net.ops:
+        if op != "skip":
+            assert abs(ops[op] / runs - expansion[op] / total) < 0.02, (op, ops)
+    assert set(depth) == {0, 1, 2, 3}
+    assert all(abs(c / 600 - 0.25) < 0.05 for c in depth.values()), depth
+
+
 def test_stage_first_skips_run_in_the_path_when_asked():
     """``skip_in_path``: a stage-first ``skip`` (a 1x1 projection) runs itself in the training
     path, undistilled, so the pass is the path's own network; by default it is distilled and
