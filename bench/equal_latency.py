@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from capacity_priors import PRIORS, prior_arch  # noqa: E402
 from search_quality import final_accuracy, recipe_tag  # noqa: E402  (the one recipe)
 
+from hwnas.errors import HwnasError  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.latency import LatencyTable  # noqa: E402
 from hwnas.logs import show_on_stderr  # noqa: E402
@@ -127,6 +128,8 @@ def _train(job: dict, epochs: int, accelerator: str, deadline: float) -> dict | 
 
 
 def cmd_train(args) -> int:
+    if not args.table.exists():
+        sys.exit(f"{args.table}: no table; run `hwnas profile --device host --space {SPACE}`")
     space = get_space(SPACE)
     table = LatencyTable.load(args.table)
     ref_ms = table.predict(reference_arch(space, "mobilenetv2"), space)
@@ -208,6 +211,8 @@ def cmd_rank(args) -> int:
     from hwnas.supernet.store import open_supernet
 
     out = args.out or RESULTS / f"equal_latency_{recipe_tag(args.epochs, None)}.json"
+    if not out.exists():
+        sys.exit(f"{out}: nothing retrained yet; run `bench/equal_latency.py train` first")
     doc = json.loads(out.read_text())
     space = get_space(SPACE)
     torch.set_num_threads(args.threads)
@@ -253,7 +258,10 @@ def main(argv=None) -> int:
         p.add_argument("--epochs", type=int, default=4)
         p.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    return cmd_train(args) if args.cmd == "train" else cmd_rank(args)
+    try:
+        return cmd_train(args) if args.cmd == "train" else cmd_rank(args)
+    except HwnasError as e:  # a bad table, supernet or architecture: one line
+        sys.exit(str(e))
 
 
 if __name__ == "__main__":
