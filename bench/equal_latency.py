@@ -15,9 +15,9 @@ script measures the space itself at one target, with the one final recipe
   [``--band``·T, T]: equal latency, which is what a search has to tell apart (uniform draws
   land there about once in 70,000).
 
-All but the reference and the priors (``--prior-seeds``) train with ``--seed``.  Trainings run in ``--workers`` processes (one
-torch thread each) on ``--accelerator``; on a GPU in float32 (``--amp`` for the trainer's
-mixed precision), so the recipe is the CPU's.  Each result is appended to the results file as
+All but the reference and the priors (``--prior-seeds``) train with ``--seed``.  Trainings
+run in ``--workers`` processes (one torch thread each) on ``--accelerator``; on a GPU in
+float32 (``--amp`` for the trainer's mixed precision), so the recipe is the CPU's.  Each result is appended to the results file as
 it finishes (``--resume`` skips those done); after ``--deadline-s`` no new training starts.
 
 ``rank SUPERNET``: the supernet's held-out accuracy (BatchNorm re-estimated, the whole held-out
@@ -89,6 +89,11 @@ def contenders(space, table, target: float, args) -> list[dict]:
     ]
 
 
+def results_path(args) -> Path:
+    """``--out``, or the recipe's results file in bench/results."""
+    return args.out or RESULTS / f"equal_latency_{recipe_tag(args.epochs, None)}.json"
+
+
 def key(job: dict) -> str:
     return f"{job['name']}/{job['seed']}"
 
@@ -135,7 +140,7 @@ def cmd_train(args) -> int:
     ref_ms = table.predict(reference_arch(space, "mobilenetv2"), space)
     target = args.target_frac * ref_ms
     jobs = contenders(space, table, target, args)
-    out = args.out or RESULTS / f"equal_latency_{recipe_tag(args.epochs, None)}.json"
+    out = results_path(args)
     doc = json.loads(out.read_text()) if args.resume and out.exists() else {}
     done = doc.get("entries", {})
     todo = [j for j in jobs if key(j) not in done]
@@ -210,7 +215,7 @@ def cmd_rank(args) -> int:
     from hwnas.search.evolution.ops import full_score
     from hwnas.supernet.store import open_supernet
 
-    out = args.out or RESULTS / f"equal_latency_{recipe_tag(args.epochs, None)}.json"
+    out = results_path(args)
     if not out.exists():
         sys.exit(f"{out}: nothing retrained yet; run `bench/equal_latency.py train` first")
     doc = json.loads(out.read_text())

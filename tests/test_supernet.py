@@ -277,7 +277,7 @@ def test_depth_sampling_makes_every_stage_depth_equally_likely():
 def test_channel_sampling_draws_ops_by_their_expansion():
     """``channel_path``: depths as ``depth_path`` draws them, but the running residual ops in
     proportion to their expansion (``e6`` six times as often as ``e1``), so the shared
-    master's outer channels train as often as the inner ones are shared."""
+    master's outer expansion channels train on more than a quarter of the draws."""
     from collections import Counter
 
     from hwnas.supernet.train import channel_path
