@@ -5,7 +5,8 @@ point under the 4-epoch recipe.  Searches land about half a point above it; this
 whether the space holds anything better, without a supernet: the exact DP of the latency
 table (``LatencyTable.best_under``) picks, under the same target, the architecture that
 maximises a hand-written *capacity prior* — a per-choice score — and each such architecture
-is retrained with the one recipe (``search_quality.final_accuracy``).  The priors:
+is retrained with the one recipe (``search_quality.final_accuracy``).  The priors (``hwnas.search.confirm.CAPACITY_PRIORS``, whose picks evolution's confirmation
+trains):
 
 * ``macs``: expansion 6 > 3 > 1 (group convs 0.8x), a 5x5 kernel +0.3, wider stages +2 each;
 * ``depth``: every non-skip op nearly equal (as few skips as fit), wider stages +1 each;
@@ -36,37 +37,16 @@ from search_quality import final_accuracy, recipe_tag  # noqa: E402  (the one re
 from hwnas.data import load_dataset  # noqa: E402
 from hwnas.latency import LatencyTable  # noqa: E402
 from hwnas.logs import show_on_stderr  # noqa: E402
+from hwnas.search.confirm import CAPACITY_PRIORS as PRIORS, capacity_arch  # noqa: E402
 from hwnas.space import Arch, get_space  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-# name: (score per width step, expansion 6/3/1, 5x5 bonus)
-PRIORS = {
-    "macs": (2, (3, 2, 1), 0.3),
-    "depth": (1, (3.5, 3.2, 3), 0.2),
-    "width": (6, (3, 2, 1), 0.3),
-    "e6only": (2, (3, 0.5, 0.2), 0.5),
-}
-
-
-def op_score(op: str, expansion: tuple, k5: float) -> float:
-    """A block's prior score: by expansion, group convs at 0.8x, +``k5`` for a 5x5 kernel."""
-    if op == "skip":
-        return 0.0
-    e = op.split("_")[2]  # ir_k5_e6[_g2]
-    s = dict(zip(("e6", "e3", "e1"), expansion))[e] * (0.8 if op.endswith("_g2") else 1.0)
-    return s + (k5 if "_k5_" in op else 0.0)
 
 
 def prior_arch(space, table, target_ms: float, prior: str) -> Arch:
-    """The architecture under ``target_ms`` with the highest total ``prior`` score."""
-    width_step, expansion, k5 = PRIORS[prior]
-    scores = [
-        [width_step * i for i in range(len(c.options))]
-        if c.kind == "width"
-        else [op_score(o, expansion, k5) for o in c.options]
-        for c in space.choices
-    ]
-    return Arch.of(space, table.best_under(space, scores, target_ms).choices, prior)
+    """The architecture under ``target_ms`` with the highest total ``prior`` score (the
+    searches' capacity picks, ``hwnas.search.confirm.capacity_arch``), named ``prior``."""
+    return Arch.of(space, capacity_arch(space, table, target_ms, prior).choices, prior)
 
 
 def main(argv=None) -> int:

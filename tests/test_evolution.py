@@ -110,7 +110,7 @@ def _evo(out, supernet, target, **kw):
         parents=3,
         calib_batches=2,
         eval_batches=1,
-        **kw,
+        **{"confirm": 0, **kw},
     )
 
 
@@ -144,6 +144,103 @@ def test_evolution_winner_under_target_outputs_and_resume(trained, tmp_path):
         search(_evo(tmp_path / "b", out, target), table=table, space=SPACE)
     again = search(_evo(tmp_path / "b", out, target, resume=True), table=table, space=SPACE)
     assert again.choices == rec.choices and again.extra["evaluations"] == rec.extra["evaluations"]
+
+
+def test_confirmation_trains_leaders_and_capacity_picks_and_the_best_on_val_wins(
+    trained, tmp_path, monkeypatch
+):
+    """With ``confirm``: the supernet's leaders and the table's capacity picks, all under the
+    target, each trained stand-alone; the winner is the one with the best held-out accuracy,
+    that accuracy is a real training's, and a second pass trains nothing again."""
+    from hwnas.search import confirm as confirm_mod
+    from hwnas.space import build_model
+    from hwnas.train import TrainConfig, train
+
+    out, _ = trained
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    target = lo + 0.5 * (hi - lo)
+    run = tmp_path / "c"
+    rec = search(_evo(run, out, target, confirm=2), table=table, space=SPACE)
+    rows = rec.extra["confirm"]["candidates"]
+    assert rec.extra["confirm"]["reference"] is None  # this space has no MobileNetV2 skeleton
+    sources = [r["source"] for r in rows]
+    assert {"supernet #1", "supernet #2"} <= set(sources)
+    assert any(s.startswith("capacity ") for s in sources)
+    assert len({tuple(r["choices"]) for r in rows}) == len(rows)
+    assert all(r["predicted_ms"] <= target for r in rows)
+    accs = [r["proxy_acc"] for r in rows]
+    assert accs == sorted(accs, reverse=True) and list(rec.choices) == rows[0]["choices"]
+    assert rec.predicted_ms <= target
+    assert "## Confirmation" in (run / "summary.md").read_text()
+    # the winner's figure is its stand-alone training's held-out accuracy
+    _, _, splits = open_supernet(out, SPACE, "fashion-mnist")
+    torch.manual_seed(0)
+    again = train(
+        build_model(SPACE, Arch.of(SPACE, rows[0]["choices"])),
+        splits,
+        TrainConfig(epochs=1, batch_size=128, seed=0),
+        progress=False,
+    )
+    assert again.val_acc == pytest.approx(rows[0]["proxy_acc"], abs=1e-9)
+
+    # confirm.json keeps every result: the same candidates again train nothing
+    def refuse(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(confirm_mod, "train", refuse)
+    redo = confirm_mod.confirm(SPACE, [dict(r) for r in rows[::-1]], splits, run)
+    assert [r["proxy_acc"] for r in redo] == [r["proxy_acc"] for r in rows[::-1]]
+
+
+def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
+    """On fbnet-small (which has the MobileNetV2-like reference) the confirmation trains the
+    capacity picks as candidates and the scaled reference beside them, under one recipe; the
+    reference is reported, never the winner, and every network is under the target."""
+    from types import SimpleNamespace
+
+    from hwnas.data import load_for_space
+    from hwnas.search.baselines import scaled_reference
+    from hwnas.search.confirm import settle
+    from hwnas.space import get_space, reference_arch
+    from hwnas.supernet import FBNetSupernet
+
+    torch.set_num_threads(1)
+    space = get_space("fbnet-small")
+    table = synthetic_table(space)
+    target = 0.7 * table.predict(reference_arch(space, "mobilenetv2"), space)
+    splits = load_for_space("fashion-mnist", None, space, 0, 160)
+    cfg = SimpleNamespace(target_ms=target, confirm=2, confirm_epochs=1, seed=0, accelerator="cpu")
+    fitness = {}
+    got = settle(cfg, FBNetSupernet(space), space, table, [], fitness, splits, tmp_path)
+    sources = [c["source"] for c in got["candidates"]]
+    assert sorted(sources) == ["capacity e6only", "capacity macs"]
+    accs = [c["proxy_acc"] for c in got["candidates"]]
+    assert accs == sorted(accs, reverse=True)
+    ref = got["reference"]
+    assert ref["choices"] == list(scaled_reference(space, table, target).choices)
+    assert all(r["predicted_ms"] <= target for r in got["candidates"] + [ref])
+    assert all(tuple(c["choices"]) in fitness for c in got["candidates"])  # scored, reported
+    assert 0 <= ref["proxy_acc"] <= 1 and ref["supernet_acc"] is not None
+
+
+def test_capacity_picks_fill_the_target_with_the_biggest_blocks():
+    """The capacity prior's DP: under a generous target the ``macs`` pick is every layer's
+    largest block at the widest widths; under a tight one it stays under the target; a space
+    whose ops are not whole block keys has no pick."""
+    from hwnas.search.confirm import capacity_arch
+    from hwnas.space import get_space
+
+    table = synthetic_table(SPACE)
+    lo, hi = table.bounds(SPACE)
+    big = capacity_arch(SPACE, table, 2 * hi, "macs")
+    for c, v in zip(SPACE.choices, big.choices):
+        assert c.options[v] == (max(c.options) if c.kind == "width" else "ir_k3_e3")
+    tight = capacity_arch(SPACE, table, lo + 0.2 * (hi - lo), "e6only")
+    assert table.predict(tight, SPACE) <= lo + 0.2 * (hi - lo)
+    assert table.predict(tight, SPACE) < table.predict(big, SPACE)
+    mnas = get_space("mnasnet-small")
+    assert capacity_arch(mnas, synthetic_table(mnas), 1e9, "macs") is None
 
 
 def test_evolution_refuses_a_supernet_of_another_space(trained, tmp_path):

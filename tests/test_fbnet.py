@@ -184,6 +184,11 @@ def test_end_to_end_tiny_budget(tmp_path, mode, capsys):
     arch = json.loads((out / "arch.json").read_text())
     assert arch["predicted_ms"] <= target and arch["margin_ms"] >= 0
     assert arch["mode"] == mode and list(rec.choices) == arch["choices"]
+    # the supernet's leaders and the capacity picks were trained; the best on val won
+    tried = rec.extra["confirm"]["candidates"]
+    assert list(rec.choices) == tried[0]["choices"] and len(tried) >= 3
+    assert all(c["predicted_ms"] <= target for c in tried)
+    assert "## Confirmation" in (out / "summary.md").read_text()
     lines = (out / "log.csv").read_text().splitlines()
     assert len(lines) == 3 and "H_s1.l0.op" in lines[0] and "skip_share" in lines[0]
     with pytest.raises(SearchError, match="already holds a search; pass --resume"):

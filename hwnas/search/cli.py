@@ -128,6 +128,16 @@ def search_command(
         None, "--population", help="evolution: architectures per generation."
     ),
     generations: Optional[int] = typer.Option(None, "--generations", help="evolution."),
+    confirm: Optional[int] = typer.Option(
+        None,
+        "--confirm",
+        help="evolution, fbnet: supernet leaders trained stand-alone at the end, with the "
+        "table's capacity picks; the best on the held-out split wins (default 3; 0: the "
+        "supernet's best wins).",
+    ),
+    confirm_epochs: Optional[int] = typer.Option(
+        None, "--confirm-epochs", help="evolution, fbnet: epochs of that training (default 1)."
+    ),
     accelerator: str = accelerator_option(),
 ) -> None:
     """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
@@ -157,6 +167,8 @@ def search_command(
             warmup_epochs=warmup_epochs,
             refine=refine,
             tune_weights=tune_weights,
+            confirm=confirm,
+            confirm_epochs=confirm_epochs,
         ),
         mnasnet=_given(
             reward=reward,
@@ -169,7 +181,12 @@ def search_command(
             latency=latency,
             evaluator=evaluator,
         ),
-        evolution=_given(population=population, generations=generations),
+        evolution=_given(
+            population=population,
+            generations=generations,
+            confirm=confirm,
+            confirm_epochs=confirm_epochs,
+        ),
     )
     _run(strategy, {**common, **own}, values, known, out)
 
@@ -215,9 +232,11 @@ def _strategy_options(strategy: Strategy, supernet, **by_strategy: dict) -> dict
     """The options of ``strategy`` that were given; another strategy's option is an error.
     --supernet belongs to all three: evolution needs it, fbnet starts from it, mnasnet scores
     with it."""
+    own = by_strategy[strategy.value]
     for other, flags in by_strategy.items():
-        if other != strategy.value and flags:
-            names = ", ".join("--" + k.replace("_", "-") for k in flags)
+        foreign = [k for k in flags if k not in own]
+        if other != strategy.value and foreign:
+            names = ", ".join("--" + k.replace("_", "-") for k in foreign)
             raise SearchError(f"{names}: only for --strategy {other}")
     return {**by_strategy[strategy.value], **_given(supernet=supernet)}
 

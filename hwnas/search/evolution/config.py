@@ -22,6 +22,11 @@ class EvolutionConfig(SearchConfig):
     calib_batches: int = 10  # of 64 training images, per architecture
     eval_batches: int = 4  # of 256 held-out images, per architecture
     rescore: int = 8  # the fittest re-scored on the whole held-out split at the end
+    # then the confirmation (search.confirm): this many leaders and the table's capacity picks
+    # trained stand-alone for confirm_epochs; the best on the held-out split wins (0: the
+    # supernet's best wins)
+    confirm: int = 3
+    confirm_epochs: int = 1
 
     def __post_init__(self):
         if self.parents is None:
@@ -47,6 +52,11 @@ class EvolutionConfig(SearchConfig):
                 "calib_batches and eval_batches must be at least 1",
             ),
             (self.rescore >= 0, f"rescore must be >= 0 (got {self.rescore})"),
+            (self.confirm >= 0, f"--confirm must be at least 0 (got {self.confirm})"),
+            (
+                self.confirm_epochs >= 1,
+                f"--confirm-epochs must be at least 1 (got {self.confirm_epochs})",
+            ),
         ]
 
 

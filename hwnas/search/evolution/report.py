@@ -8,6 +8,7 @@ from pathlib import Path
 from hwnas.io import save_figure
 
 from ..base import write_summary
+from ..confirm import summary_lines
 
 
 def plot_front(out: Path, results: list) -> None:
@@ -17,18 +18,21 @@ def plot_front(out: Path, results: list) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    # confirmed searches: the winners' and the references' accuracy after the confirmation's
+    # training (what picked the winners); otherwise their supernet accuracy
+    trained = all((r.extra.get("confirm") or {}).get("reference") for r in results)
     ax.plot(
         [r.predicted_ms for r in results],
-        [r.extra["supernet"]["winner_acc"] for r in results],
+        [front_accs(r, trained)[0] for r in results],
         "o-",
         color="C3",
         label="evolution winners",
     )
-    refs = [r.extra["supernet"] for r in results if r.extra["supernet"]["scaled_reference"]]
+    refs = [r for r in results if r.extra["supernet"]["scaled_reference"]]
     if refs:
         ax.plot(
-            [s["scaled_reference"]["predicted_ms"] for s in refs],
-            [s["scaled_reference_acc"] for s in refs],
+            [r.extra["supernet"]["scaled_reference"]["predicted_ms"] for r in refs],
+            [front_accs(r, trained)[1] for r in refs],
             "D--",
             color="k",
             label="MobileNetV2-like, scaled",
@@ -36,10 +40,24 @@ def plot_front(out: Path, results: list) -> None:
     for r in results:
         ax.axvline(r.target_ms, color="0.7", ls=":", lw=1)
     ax.set_xlabel("predicted latency (ms; dotted: targets)")
-    ax.set_ylabel("supernet accuracy (held out, BN re-estimated)")
+    ax.set_ylabel(
+        f"held-out accuracy after {results[0].extra['confirm']['epochs']} epoch(s) of training"
+        if trained
+        else "supernet accuracy (held out, BN re-estimated)"
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, out / "front.png")
+
+
+def front_accs(result, trained: bool) -> tuple[float, float | None]:
+    """A target's (winner, scaled reference) accuracy on the front: after the confirmation's
+    training when ``trained``, else in the supernet."""
+    if trained:
+        c = result.extra["confirm"]
+        return c["candidates"][0]["proxy_acc"], c["reference"]["proxy_acc"]
+    s = result.extra["supernet"]
+    return s["winner_acc"], s["scaled_reference_acc"]
 
 
 def plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> None:
@@ -134,6 +152,7 @@ def summary(out, cfg, space, table, result, history, topk) -> None:
     lines += [
         f"| {i + 1} | {table.predict(a, space):.3f} | {v:.3f} |" for i, (a, v) in enumerate(topk)
     ]
+    lines += summary_lines(x.get("confirm"))
     lines += ["", "Plot: `evolution.png`; per-generation numbers in `log.csv`."]
     write_summary(out, "\n".join(lines))
 

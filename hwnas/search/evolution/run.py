@@ -18,9 +18,12 @@ space, the search keeps a population of architectures under the target:
   wins: the generations' fitness (1,024 images) has a standard error of about 1.4 points,
   as large as the gaps between the leaders, so the maximum of many noisy scores would
   otherwise favour the luckiest draw (the winner's curse).  The scaled reference is scored
-  the same way.
+  the same way;
+* with ``confirm`` (default 3), the confirmation (``search.confirm``): the ``confirm``
+  re-scored leaders and the table's capacity picks are trained stand-alone for
+  ``confirm_epochs`` and the best on the held-out split wins (``confirm.json``).
 
-Every evaluated architecture is under the target, so the winner (the fittest seen) is too.
+Every evaluated architecture and every capacity pick is under the target, so the winner is too.
 The run writes what the other strategies write (``arch.json``, ``topk.json``, ``log.csv``,
 ``config.json``, ``summary.md``) plus ``evolution.png``; ``state.json`` after each generation
 lets ``--resume`` finish with the same result as an uninterrupted run.
@@ -45,6 +48,7 @@ from hwnas.supernet import SupernetError, path_accuracy
 from hwnas.supernet.store import open_supernet
 
 from . import report
+from ..confirm import settle
 from ..baselines import scaled_reference
 from ..tables import check_target, table_and_space
 from ..base import (
@@ -107,12 +111,22 @@ def search_targets(
                 "winner_acc": r.extra["supernet"]["winner_acc"],
                 "reference_ms": (r.extra["supernet"]["scaled_reference"] or {}).get("predicted_ms"),
                 "reference_acc": r.extra["supernet"]["scaled_reference_acc"],
+                # after the confirmation's training (None without one)
+                "winner_trained_acc": _trained(r, "winner"),
+                "reference_trained_acc": _trained(r, "reference"),
             }
             for r in results
         ],
     )
     report.plot_front(out, results)
     return results
+
+
+def _trained(result: SearchResult, who: str) -> float | None:
+    """The held-out accuracy the confirmation's training gave the winner or the reference."""
+    c = result.extra.get("confirm") or {}
+    row = c.get("reference") if who == "reference" else (c.get("candidates") or [None])[0]
+    return None if row is None else row["proxy_acc"]
 
 
 def search(
@@ -234,14 +248,16 @@ def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> 
         ranked, fitness = rescore_leaders(
             net, space, table, fitness, max(cfg.rescore, cfg.topk), splits, cfg.seed
         )
-    winner = Arch.of(space, ranked[0], "evolution")
+    confirmed = settle(cfg, net, space, table, ranked, fitness, splits, out)
+    best = tuple(confirmed["candidates"][0]["choices"]) if confirmed else ranked[0]
+    winner = Arch.of(space, best, "evolution")
     topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[: max(cfg.topk, 1)]]
     ref, ref_acc = _scaled_reference(cfg, net, space, table, splits)
     extra = {
         "supernet": {
             "path": str(cfg.supernet),
             "random_paths_mean": manifest["random_paths"]["mean"],
-            "winner_acc": fitness[ranked[0]],
+            "winner_acc": fitness[best],
             "scaled_reference_acc": ref_acc,
             "rescored": cfg.rescore,
             "scaled_reference": None
@@ -254,12 +270,13 @@ def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> 
         },
         "evaluations": len(fitness),
         "search_seconds": sum(r["seconds"] for r in history),
+        "confirm": confirmed,
     }
     result = write_result(out, space, table, winner, cfg.target_ms, "evolution", topk, extra)
     report.plot(out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc)
     report.summary(out, cfg, space, table, result, history, topk)
     logger.info(
-        f"supernet (BN re-estimated, held out): winner {fitness[ranked[0]]:.3f}"
+        f"supernet (BN re-estimated, held out): winner {fitness[best]:.3f}"
         + ("" if ref is None else f", scaled reference {ref_acc:.3f}")
     )
     return result

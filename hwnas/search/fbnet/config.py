@@ -39,6 +39,10 @@ class FBNetConfig(SearchConfig):
     supernet: str = ""  # start from a trained supernet (`hwnas supernet train`), not from scratch
     tune_weights: bool = False  # with a supernet: train its weights too (default: θ only)
     refine: int = 6  # generations of evolution on the supernet, seeded with θ's candidates
+    # with select: this many leaders and the table's capacity picks trained stand-alone for
+    # confirm_epochs, the best on the held-out split wins (search.confirm; 0: no training)
+    confirm: int = 3
+    confirm_epochs: int = 1
 
     def __post_init__(self):
         if self.mode == "auto":
@@ -75,6 +79,11 @@ class FBNetConfig(SearchConfig):
                 f"refine must be >= 0 and needs select >= 2 (got {self.refine})",
             ),
             (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
+            (self.confirm >= 0, f"--confirm must be at least 0 (got {self.confirm})"),
+            (
+                self.confirm_epochs >= 1,
+                f"--confirm-epochs must be at least 1 (got {self.confirm_epochs})",
+            ),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
             (
                 self.sampling in SAMPLERS,

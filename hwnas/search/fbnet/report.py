@@ -10,6 +10,7 @@ import numpy as np
 from hwnas.io import save_figure
 
 from ..base import write_summary
+from ..confirm import summary_lines
 
 
 def _probs(theta: list[list[float]]) -> list[np.ndarray]:
@@ -140,6 +141,7 @@ def write_fbnet_summary(out: Path, cfg, space, table, result, rows: list[dict], 
     ]
     lines += [f"| {k} | {v} |" for k, v in result.arch.to_dict(space)["values"].items()]
     lines += _topk_lines(space, table, topk, x.get("selected_by", "θ") != "θ")
+    lines += summary_lines(x.get("confirm"))
     lines += [
         "",
         "Plots: `theta_heatmap.png`, `theta_evolution.png`, `latency.png`; "
