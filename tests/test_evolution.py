@@ -212,7 +212,9 @@ def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     splits = load_for_space("fashion-mnist", None, space, 0, 160)
     cfg = SimpleNamespace(target_ms=target, confirm=2, confirm_epochs=1, seed=0, accelerator="cpu")
     fitness = {}
-    got = settle(cfg, FBNetSupernet(space), space, table, [], fitness, splits, tmp_path)
+    net = FBNetSupernet(space)
+    score = lambda a: path_accuracy(net, Arch.of(space, a), splits, seed=0)  # noqa: E731
+    got = settle(cfg, score, space, table, [], fitness, splits, tmp_path)
     sources = [c["source"] for c in got["candidates"]]
     assert sorted(sources) == ["capacity e6only", "capacity macs"]
     accs = [c["proxy_acc"] for c in got["candidates"]]

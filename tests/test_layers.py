@@ -124,6 +124,7 @@ def test_no_package_level_cycle():
 
 SEARCH_LAYERS = (
     ("base", "baselines", "tables"),
+    ("confirm",),  # the searches' last step: training their candidates
     ("evolution", "mnasnet"),
     ("fbnet",),
     ("__init__", "cli"),  # the one entry, search(cfg), and `hwnas search`

@@ -34,6 +34,8 @@ from hwnas.space import Arch, SearchSpace, build_model, parse_key
 from hwnas.space.blocks import IRBlock
 from hwnas.train import TrainConfig, train
 
+from .baselines import scaled_reference
+
 logger = logging.getLogger(__name__)
 
 CONFIRM = "confirm.json"
@@ -111,16 +113,13 @@ def candidates(
     return rows
 
 
-def settle(cfg, net, space, table, ranked, fitness: dict, splits, out) -> dict | None:
+def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict | None:
     """A search's confirmation with its settings (``cfg.confirm`` leaders of ``ranked``,
     ``cfg.confirm_epochs``, ``cfg.seed``, ``cfg.accelerator``); None when ``cfg.confirm`` is
-    0.  Candidates the supernet had not re-scored are scored on the whole held-out split
-    first (into ``fitness``, for the report).  The MobileNetV2-like reference scaled to the
+    0.  Candidates the supernet had not re-scored are scored first by ``score(choices)`` (the
+    search's re-scoring: the whole held-out split) into ``fitness``, for the report.  The MobileNetV2-like reference scaled to the
     target is trained the same way beside them — not a candidate, the bar the report shows.
     Returns ``{"epochs", "split", "candidates": best first, "reference": row or None}``."""
-    from .baselines import scaled_reference
-    from .evolution.ops import full_score
-
     if not cfg.confirm:
         return None
     rows = candidates(space, table, cfg.target_ms, ranked, fitness, cfg.confirm)
@@ -133,7 +132,7 @@ def settle(cfg, net, space, table, ranked, fitness: dict, splits, out) -> dict |
         a = tuple(r["choices"])
         r["predicted_ms"] = table.predict(Arch.of(space, a), space)
         if "supernet_acc" not in r:  # scored as the re-scored leaders were
-            r["supernet_acc"] = fitness[a] = full_score(net, space, a, splits, cfg.seed)
+            r["supernet_acc"] = fitness[a] = score(a)
     logger.info(
         f"confirming {len(rows)} candidates by {cfg.confirm_epochs} epoch(s) of stand-alone "
         "training each" + (", and the scaled reference beside them" if extra else "")

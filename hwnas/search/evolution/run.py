@@ -248,7 +248,8 @@ def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> 
         ranked, fitness = rescore_leaders(
             net, space, table, fitness, max(cfg.rescore, cfg.topk), splits, cfg.seed
         )
-    confirmed = settle(cfg, net, space, table, ranked, fitness, splits, out)
+    score = lambda a: full_score(net, space, a, splits, cfg.seed)  # noqa: E731
+    confirmed = settle(cfg, score, space, table, ranked, fitness, splits, out)
     best = tuple(confirmed["candidates"][0]["choices"]) if confirmed else ranked[0]
     winner = Arch.of(space, best, "evolution")
     topk = [(Arch.of(space, a, "evolution"), fitness[a]) for a in ranked[: max(cfg.topk, 1)]]

@@ -50,6 +50,7 @@ from hwnas.supernet import SupernetError
 
 from . import report
 from ..confirm import settle
+from ..evolution.ops import full_score
 from ..tables import check_target, table_and_space
 from ..base import (
     SearchError,
@@ -139,7 +140,8 @@ def _finish(cfg, space, table, state, out, splits) -> SearchResult:
     if cfg.select:  # the leaders by supernet accuracy, trained stand-alone with capacity picks
         fitness = {a.choices: v for a, v in topk}
         ranked = [a.choices for a, _ in topk]
-        confirmed = settle(cfg, state.net, space, table, ranked, fitness, splits, out)
+        score = lambda a: full_score(state.net, space, a, splits, cfg.seed)  # noqa: E731
+        confirmed = settle(cfg, score, space, table, ranked, fitness, splits, out)
         if confirmed:
             winner = Arch.of(space, confirmed["candidates"][0]["choices"], "fbnet")
     rows = [h["row"] for h in state.history]
