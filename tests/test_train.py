@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -68,6 +70,18 @@ def test_loss_decreases(splits, tmp_path):
     assert all(
         torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values())
     )
+
+
+def test_training_scored_on_val_can_skip_the_test_set(splits):
+    """``test=False`` (the confirmation's and MnasNet's children's trainings): the same
+    weights and validation accuracy, and no pass over the test set."""
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=0)
+    a, b = tiny(), tiny()
+    with_test = train(a, splits, cfg, progress=False)
+    without = train(b, splits, cfg, progress=False, test=False)
+    assert without.val_acc == with_test.val_acc and not math.isnan(with_test.test_acc)
+    assert math.isnan(without.test_acc)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])

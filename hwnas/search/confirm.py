@@ -108,8 +108,6 @@ def candidates(
         a = capacity_arch(space, table, target_ms, p)
         if a is not None and all(r["choices"] != list(a.choices) for r in rows):
             rows.append({"choices": list(a.choices), "source": f"capacity {p}"})
-    for r in rows:
-        r["predicted_ms"] = table.predict(Arch.of(space, r["choices"]), space)
     return rows
 
 
@@ -117,8 +115,9 @@ def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict
     """A search's confirmation with its settings (``cfg.confirm`` leaders of ``ranked``,
     ``cfg.confirm_epochs``, ``cfg.seed``, ``cfg.accelerator``); None when ``cfg.confirm`` is
     0.  Candidates the supernet had not re-scored are scored first by ``score(choices)`` (the
-    search's re-scoring: the whole held-out split) into ``fitness``, for the report.  The MobileNetV2-like reference scaled to the
-    target is trained the same way beside them — not a candidate, the bar the report shows.
+    search's re-scoring: the whole held-out split) into ``fitness``, for the report.  The
+    MobileNetV2-like reference scaled to the target is trained the same way beside them —
+    not a candidate, the bar the report shows.
     Returns ``{"epochs", "split", "candidates": best first, "reference": row or None}``."""
     if not cfg.confirm:
         return None
@@ -169,7 +168,6 @@ def confirm(
         if kept.get("epochs") == epochs and kept.get("seed") == seed:
             done = {tuple(r["choices"]): r for r in kept["candidates"] if "proxy_acc" in r}
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed, accelerator=accelerator)
-    held_out = splits.with_test(splits.val)  # scored on val: no pass over the test set
     results = []
     with progress_bar("confirm", len(rows)) as bar:
         for row in rows:
@@ -179,14 +177,14 @@ def confirm(
                 with torch.random.fork_rng(devices=[]):  # the initial weights: from seed
                     torch.manual_seed(seed)
                     model = build_model(space, Arch.of(space, row["choices"]))
-                acc = train(model, held_out, cfg, progress=False).val_acc
+                acc = train(model, splits, cfg, progress=False, test=False).val_acc
                 done[key] = {"proxy_acc": acc, "seconds": time.perf_counter() - t0}
                 logger.info(
                     f"confirm: {row['source']} {acc:.4f} held out after {epochs} epoch(s), "
                     f"{done[key]['seconds']:.0f} s"
                 )
-                kept = [{"choices": list(k), **v} for k, v in done.items()]
-                atomic_write_json(path, {"epochs": epochs, "seed": seed, "candidates": kept})
+                so_far = [{"choices": list(k), **v} for k, v in done.items()]
+                atomic_write_json(path, {"epochs": epochs, "seed": seed, "candidates": so_far})
             results.append(
                 {**row, "proxy_acc": done[key]["proxy_acc"], "seconds": done[key]["seconds"]}
             )
@@ -225,7 +223,6 @@ def summary_lines(confirm: dict | None) -> list[str]:
 
 
 __all__ = [
-    "summary_lines",
     "CAPACITY",
     "CAPACITY_PRIORS",
     "CONFIRM",
@@ -233,4 +230,5 @@ __all__ = [
     "candidates",
     "confirm",
     "settle",
+    "summary_lines",
 ]

@@ -198,9 +198,10 @@ def train(
     progress: bool = True,
     *,
     stop_after_epoch: int | None = None,
+    test: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place on ``splits.train``; evaluate on val every epoch, on test at
-    the end.  With ``out_dir``: ``checkpoint.pt`` after every epoch, then ``log.csv``,
+    the end (``test=False``: not at all, for trainings scored on val).  With ``out_dir``: ``checkpoint.pt`` after every epoch, then ``log.csv``,
     ``model.pt`` (state dict) and ``result.json``.  ``resume`` continues from the checkpoint
     exactly (same weights as an uninterrupted run).  ``stop_after_epoch`` ends the run early
     (after that epoch's checkpoint) as an interruption would; the test set is then skipped.
@@ -212,12 +213,16 @@ def train(
     model.to(acc.device)
     try:
         with channels_last(model):
-            return _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
+            return _train(
+                model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc, test
+            )
     finally:
         model.to(home)
 
 
-def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc) -> TrainResult:
+def _train(
+    model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc, test
+) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir is not None else None
@@ -276,7 +281,7 @@ def _train(model, splits, cfg, out_dir, resume, progress, stop_after_epoch, acc)
     )
     if last < cfg.epochs:
         return result
-    return _finish(model, splits, cfg, out, result, progress, acc)
+    return _finish(model, splits, cfg, out, result, progress, acc, test)
 
 
 def _epoch(model, splits, cfg, epoch: int, steps: int, step, acc, progress) -> tuple:
@@ -327,12 +332,14 @@ def train_step(model, x, y, optimizer, scaler, loss_fn, acc: Accelerator) -> tup
     return loss, logits
 
 
-def _finish(model, splits, cfg, out, result: TrainResult, progress, acc) -> TrainResult:
-    """After the last epoch: the test set once, then log.csv, model.pt and result.json."""
-    result.test_loss, result.test_acc = evaluate(
-        model, splits.loader("test", 512, pin_memory=acc.pin_memory)
-    )
-    _say(progress, f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")
+def _finish(model, splits, cfg, out, result: TrainResult, progress, acc, test) -> TrainResult:
+    """After the last epoch: the test set once (``test``), then log.csv, model.pt and
+    result.json."""
+    if test:
+        result.test_loss, result.test_acc = evaluate(
+            model, splits.loader("test", 512, pin_memory=acc.pin_memory)
+        )
+        _say(progress, f"test loss {result.test_loss:.4f} acc {result.test_acc:.4f}")
     if out is not None:
         _write_log(out / "log.csv", result.history)
         atomic_torch_save(out / "model.pt", to_cpu(model.state_dict()))

@@ -49,8 +49,7 @@ def load_splits(job: ChildJob):
         splits = load_for_space(job.data, job.data_root, job.space, job.data_seed, job.subset)
         if len(splits.val) == 0:
             raise SearchError("the validation split is empty: use a larger --subset")
-        # children are scored on val; skip the (large) test pass at the end of train()
-        _SPLITS[key] = splits.with_test(splits.val)
+        _SPLITS[key] = splits
     return _SPLITS[key]
 
 
@@ -73,7 +72,7 @@ def run_child(job: ChildJob, worker: str | None = None) -> dict:
         threads=1,
         accelerator=job.accelerator,
     )
-    res = train(model, splits, cfg, progress=False)
+    res = train(model, splits, cfg, progress=False, test=False)  # children are scored on val
     return {
         "accuracy": float(res.val_acc),
         "seconds": time.perf_counter() - t0,
