@@ -277,6 +277,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
             ["--strategy", "mnasnet", "--space", "fbnet-small", "--supernet", str(tmp_path)],
             "go together",
         ),
+        (
+            ["--strategy", "mnasnet", "--space", "fbnet-small", "--confirm", "2"],
+            "--confirm: only for --strategy fbnet or evolution",
+        ),
         (["--target-ms", "inf"], "positive finite numbers"),
         (["--target-ms", "0.3,x"], "positive finite numbers"),
         (["--target-ms", "0.3,0.4"], "only for --strategy evolution"),

@@ -237,8 +237,9 @@ def _strategy_options(strategy: Strategy, supernet, **by_strategy: dict) -> dict
         foreign = [k for k in flags if k not in own]
         if other != strategy.value and foreign:
             names = ", ".join("--" + k.replace("_", "-") for k in foreign)
-            raise SearchError(f"{names}: only for --strategy {other}")
-    return {**by_strategy[strategy.value], **_given(supernet=supernet)}
+            owners = [s for s, f in by_strategy.items() if foreign[0] in f]  # e.g. --confirm
+            raise SearchError(f"{names}: only for --strategy {' or '.join(owners)}")
+    return {**own, **_given(supernet=supernet)}
 
 
 def _run(strategy: Strategy, options: dict, values: list[float], known: dict, out: str) -> None:
