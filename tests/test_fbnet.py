@@ -10,7 +10,7 @@ import torch
 from hwnas.latency import synthetic_table
 from hwnas.search.base import SearchError
 from hwnas.search.tables import check_target
-from hwnas.search.fbnet import FBNetConfig, derive, search, theta_forward
+from hwnas.search.fbnet import FBNetConfig, argmax_arch, derive, search, theta_forward
 from hwnas.search.fbnet.loss import fbnet_loss, gumbel_weights, target_term, temperature, theta_loss
 from hwnas.space import get_space, reference_arch
 from hwnas.supernet import FBNetSupernet
@@ -137,6 +137,43 @@ def test_tiny_target_is_met_by_repair_and_impossible_target_states_minimum():
         rf"this table \({lo:.3f} ms\)",
     ):
         check_target(table, space, lo * 0.5)
+
+
+def _spread_theta(space, p_skip: float, favourite: str) -> list[torch.Tensor]:
+    """θ as a frozen-supernet search leaves it: at every layer ``p_skip`` on skip, the rest
+    spread over the eight blocks, ``favourite`` a little ahead; widths undecided."""
+    theta = []
+    for c in space.choices:
+        if c.kind != "op":
+            theta.append(torch.zeros(len(c)))
+            continue
+        p = torch.full((len(c),), (1 - p_skip) / (len(c) - 0.8))
+        p[c.options.index(favourite)] *= 1.2
+        p[c.options.index("skip")] = p_skip
+        theta.append(p.log())
+    return theta
+
+
+@pytest.mark.parametrize("p_skip", [0.3, 0.6])
+def test_derivation_runs_a_layer_theta_more_likely_runs_than_skips(p_skip):
+    # θ at 0.3 on skip and ~0.09 on each block: the plain MAP (Σ log p) skips every layer,
+    # though θ's layers run 70% of the time; the derivation keeps them, as θ's favourite
+    space = get_space("fbnet-small")
+    table = synthetic_table(space, seed=2)
+    theta = _spread_theta(space, p_skip, "ir_k3_e3")
+    _, hi = table.bounds(space)
+    ops = [i for i, c in enumerate(space.choices) if c.kind == "op"]
+    plain = table.best_under(space, [t.double().log_softmax(-1).numpy() for t in theta], hi)
+    assert {space.choices[i].options[plain.choices[i]] for i in ops} == {"skip"}
+    winner, _ = derive(space, table, theta, hi, k=1)
+    named = {space.choices[i].options[winner.choices[i]] for i in ops}
+    assert named == ({"ir_k3_e3"} if p_skip < 0.5 else {"skip"})
+    own = argmax_arch(space, theta).choices  # unconstrained: the same layers and blocks
+    assert [own[i] for i in ops] == [winner.choices[i] for i in ops]
+    # under a binding target the DP trades blocks for cheaper ones or skips, never over T
+    lo, _ = table.bounds(space)
+    tight, _ = derive(space, table, theta, lo + 0.3 * (hi - lo), k=1)
+    assert table.predict(tight, space) <= lo + 0.3 * (hi - lo)
 
 
 def _cfg(tmp_path, name, mode="hard", **kw):

@@ -182,7 +182,7 @@ def _result_lines(out: Path, cfg, space, r, rows: list[dict]) -> list[str]:
 
 
 def _topk_lines(space, table, topk, by_net: bool) -> list[str]:
-    label = "supernet acc (BN re-estimated)" if by_net else "log p"
+    label = "supernet acc (BN re-estimated)" if by_net else "θ score (depth first)"
     lines = [
         "",
         "## Top-k under the target",
@@ -191,7 +191,7 @@ def _topk_lines(space, table, topk, by_net: bool) -> list[str]:
             "Candidates drawn from θ, ranked by their accuracy in the supernet; the first is "
             "the winner."
             if by_net
-            else "Ranked by log-probability under θ."
+            else "Ranked by θ's layer-by-layer score (`depth_first`)."
         ),
         "",
         f"| # | predicted ms | {label} |",

@@ -16,6 +16,7 @@ from hwnas.supernet import FBNetSupernet, path_accuracy
 from hwnas.supernet.train import uniform_path
 
 from ..evolution import next_generation, rank, rescore_leaders
+from .loss import depth_first
 
 CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: no accuracy signal
 EVAL_PATHS = 5  # random paths evaluated (BN re-estimated) beside the winner at the end
@@ -33,22 +34,22 @@ def derive(
     seed: int = 0,
     temperature: float = 1.0,
 ) -> tuple[Arch, list[tuple[Arch, float]]]:
-    """The winner (highest Σ log p under the target) and up to ``k`` distinct architectures
-    under the target with their log-probabilities, best first.
+    """The winner (highest Σ of ``depth_first`` scores under the target) and up to ``k``
+    distinct architectures under the target with their scores, best first.
 
     The alternatives come from perturb-and-MAP: the constrained DP with Gumbel-perturbed
-    log-probabilities (log p / ``temperature`` + G: a flatter draw above 1), each solution
-    scored by its unperturbed log-probability.
+    scores (score / ``temperature`` + G: a flatter draw above 1), each solution ranked by
+    its unperturbed score.
     """
-    logp = [t.detach().double().log_softmax(-1).numpy() for t in theta]
-    winner = table.best_under(space, logp, target_ms)
-    score = lambda a: float(sum(lp[c] for lp, c in zip(logp, a.choices)))  # noqa: E731
+    scores = depth_first(space, theta)
+    winner = table.best_under(space, scores, target_ms)
+    score = lambda a: float(sum(s[c] for s, c in zip(scores, a.choices)))  # noqa: E731
     found = {winner.choices: winner}
     rng = np.random.default_rng(seed)
     for _ in range(4 * k):  # bounded: at most 4k DP solves
         if len(found) >= k:
             break
-        noisy = [lp / temperature + rng.gumbel(size=lp.shape) for lp in logp]
+        noisy = [s / temperature + rng.gumbel(size=s.shape) for s in scores]
         a = table.best_under(space, noisy, target_ms)
         found.setdefault(a.choices, a)
     ranked = sorted(found.values(), key=score, reverse=True)[:k]
@@ -145,7 +146,7 @@ def choose(
     With ``cfg.select``: θ's candidates scored by the supernet (``select``), evolved for
     ``cfg.refine`` generations (``refine``), and the leaders scored again on the whole θ split
     (``evolution.rescore_leaders``, as evolution does); the best of those wins.  Without: the
-    highest-θ architecture under the target and ``derive``'s top-k by log-probability."""
+    highest-scoring architecture under the target and ``derive``'s top-k (``depth_first``)."""
     winner, topk = derive(space, table, theta, cfg.target_ms, cfg.topk, cfg.seed)
     by_theta = winner
     if cfg.select:

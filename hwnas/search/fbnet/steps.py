@@ -19,7 +19,7 @@ from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet
 from hwnas.supernet.train import SAMPLERS, cosine_lr, student_p, weight_step
 
-from .loss import entropy, gumbel_weights, temperature, theta_loss
+from .loss import depth_first, entropy, gumbel_weights, temperature, theta_loss
 from .state import State
 
 
@@ -175,7 +175,9 @@ def probs(theta: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def argmax_arch(space: SearchSpace, theta) -> Arch:
-    return Arch.of(space, [int(t.detach().argmax()) for t in theta], "argmax")
+    """θ's own pick, unconstrained: each choice's highest ``depth_first`` score (a layer
+    skips when P(skip) > 1/2, else runs θ's most likely block)."""
+    return Arch.of(space, [int(s.argmax()) for s in depth_first(space, theta)], "argmax")
 
 
 def skip_share(space: SearchSpace, arch: Arch) -> float:
