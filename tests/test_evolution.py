@@ -224,6 +224,28 @@ def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     assert all(r["predicted_ms"] <= target for r in got["candidates"] + [ref])
     assert all(tuple(c["choices"]) in fitness for c in got["candidates"])  # scored, reported
     assert 0 <= ref["proxy_acc"] <= 1 and ref["supernet_acc"] is not None
+    # 160 images for one epoch: whether the trainings left chance decides the warning
+    assert ("note" in got) == (got["candidates"][0]["proxy_acc"] < 0.15)
+
+
+def test_a_confirmation_at_chance_warns_in_the_log_and_the_summary():
+    from hwnas.search.confirm import chance_note, summary_lines
+
+    def settled(*accs):
+        rows = [
+            {"source": f"c{i}", "predicted_ms": 0.1, "supernet_acc": 0.5, "proxy_acc": a}
+            for i, a in enumerate(accs)
+        ]
+        return {"epochs": 1, "split": "val", "candidates": rows, "reference": None}
+
+    assert chance_note(settled(0.16, 0.10), 10) is None  # 1.6x chance: a signal
+    at_chance = settled(0.14, 0.11)
+    note = chance_note(at_chance, 10)
+    assert note.startswith("the confirmation's trainings stayed near chance (best 0.140")
+    assert chance_note(settled(0.14), 2) is not None  # 2 classes: chance is 0.5
+    at_chance["note"] = note
+    assert summary_lines(at_chance)[-1] == f"**Warning:** {note}."
+    assert not any("Warning" in line for line in summary_lines(settled(0.8)))
 
 
 def test_capacity_picks_fill_the_target_with_the_biggest_blocks():

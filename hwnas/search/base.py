@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 RESULT_SCHEMA = 1
 # SearchConfig fields a run may resume with other values of: where it runs, not what it is
 RESUME_FREE_FIELDS = ("resume", "accelerator")
+# an accuracy under this many times chance (1 / classes) carries no signal to rank by
+CHANCE_FACTOR = 1.5
 
 
 class SearchError(HwnasError):

@@ -34,6 +34,7 @@ from hwnas.space import Arch, SearchSpace, build_model, parse_key
 from hwnas.space.blocks import IRBlock
 from hwnas.train import TrainConfig, train
 
+from .base import CHANCE_FACTOR
 from .baselines import scaled_reference
 
 logger = logging.getLogger(__name__)
@@ -140,12 +141,31 @@ def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict
         space, rows + extra, splits, out, cfg.confirm_epochs, cfg.seed, cfg.accelerator
     )
     order = sorted(range(len(rows)), key=lambda i: (-trained[i]["proxy_acc"], i))
-    return {
+    settled = {
         "epochs": cfg.confirm_epochs,
         "split": "val",
         "candidates": [trained[i] for i in order],
         "reference": trained[len(rows)] if extra else None,
     }
+    note = chance_note(settled, space.num_classes)
+    if note:
+        logger.warning(note)
+        settled["note"] = note
+    return settled
+
+
+def chance_note(settled: dict, num_classes: int) -> str | None:
+    """A warning when every candidate's trained accuracy is near chance (under
+    ``CHANCE_FACTOR`` / classes): then their order, and so the winner, is noise."""
+    best = settled["candidates"][0]["proxy_acc"]
+    chance = 1.0 / num_classes
+    if best >= CHANCE_FACTOR * chance:
+        return None
+    return (
+        f"the confirmation's trainings stayed near chance (best {best:.3f} held out after "
+        f"{settled['epochs']} epoch(s); chance {chance:.3f}): they cannot tell the candidates "
+        "apart, so the winner is a draw among them; raise --confirm-epochs or --subset"
+    )
 
 
 def confirm(
@@ -219,6 +239,8 @@ def summary_lines(confirm: dict | None) -> list[str]:
             f"| – | MobileNetV2-like reference scaled to the target (not a candidate) "
             f"| {ref['predicted_ms']:.3f} | {ref['supernet_acc']:.3f} | {ref['proxy_acc']:.3f} |"
         ]
+    if confirm.get("note"):
+        lines += ["", f"**Warning:** {confirm['note']}."]
     return lines
 
 
@@ -228,6 +250,7 @@ __all__ = [
     "CONFIRM",
     "capacity_arch",
     "candidates",
+    "chance_note",
     "confirm",
     "settle",
     "summary_lines",

@@ -15,10 +15,10 @@ from hwnas.space import Arch, SearchSpace
 from hwnas.supernet import FBNetSupernet, path_accuracy
 from hwnas.supernet.train import uniform_path
 
+from ..base import CHANCE_FACTOR
 from ..evolution import next_generation, rank, rescore_leaders
 from .loss import depth_first
 
-CHANCE_FACTOR = 1.5  # winner's supernet accuracy under 1.5 × chance: no accuracy signal
 EVAL_PATHS = 5  # random paths evaluated (BN re-estimated) beside the winner at the end
 SELECT_CALIBRATION = 10  # batches re-estimating BN for each candidate the supernet scores
 SELECT_EVAL_BATCHES = 4  # of 256 θ-split images
