@@ -46,13 +46,14 @@ def write_plot(path: Path, summary: dict) -> None:
         ms.append(m["median_ms"])
         colors.append("tab:purple" if m["file"] == lat.get("primary") else "tab:cyan")
     ax2.bar(labels, ms, color=colors)
-    for i, v in enumerate(ms):
-        ax2.text(i, v, f"{v:.3f}", ha="center", va="bottom")
-    if lat.get("target_ms") is not None:
-        ax2.axhline(
-            lat["target_ms"], color="tab:red", ls="--", label=f"target {lat['target_ms']:g} ms"
-        )
+    target = lat.get("target_ms")
+    top = max(ms + ([target] if target is not None else []), default=1.0)
+    for i, v in enumerate(ms):  # inside the bar: a value at the target would cross its line
+        ax2.text(i, v / 2, f"{v:.3f}", ha="center", va="center", color="white")
+    if target is not None:
+        ax2.axhline(target, color="tab:red", ls="--", label=f"target {target:g} ms")
         ax2.legend(loc="upper right")
+    ax2.set_ylim(0, 1.3 * top)  # room above the bars and the line for the legend
     ax2.set_ylabel("latency, ms (median)")
     ax2.set_title("predicted vs measured latency")
     ax2.tick_params(axis="x", labelsize=8)

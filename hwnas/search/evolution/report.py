@@ -60,7 +60,12 @@ def front_accs(result, trained: bool) -> tuple[float, float | None]:
     return s["winner_acc"], s["scaled_reference_acc"]
 
 
-def plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> None:
+def plot(
+    out, space, table, fitness, history, target, winner, ref, ref_acc, confirmed=False
+) -> None:
+    """``evolution.png``: every architecture scored, winner and scaled reference marked, by
+    supernet accuracy; and the generations.  A ``confirmed`` winner was picked by training,
+    not by this axis, and its legend says so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,7 +80,7 @@ def plot(out, space, table, fitness, history, target, winner, ref, ref_acc) -> N
         marker="*",
         s=160,
         color="C3",
-        label="winner",
+        label="winner (picked by training)" if confirmed else "winner",
     )
     if ref is not None:
         a1.scatter(

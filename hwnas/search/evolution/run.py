@@ -274,7 +274,9 @@ def _finish(cfg, space, table, out, fitness, history, manifest, net, splits) -> 
         "confirm": confirmed,
     }
     result = write_result(out, space, table, winner, cfg.target_ms, "evolution", topk, extra)
-    report.plot(out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc)
+    report.plot(
+        out, space, table, fitness, history, cfg.target_ms, winner, ref, ref_acc, bool(confirmed)
+    )
     report.summary(out, cfg, space, table, result, history, topk)
     logger.info(
         f"supernet (BN re-estimated, held out): winner {fitness[best]:.3f}"
