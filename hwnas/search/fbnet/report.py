@@ -111,7 +111,7 @@ def _latency_plot(plt, out: Path, history: list[dict], target_ms: float) -> None
     ep = [h["row"]["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ep, [h["row"]["expected_lat_ms"] for h in history], "o-", label="E[latency] softmax(θ)")
-    ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="argmax arch")
+    ax.plot(ep, [h["row"]["argmax_lat_ms"] for h in history], "s--", label="θ's pick (depth first)")
     ax.axhline(target_ms, color="red", lw=1, label=f"target {target_ms:g} ms")
     ax.set_xlabel("epoch")
     ax.set_xticks(ep)  # whole epochs only
@@ -169,7 +169,7 @@ def _result_lines(out: Path, cfg, space, r, rows: list[dict]) -> list[str]:
         "",
         f"- winner: **{r.predicted_ms:.3f} ms** predicted, target {r.target_ms:g} ms, "
         f"margin {r.margin_ms:.3f} ms",
-        f"- argmax θ: {x['argmax']['predicted_ms']:.3f} ms → "
+        f"- θ's pick (each layer's depth first): {x['argmax']['predicted_ms']:.3f} ms → "
         + ("repaired under the target by the exact DP" if x["repaired"] else "already fits"),
         f"- winner selected by {x.get('selected_by', 'θ')}; θ alone would give "
         f"{x['theta_winner']['predicted_ms']:.3f} ms"

@@ -121,8 +121,8 @@ def search(
             write_log(out, [h["row"] for h in state.history])
             if row["phase"] == "search" and row["skip_share"] > SKIP_WARN_SHARE:
                 logger.warning(
-                    f"epoch {row['epoch']}: the argmax architecture is "
-                    f"{row['skip_share']:.0%} skip ops (collapse?)"
+                    f"epoch {row['epoch']}: θ skips {row['skip_share']:.0%} of the layers "
+                    "(P(skip) > 1/2 there: collapse?)"
                 )
             epochs_bar.advance(
                 1, status=f"E[lat] {row['expected_lat_ms']:.2f} ms, val acc {row['val_acc']:.3f}"
