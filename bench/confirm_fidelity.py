@@ -13,8 +13,8 @@ The networks: the scaled reference, the four capacity priors' picks, and every `
 random draw in order of retrained accuracy (a spread from the best to the worst).  The
 trainings are kept in ``runs/bench-confirm-fidelity/confirm.json`` (resumable).
 
-Usage: ``python bench/confirm_fidelity.py [--epochs 1] [--every 3] [--threads 2]``
-Writes bench/results/confirm_fidelity.json.
+Usage: ``python bench/confirm_fidelity.py [--epochs 1] [--every 3] [--threads 2] [--images N]``
+Writes bench/results/confirm_fidelity.json (``confirm_fidelity_N.json`` with ``--images``).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=3, help="every n-th random draw")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 on an idle machine)")
+    ap.add_argument(
+        "--images", type=int, default=None, help="training images per network (default: all)"
+    )
     args = ap.parse_args(argv)
     show_on_stderr()
     torch.set_num_threads(args.threads)
@@ -73,14 +76,16 @@ def main(argv=None) -> int:
     study = json.loads(STUDY.read_text())
     rows = networks(study, args.every)
     space = get_space("fbnet-small")
-    WORK.mkdir(parents=True, exist_ok=True)
+    work = WORK if args.images is None else WORK.with_name(f"{WORK.name}-{args.images}")
+    work.mkdir(parents=True, exist_ok=True)
     trained = confirm(
         space,
         [{"choices": r["choices"], "source": r["name"]} for r in rows],
         load_dataset("fashion-mnist", seed=args.seed),
-        WORK,
+        work,
         args.epochs,
         args.seed,
+        images=args.images,
     )
     proxy = {tuple(t["choices"]): t["proxy_acc"] for t in trained}
     truth = [r["truth"] for r in rows]
@@ -96,13 +101,15 @@ def main(argv=None) -> int:
         )
     for who, tau in taus.items():
         print(f"Kendall τ against the 4-epoch recipe, {len(rows)} networks: {who} {tau:.3f}")
+    name = "confirm_fidelity" + ("" if args.images is None else f"_{args.images}")
     atomic_write_json(
-        RESULTS / "confirm_fidelity.json",
+        RESULTS / f"{name}.json",
         {
             "study": STUDY.name,
             "table": study["table"],
             "target_ms": study["target_ms"],
             "epochs": args.epochs,
+            "images": args.images,
             "seed": args.seed,
             "threads": torch.get_num_threads(),
             "networks": rows,

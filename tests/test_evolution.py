@@ -193,6 +193,42 @@ def test_confirmation_trains_leaders_and_capacity_picks_and_the_best_on_val_wins
     assert [r["proxy_acc"] for r in redo] == [r["proxy_acc"] for r in rows[::-1]]
 
 
+def test_confirmation_on_fewer_images_trains_on_a_seeded_subset(trained, tmp_path, monkeypatch):
+    """``images``: each candidate trains on that many training images (a seeded choice, the
+    same for every candidate), scored on the whole held-out split; the results are kept
+    under that setting, so the full training split trains them again."""
+    import dataclasses
+    import json
+
+    from hwnas.search import confirm as confirm_mod
+    from hwnas.space import build_model
+    from hwnas.train import TrainConfig, train
+
+    out, _ = trained
+    _, _, splits = open_supernet(out, SPACE, "fashion-mnist")
+    row = {"choices": [0] * len(SPACE.choices), "source": "test"}
+    got = confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1, images=96)
+    pick = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))
+    fewer = dataclasses.replace(splits, train=splits.train.subset(pick[:96].sort()[0]))
+    torch.manual_seed(1)
+    alone = train(
+        build_model(SPACE, Arch.of(SPACE, row["choices"])),
+        fewer,
+        TrainConfig(epochs=1, batch_size=128, seed=1),
+        progress=False,
+        test=False,
+    )
+    assert got[0]["proxy_acc"] == pytest.approx(alone.val_acc, abs=1e-9)
+    assert json.loads((tmp_path / "confirm.json").read_text())["images"] == 96
+    calls = []
+    real = confirm_mod.train
+    monkeypatch.setattr(confirm_mod, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1, images=96)
+    assert calls == []  # kept
+    confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1)
+    assert calls == [1]  # another setting: trained again
+
+
 def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     """On fbnet-small (which has the MobileNetV2-like reference) the confirmation trains the
     capacity picks as candidates and the scaled reference beside them, under one recipe; the
@@ -210,7 +246,9 @@ def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     table = synthetic_table(space)
     target = 0.7 * table.predict(reference_arch(space, "mobilenetv2"), space)
     splits = load_for_space("fashion-mnist", None, space, 0, 160)
-    cfg = SimpleNamespace(target_ms=target, confirm=2, confirm_epochs=1, seed=0, accelerator="cpu")
+    cfg = SimpleNamespace(
+        target_ms=target, confirm=2, confirm_epochs=1, confirm_images=0, seed=0, accelerator="cpu"
+    )
     fitness = {}
     net = FBNetSupernet(space)
     score = lambda a: path_accuracy(net, Arch.of(space, a), splits, seed=0)  # noqa: E731
@@ -303,6 +341,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
             ["--strategy", "mnasnet", "--space", "fbnet-small", "--confirm", "2"],
             "--confirm: only for --strategy fbnet or evolution",
         ),
+        (["--confirm-images", "1"], "--confirm-images must be 0 (all) or at least 2"),
         (["--target-ms", "inf"], "positive finite numbers"),
         (["--target-ms", "0.3,x"], "positive finite numbers"),
         (["--target-ms", "0.3,0.4"], "only for --strategy evolution"),

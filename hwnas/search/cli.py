@@ -138,6 +138,11 @@ def search_command(
     confirm_epochs: Optional[int] = typer.Option(
         None, "--confirm-epochs", help="evolution, fbnet: epochs of that training (default 1)."
     ),
+    confirm_images: Optional[int] = typer.Option(
+        None,
+        "--confirm-images",
+        help="evolution, fbnet: training images each candidate trains on (default 0: all).",
+    ),
     accelerator: str = accelerator_option(),
 ) -> None:
     """Search an architecture under a latency target: FBNet (default), MnasNet, or evolution
@@ -169,6 +174,7 @@ def search_command(
             tune_weights=tune_weights,
             confirm=confirm,
             confirm_epochs=confirm_epochs,
+            confirm_images=confirm_images,
         ),
         mnasnet=_given(
             reward=reward,
@@ -186,6 +192,7 @@ def search_command(
             generations=generations,
             confirm=confirm,
             confirm_epochs=confirm_epochs,
+            confirm_images=confirm_images,
         ),
     )
     _run(strategy, {**common, **own}, values, known, out)

@@ -20,6 +20,7 @@ so an interrupted search resumes there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -51,6 +52,22 @@ CAPACITY_PRIORS = {
     "e6only": (2, (3, 0.5, 0.2), 0.5),
 }
 CAPACITY = ("e6only", "macs")  # the picks a confirmation trains by default
+
+
+def checks(cfg) -> list[tuple[bool, str]]:
+    """The confirmation's settings as a search config carries them (``confirm``,
+    ``confirm_epochs``, ``confirm_images``): (holds, one-line error) pairs."""
+    return [
+        (cfg.confirm >= 0, f"--confirm must be at least 0 (got {cfg.confirm})"),
+        (
+            cfg.confirm_epochs >= 1,
+            f"--confirm-epochs must be at least 1 (got {cfg.confirm_epochs})",
+        ),
+        (
+            cfg.confirm_images == 0 or cfg.confirm_images >= 2,
+            f"--confirm-images must be 0 (all) or at least 2 (got {cfg.confirm_images})",
+        ),
+    ]
 
 
 def op_capacity(op: str, prior: str) -> float | None:
@@ -114,7 +131,8 @@ def candidates(
 
 def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict | None:
     """A search's confirmation with its settings (``cfg.confirm`` leaders of ``ranked``,
-    ``cfg.confirm_epochs``, ``cfg.seed``, ``cfg.accelerator``); None when ``cfg.confirm`` is
+    ``cfg.confirm_epochs`` on ``cfg.confirm_images`` (0: all), ``cfg.seed``,
+    ``cfg.accelerator``); None when ``cfg.confirm`` is
     0.  Candidates the supernet had not re-scored are scored first by ``score(choices)`` (the
     search's re-scoring: the whole held-out split) into ``fitness``, for the report.  The
     MobileNetV2-like reference scaled to the target is trained the same way beside them —
@@ -135,14 +153,24 @@ def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict
             r["supernet_acc"] = fitness[a] = score(a)
     logger.info(
         f"confirming {len(rows)} candidates by {cfg.confirm_epochs} epoch(s) of stand-alone "
-        "training each" + (", and the scaled reference beside them" if extra else "")
+        "training each"
+        + (f" on {cfg.confirm_images:,} training images" if cfg.confirm_images else "")
+        + (", and the scaled reference beside them" if extra else "")
     )
     trained = confirm(
-        space, rows + extra, splits, out, cfg.confirm_epochs, cfg.seed, cfg.accelerator
+        space,
+        rows + extra,
+        splits,
+        out,
+        cfg.confirm_epochs,
+        cfg.seed,
+        cfg.accelerator,
+        cfg.confirm_images or None,
     )
     order = sorted(range(len(rows)), key=lambda i: (-trained[i]["proxy_acc"], i))
     settled = {
         "epochs": cfg.confirm_epochs,
+        "images": cfg.confirm_images or len(splits.train),
         "split": "val",
         "candidates": [trained[i] for i in order],
         "reference": trained[len(rows)] if extra else None,
@@ -176,17 +204,23 @@ def confirm(
     epochs: int = 1,
     seed: int = 0,
     accelerator: str = "cpu",
+    images: int | None = None,
 ) -> list[dict]:
-    """Train each network of ``rows`` stand-alone (``epochs``, ``seed``) and score it on the
-    held-out split; returns the rows, in their order, with ``proxy_acc`` and ``seconds``.
+    """Train each network of ``rows`` stand-alone (``epochs``, ``seed``; on ``images``
+    training images, a seeded choice, or all of them) and score it on the held-out split;
+    returns the rows, in their order, with ``proxy_acc`` and ``seconds``.
     ``out/confirm.json`` keeps each result as it finishes; a row already there (same choices,
-    epochs and seed) is not trained again."""
+    epochs, seed and images) is not trained again."""
     path = Path(out) / CONFIRM
+    setting = {"epochs": epochs, "seed": seed, "images": images}
     done = {}
     if path.exists():
         kept = json.loads(path.read_text())
-        if kept.get("epochs") == epochs and kept.get("seed") == seed:
+        if all(kept.get(k) == v for k, v in setting.items()):
             done = {tuple(r["choices"]): r for r in kept["candidates"] if "proxy_acc" in r}
+    if images is not None and images < len(splits.train):
+        pick = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(seed))
+        splits = dataclasses.replace(splits, train=splits.train.subset(pick[:images].sort()[0]))
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed, accelerator=accelerator)
     results = []
     with progress_bar("confirm", len(rows)) as bar:
@@ -204,7 +238,7 @@ def confirm(
                     f"{done[key]['seconds']:.0f} s"
                 )
                 so_far = [{"choices": list(k), **v} for k, v in done.items()]
-                atomic_write_json(path, {"epochs": epochs, "seed": seed, "candidates": so_far})
+                atomic_write_json(path, {**setting, "candidates": so_far})
             results.append(
                 {**row, "proxy_acc": done[key]["proxy_acc"], "seconds": done[key]["seconds"]}
             )
@@ -221,9 +255,10 @@ def summary_lines(confirm: dict | None) -> list[str]:
         "",
         "## Confirmation",
         "",
-        f"Each candidate trained stand-alone for {confirm['epochs']} epoch(s) and scored on the "
-        "held-out split; the best is the winner (a supernet ranks networks of one latency "
-        "only roughly and underrates high-capacity ones).",
+        f"Each candidate trained stand-alone for {confirm['epochs']} epoch(s)"
+        + (f" on {confirm['images']:,} training images" if confirm.get("images") else "")
+        + " and scored on the held-out split; the best is the winner (a supernet ranks "
+        "networks of one latency only roughly and underrates high-capacity ones).",
         "",
         "| # | from | predicted ms | supernet acc | trained acc |",
         "|---|---|---|---|---|",
@@ -246,6 +281,7 @@ def summary_lines(confirm: dict | None) -> list[str]:
 
 __all__ = [
     "CAPACITY",
+    "checks",
     "CAPACITY_PRIORS",
     "CONFIRM",
     "capacity_arch",

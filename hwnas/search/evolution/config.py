@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..base import SearchConfig
+from ..confirm import checks as confirm_checks
 
 PARENTS = 6  # parents kept per generation by default (fewer when the population is smaller)
 
@@ -27,6 +28,7 @@ class EvolutionConfig(SearchConfig):
     # supernet's best wins)
     confirm: int = 3
     confirm_epochs: int = 1
+    confirm_images: int = 0  # training images each candidate trains on (0: all)
 
     def __post_init__(self):
         if self.parents is None:
@@ -52,11 +54,7 @@ class EvolutionConfig(SearchConfig):
                 "calib_batches and eval_batches must be at least 1",
             ),
             (self.rescore >= 0, f"rescore must be >= 0 (got {self.rescore})"),
-            (self.confirm >= 0, f"--confirm must be at least 0 (got {self.confirm})"),
-            (
-                self.confirm_epochs >= 1,
-                f"--confirm-epochs must be at least 1 (got {self.confirm_epochs})",
-            ),
+            *confirm_checks(self),
         ]
 
 

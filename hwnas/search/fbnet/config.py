@@ -8,6 +8,7 @@ from typing import ClassVar
 from hwnas.supernet.train import SAMPLERS
 
 from ..base import SearchConfig
+from ..confirm import checks as confirm_checks
 from .loss import TARGET_TERMS
 
 
@@ -43,6 +44,7 @@ class FBNetConfig(SearchConfig):
     # confirm_epochs, the best on the held-out split wins (search.confirm; 0: no training)
     confirm: int = 3
     confirm_epochs: int = 1
+    confirm_images: int = 0  # training images each candidate trains on (0: all)
 
     def __post_init__(self):
         if self.mode == "auto":
@@ -79,11 +81,7 @@ class FBNetConfig(SearchConfig):
                 f"refine must be >= 0 and needs select >= 2 (got {self.refine})",
             ),
             (self.gate in ("block", "branch"), f"gate must be block or branch (got {self.gate!r})"),
-            (self.confirm >= 0, f"--confirm must be at least 0 (got {self.confirm})"),
-            (
-                self.confirm_epochs >= 1,
-                f"--confirm-epochs must be at least 1 (got {self.confirm_epochs})",
-            ),
+            *confirm_checks(self),
             (0 <= self.student_share <= 1, "student_share must be in [0, 1]"),
             (
                 self.sampling in SAMPLERS,
