@@ -141,7 +141,8 @@ def search_command(
     confirm_images: Optional[int] = typer.Option(
         None,
         "--confirm-images",
-        help="evolution, fbnet: training images each candidate trains on (default 0: all).",
+        help="evolution, fbnet: training images each candidate trains on (default 0: all; "
+        "fewer rank worse, see docs/search.md).",
     ),
     accelerator: str = accelerator_option(),
 ) -> None:
