@@ -254,7 +254,7 @@ def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     score = lambda a: path_accuracy(net, Arch.of(space, a), splits, seed=0)  # noqa: E731
     got = settle(cfg, score, space, table, [], fitness, splits, tmp_path)
     sources = [c["source"] for c in got["candidates"]]
-    assert sorted(sources) == ["capacity e6only", "capacity macs"]
+    assert sorted(sources) == ["capacity e6only", "capacity e6stages", "capacity macs"]
     accs = [c["proxy_acc"] for c in got["candidates"]]
     assert accs == sorted(accs, reverse=True)
     ref = got["reference"]
@@ -264,6 +264,23 @@ def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):
     assert 0 <= ref["proxy_acc"] <= 1 and ref["supernet_acc"] is not None
     # 160 images for one epoch: whether the trainings left chance decides the warning
     assert ("note" in got) == (got["candidates"][0]["proxy_acc"] < 0.15)
+
+
+def test_the_confirmation_breaks_a_tie_by_the_budget_spent():
+    """Within one standard error of the best held-out accuracy the candidate that spends
+    most of the target wins (a short training underrates capacity); outside it, accuracy."""
+    from hwnas.search.confirm import rank_trained
+
+    def row(acc, ms):
+        return {"proxy_acc": acc, "predicted_ms": ms}
+
+    # host-litert at 0.7x: 85.0% at 0.056 ms and 84.9% at 0.068 ms on 12,000 held out
+    order, window = rank_trained([row(0.850, 0.056), row(0.849, 0.068), row(0.83, 0.068)], 12000)
+    assert window == pytest.approx((2 * 0.85 * 0.15 / 12000) ** 0.5)
+    assert order == [1, 0, 2]
+    assert rank_trained([row(0.861, 0.120), row(0.852, 0.119)], 12000)[0] == [0, 1]  # 0.9 apart
+    assert rank_trained([row(0.850, 0.056), row(0.849, 0.068)], 10**6)[0] == [0, 1]  # 0.1 > se
+    assert rank_trained([row(0.8, 0.1), row(0.8, 0.1)], 0) == ([0, 1], 0.0)  # exact tie: order
 
 
 def test_a_confirmation_at_chance_warns_in_the_log_and_the_summary():
@@ -303,6 +320,36 @@ def test_capacity_picks_fill_the_target_with_the_biggest_blocks():
     assert table.predict(tight, SPACE) < table.predict(big, SPACE)
     mnas = get_space("mnasnet-small")
     assert capacity_arch(mnas, synthetic_table(mnas), 1e9, "macs") is None
+
+
+def test_the_whole_stages_pick_opens_every_stage_with_an_expansion_6_block():
+    """``e6stages``: where ``e6only`` leaves a stage of several layers empty to spend the
+    budget elsewhere, it opens that stage with an expansion-6 block instead, still under the
+    target; where nothing else fits the DP may still skip (never over the target)."""
+    from hwnas.search.confirm import capacity_arch
+    from hwnas.space import get_space
+
+    space = get_space("fbnet-small")
+    table = synthetic_table(space, seed=3)
+    lo, hi = table.bounds(space)
+    firsts = [f"{st.name}.l0.op" for st in space.stages if st.layers > 1]
+
+    def opener(arch, name):
+        return space.choices[space.choice_index(name)].options[
+            arch.choices[space.choice_index(name)]
+        ]
+
+    emptied = None
+    for frac in (0.1, 0.2, 0.3, 0.4, 0.5):
+        target = lo + frac * (hi - lo)
+        plain = capacity_arch(space, table, target, "e6only")
+        whole = capacity_arch(space, table, target, "e6stages")
+        assert table.predict(whole, space) <= target
+        assert all(opener(whole, n).endswith("_e6") for n in firsts)
+        if any(opener(plain, n) == "skip" for n in firsts):
+            emptied = frac
+    assert emptied is not None  # the constraint mattered at some target
+    assert capacity_arch(space, table, lo, "e6stages") is not None  # nothing fits: no error
 
 
 def test_evolution_refuses_a_supernet_of_another_space(trained, tmp_path):
