@@ -14,8 +14,9 @@ docs/benchmarks.md, "Confirmation").  So the search ends by training its candida
   networks the supernet misjudges, each ≤ T by construction;
 
 each trained ``epochs`` from scratch on the search's training split and scored on its held-out
-split (never the test set); the best wins.  Results go to ``confirm.json`` as each finishes,
-so an interrupted search resumes there.
+split (never the test set); the best wins, a tie within one standard error going to the one
+that spends most of the target (``rank_trained``).  Results go to ``confirm.json`` as each
+finishes, so an interrupted search resumes there.
 """
 
 from __future__ import annotations
