@@ -51,7 +51,7 @@ bench: setup
 # search on it at a target that binds (70% of the MobileNetV2-like reference's predicted
 # latency on this host's table: there the search beat the scaled reference over 5 seeds; at
 # 60% it lost once, see docs/known-gaps.md), ended by the confirmation (its 3 leaders and
-# the table's 2 capacity picks trained one epoch each, ~4 min; docs/search.md), then the export (int8/fp32 TFLite, ONNX,
+# the table's 2-3 capacity picks trained one epoch each, ~4 min; docs/search.md), then the export (int8/fp32 TFLite, ONNX,
 # model.json, report) with the reference scaled to the same target trained beside it by the
 # same 6-epoch recipe (8 epochs took 15-16 min of an idle machine, 6 keep the job near 30;
 # the twelfth run's pair at 8 epochs: 91.74% and 91.11%). Every step resumes where it
