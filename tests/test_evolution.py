@@ -281,6 +281,10 @@ def test_the_confirmation_breaks_a_tie_by_the_budget_spent():
     assert rank_trained([row(0.861, 0.120), row(0.852, 0.119)], 12000)[0] == [0, 1]  # 0.9 apart
     assert rank_trained([row(0.850, 0.056), row(0.849, 0.068)], 10**6)[0] == [0, 1]  # 0.1 > se
     assert rank_trained([row(0.8, 0.1), row(0.8, 0.1)], 0) == ([0, 1], 0.0)  # exact tie: order
+    # host-litert at 0.9x: three picks filling the target to within 2% of one another, all
+    # tied: the latency difference is below what a table tells apart, so accuracy decides
+    fill = [row(0.836, 0.0874), row(0.840, 0.0860), row(0.837, 0.0870), row(0.823, 0.082)]
+    assert rank_trained(fill, 12000)[0] == [1, 2, 0, 3]
 
 
 def test_a_confirmation_at_chance_warns_in_the_log_and_the_summary():

@@ -61,6 +61,9 @@ CAPACITY_PRIORS = {
 # scaled reference's 89.94 ± 0.17%; the same prior with stage 2 kept: 90.11 / 90.58% (seeds 0, 2).
 WHOLE_STAGES = ("e6stages",)
 UNWANTED = -1e6  # a choice's score that any other choice outweighs
+# predicted latencies this close are one latency: a host table predicts whole networks to
+# 1-3% (MAPE, held out), a phone table to no better
+SAME_LATENCY = 0.05
 CAPACITY = ("e6only", "e6stages", "macs")  # the picks a confirmation trains by default
 
 
@@ -204,17 +207,20 @@ def rank_trained(rows: list[dict], n_val: int) -> tuple[list[int], float]:
     """The confirmation's order (indices into ``rows``, winner first) and its tie window.
 
     Candidates whose held-out accuracy is within one standard error of a difference,
-    sqrt(2·p·(1 − p) / n_val) at the best accuracy p, of the best are tied: of those the one
-    that spends most of the target (largest ``predicted_ms``) wins, because a short training
-    underrates capacity — one epoch favours the networks that learn fastest, which are the
-    smaller ones (on a host-litert table at 0.7x: a supernet leader at 0.056 ms read 85.0%
-    after one epoch and the `e6stages` pick at 0.068 ms 84.9%; with the 4-epoch recipe they
-    retrain to 89.08 and 90.26%).  The rest follow by accuracy."""
+    sqrt(2·p·(1 − p) / n_val) at the best accuracy p, of the best are tied: of those the ones
+    that spend most of the target (within ``SAME_LATENCY`` of the largest ``predicted_ms``,
+    closer than a table tells networks apart) stay, because a short training underrates
+    capacity — one epoch favours the networks that learn fastest, which are the smaller ones
+    (on a host-litert table at 0.7x: a supernet leader at 0.056 ms read 85.0% after one epoch
+    and the `e6stages` pick at 0.068 ms 84.9%; with the 4-epoch recipe they retrain to 89.08
+    and 90.26%); the most accurate of those wins.  The rest follow by accuracy."""
     accs = [r["proxy_acc"] for r in rows]
     best = max(accs)
     window = math.sqrt(2 * best * (1 - best) / n_val) if n_val else 0.0
     tied = [i for i, a in enumerate(accs) if a >= best - window]
-    win = max(tied, key=lambda i: (rows[i]["predicted_ms"], accs[i], -i))
+    biggest = max(rows[i]["predicted_ms"] for i in tied)
+    tied = [i for i in tied if rows[i]["predicted_ms"] >= (1 - SAME_LATENCY) * biggest]
+    win = max(tied, key=lambda i: (accs[i], -i))
     rest = sorted((i for i in range(len(rows)) if i != win), key=lambda i: (-accs[i], i))
     return [win] + rest, window
 
@@ -327,6 +333,7 @@ __all__ = [
     "CAPACITY",
     "checks",
     "CAPACITY_PRIORS",
+    "SAME_LATENCY",
     "WHOLE_STAGES",
     "CONFIRM",
     "capacity_arch",
