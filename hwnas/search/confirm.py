@@ -14,8 +14,8 @@ docs/benchmarks.md, "Confirmation").  So the search ends by training its candida
   networks the supernet misjudges, each ≤ T by construction;
 
 each trained ``epochs`` from scratch on the search's training split and scored on its held-out
-split (never the test set); the best wins, a tie within one standard error going to the one
-that spends most of the target (``rank_trained``).  Results go to ``confirm.json`` as each
+split (never the test set); the best wins, and within one standard error of it the most
+accurate of those that spend most of the target (``rank_trained``).  Results go to ``confirm.json`` as each
 finishes, so an interrupted search resumes there.
 """
 
@@ -157,7 +157,8 @@ def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict
     search's re-scoring: the whole held-out split) into ``fitness``, for the report.  The
     MobileNetV2-like reference scaled to the target is trained the same way beside them —
     not a candidate, the bar the report shows.
-    Returns ``{"epochs", "split", "candidates": best first, "reference": row or None}``."""
+    Returns ``{"epochs", "images", "split", "tie_window", "candidates": winner first,
+    "reference": row or None}``, and ``"note"`` when the trainings stayed near chance."""
     if not cfg.confirm:
         return None
     rows = candidates(space, table, cfg.target_ms, ranked, fitness, cfg.confirm)
@@ -190,7 +191,7 @@ def settle(cfg, score, space, table, ranked, fitness: dict, splits, out) -> dict
     order, window = rank_trained(trained[: len(rows)], len(splits.val))
     settled = {
         "epochs": cfg.confirm_epochs,
-        "images": cfg.confirm_images or len(splits.train),
+        "images": min(cfg.confirm_images or len(splits.train), len(splits.train)),
         "split": "val",
         "tie_window": window,
         "candidates": [trained[i] for i in order],
@@ -304,7 +305,8 @@ def summary_lines(confirm: dict | None) -> list[str]:
         "networks of one latency only roughly and underrates high-capacity ones)"
         + (
             f"; within {100 * confirm['tie_window']:.2f} points of the best (one standard "
-            "error) the one spending most of the target wins, as a short training underrates "
+            "error), the most accurate of those spending most of the target (within "
+            f"{SAME_LATENCY:.0%} of the largest latency) wins, as a short training underrates "
             "capacity."
             if confirm.get("tie_window")
             else "."

@@ -50,12 +50,23 @@ def plot_front(out: Path, results: list) -> None:
     save_figure(fig, out / "front.png")
 
 
-def front_accs(result, trained: bool) -> tuple[float, float | None]:
+def trained_accs(result) -> tuple[float | None, float | None]:
+    """The held-out accuracy the confirmation's training gave a search's winner and its
+    scaled reference (None where there was no confirmation, or no reference)."""
+    c = result.extra.get("confirm") or {}
+    winner = (c.get("candidates") or [None])[0]
+    ref = c.get("reference")
+    return (
+        None if winner is None else winner["proxy_acc"],
+        None if ref is None else ref["proxy_acc"],
+    )
+
+
+def front_accs(result, trained: bool) -> tuple[float | None, float | None]:
     """A target's (winner, scaled reference) accuracy on the front: after the confirmation's
     training when ``trained``, else in the supernet."""
     if trained:
-        c = result.extra["confirm"]
-        return c["candidates"][0]["proxy_acc"], c["reference"]["proxy_acc"]
+        return trained_accs(result)
     s = result.extra["supernet"]
     return s["winner_acc"], s["scaled_reference_acc"]
 

@@ -112,21 +112,14 @@ def search_targets(
                 "reference_ms": (r.extra["supernet"]["scaled_reference"] or {}).get("predicted_ms"),
                 "reference_acc": r.extra["supernet"]["scaled_reference_acc"],
                 # after the confirmation's training (None without one)
-                "winner_trained_acc": _trained(r, "winner"),
-                "reference_trained_acc": _trained(r, "reference"),
+                "winner_trained_acc": report.trained_accs(r)[0],
+                "reference_trained_acc": report.trained_accs(r)[1],
             }
             for r in results
         ],
     )
     report.plot_front(out, results)
     return results
-
-
-def _trained(result: SearchResult, who: str) -> float | None:
-    """The held-out accuracy the confirmation's training gave the winner or the reference."""
-    c = result.extra.get("confirm") or {}
-    row = c.get("reference") if who == "reference" else (c.get("candidates") or [None])[0]
-    return None if row is None else row["proxy_acc"]
 
 
 def search(
