@@ -129,44 +129,97 @@ def to_tflite(
     """Export to TFLite: fp32, or full int8 (int8 input/output tensors) calibrated on
     ``calib`` (NCHW tensors of the sample's shape).  ``sample`` is NCHW; with ``nhwc`` the
     file's input (and any 4-D output) is NHWC."""
+    steps = [[c] for c in calib] if calib is not None else None
+    buf = _tflite_bytes(Path(path).name, model, (sample,), int8, steps, nhwc)
+    atomic_write_bytes(Path(path), buf)
+    return Path(path)
+
+
+def to_tflite_many(
+    models: Sequence[nn.Module],
+    samples: Sequence[torch.Tensor],
+    paths: Sequence[str | Path],
+    *,
+    int8: bool,
+    calibs: Sequence[Sequence[torch.Tensor]] | None = None,
+    nhwc: bool = True,
+) -> list[Path]:
+    """``to_tflite`` of several one-input, one-output models in one converter call: they
+    run as independent branches of one graph, whose file is then cut into one file per
+    model (``split_branches``).  Each file has the operators, tensors, quantisation and
+    outputs that converting its model alone gives (the tests compare them), at a third of
+    the converter's time per model: its fixed cost per call (export, decompositions, MLIR,
+    ~1 s) is paid once.  ``calibs``: each model's calibration inputs, equally many."""
+    if len(models) == 1:
+        calib = calibs[0] if calibs is not None else None
+        return [to_tflite(models[0], samples[0], paths[0], int8=int8, calib=calib, nhwc=nhwc)]
+    if calibs is not None and len({len(c) for c in calibs}) != 1:
+        raise HwnasError("to_tflite_many: every model needs as many calibration inputs")
+    together = [list(step) for step in zip(*calibs)] if calibs is not None else None
+    names = ", ".join(Path(p).name for p in paths)
+    buf = _tflite_bytes(names, _Branches(models), tuple(samples), int8, together, nhwc)
+    try:
+        parts = split_branches(buf, len(models))
+    except Exception as e:  # a graph the cut does not understand: one line
+        raise ConversionError(f"TFLite file of {names} could not be split: {e}") from e
+    for p, part in zip(paths, parts):
+        atomic_write_bytes(Path(p), part)
+    return [Path(p) for p in paths]
+
+
+class _Branches(nn.Module):
+    """Several models side by side: input ``i`` → model ``i`` → output ``i``."""
+
+    def __init__(self, models: Sequence[nn.Module]):
+        super().__init__()
+        self.branches = nn.ModuleList(models)
+
+    def forward(self, *xs):
+        return tuple(m(x) for m, x in zip(self.branches, xs))
+
+
+def _tflite_bytes(name: str, model: nn.Module, samples: tuple, int8: bool, calib, nhwc: bool):
+    """The TFLite file's bytes of ``model`` on ``samples`` (see ``to_tflite``); ``calib``: a
+    list of per-step lists, one tensor per input."""
     with _quiet():
         import litert_torch  # noqa: F401  (its imports, torchao and torch._pytree, log on first use)
-
-    path = Path(path)
     try:
         with _quiet():
-            edge = _to_edge(model.eval(), sample, int8, calib, nhwc)
+            edge = _to_edge(model.eval(), samples, int8, calib, nhwc)
             with tempfile.TemporaryDirectory() as tmp:
                 tmp_file = Path(tmp) / "m.tflite"
                 edge.export(str(tmp_file))
-                atomic_write_bytes(path, tmp_file.read_bytes())
+                return tmp_file.read_bytes()
     except HwnasError:
         raise
     except Exception as e:  # converter internals: report in one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConversionError(f"TFLite conversion of {path.name} failed: {first[:300]}") from e
-    return path
+        raise ConversionError(f"TFLite conversion of {name} failed: {first[:300]}") from e
 
 
-def _to_edge(model: nn.Module, sample, int8: bool, calib, nhwc: bool):
-    """litert_torch's converted program of ``model`` (see ``to_tflite``)."""
+def _to_edge(model: nn.Module, samples: tuple, int8: bool, calib, nhwc: bool):
+    """litert_torch's converted program of ``model`` (see ``_tflite_bytes``)."""
     import litert_torch
 
     to_layout = _identity
     if nhwc:
         with torch.no_grad():
-            out_dims = model(sample).dim()
+            outs = model(*samples)
+        outs = outs if isinstance(outs, tuple) else (outs,)
         model = litert_torch.to_channel_last_io(
-            model, args=[0], outputs=[0] if out_dims == 4 else []
+            model,
+            args=list(range(len(samples))),
+            outputs=[i for i, o in enumerate(outs) if o.dim() == 4],
         ).eval()  # wrapper: eval too
         to_layout = _nchw_to_nhwc
-    x = to_layout(sample)
+    xs = tuple(to_layout(x) for x in samples)
     if int8:
-        return _convert_int8(model, x, [to_layout(c) for c in (calib or [sample])])
-    return litert_torch.convert(model, (x,))
+        steps = calib or [list(samples)]
+        return _convert_int8(model, xs, [tuple(to_layout(c) for c in step) for step in steps])
+    return litert_torch.convert(model, xs)
 
 
-def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
+def _convert_int8(model: nn.Module, xs: tuple, calib: list[tuple]):
     import litert_torch
     from litert_torch.quantize.pt2e_quantizer import (
         PT2EQuantizer,
@@ -178,19 +231,152 @@ def _convert_int8(model: nn.Module, x: torch.Tensor, calib: list[torch.Tensor]):
     quantizer = PT2EQuantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
     )
-    # strict export records each node's source function, which the quantizer's pattern
-    # matchers need: without it residual adds stay float and a residual block gets float
-    # input/output with QUANTIZE/DEQUANTIZE around the int8 body
-    exported = torch.export.export(model, (x,), strict=True).module()
-    prepared = prepare_pt2e(exported, quantizer)
+    prepared = prepare_pt2e(_export_for_quantizer(model, xs), quantizer)
     with torch.no_grad():
         for c in calib:
-            prepared(c)
+            prepared(*c)
     # no move_exported_model_to_eval: ``model`` was exported in eval mode, so there is no
     # training-mode BatchNorm or dropout to swap, and the call re-traces six patterns per
     # model (~0.5 s of a block's ~3 s); the files are byte-identical without it
     quantized = convert_pt2e(prepared, fold_quantize=False)
-    return litert_torch.convert(quantized, (x,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
+    return litert_torch.convert(quantized, xs, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+
+
+def _export_for_quantizer(model: nn.Module, xs: tuple) -> torch.fx.GraphModule:
+    """``model`` exported for the PT2E quantizer: torch.export's non-strict mode, with each
+    node's source function (``source_fn_stack``) filled in where the quantizer's pattern
+    matchers look for one (add, mul, cat, pools; its GRU matcher aside).  Strict export
+    (TorchDynamo) records them itself but takes 5× longer (2 s of a network's ~10 s
+    conversion); without them residual adds stay float and a residual block gets float
+    input/output with QUANTIZE/DEQUANTIZE around its int8 body.  The files are the strict
+    export's (tests compare operators, quantisation, weights and outputs)."""
+    import operator
+
+    import torch.nn.functional as F
+
+    sources = {
+        torch.ops.aten.add.Tensor: operator.add,
+        torch.ops.aten.add_.Tensor: operator.iadd,
+        torch.ops.aten.mul.Tensor: operator.mul,
+        torch.ops.aten.mul_.Tensor: operator.imul,
+        torch.ops.aten.cat.default: torch.cat,
+        torch.ops.aten.adaptive_avg_pool2d.default: F.adaptive_avg_pool2d,
+        torch.ops.aten.max_pool2d.default: F.max_pool2d,
+    }
+    module = torch.export.export(model, xs, strict=False).module()
+    for node in module.graph.nodes:
+        if node.op == "call_function" and node.target in sources:
+            node.meta["source_fn_stack"] = [(node.name, sources[node.target])]
+    return module
+
+
+def split_branches(buf: bytes, n: int) -> list[bytes]:
+    """Cut a TFLite file whose one graph holds ``n`` independent branches (input
+    ``args_i`` → output ``output_i``, as ``to_tflite_many`` converts them) into ``n``
+    files: each keeps the operators its output depends on, their tensors, buffers and
+    operator codes (renumbered), the model's metadata, and a one-input, one-output
+    signature.  Refuses a graph whose branches share an operator."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromPackedBuf(buf, 0)
+    if len(model.subgraphs) != 1 or len(model.signatureDefs or []) != 1:
+        raise ValueError("expected one graph and one signature")
+    graph, sig = model.subgraphs[0], model.signatureDefs[0]
+    ins = {bytes(t.name).decode(): t for t in sig.inputs}
+    outs = {bytes(t.name).decode(): t for t in sig.outputs}
+    producer = {int(t): k for k, op in enumerate(graph.operators) for t in op.outputs}
+    parts, claimed = [], set()
+    for i in range(n):
+        tin, tout = ins.get(f"args_{i}"), outs.get(f"output_{i}")
+        if tin is None or tout is None:
+            raise ValueError(f"branch {i} has no signature input/output")
+        ops = _ops_behind(graph, producer, tout.tensorIndex)
+        if ops & claimed:
+            raise ValueError(f"branch {i} shares operators with another")
+        claimed |= ops
+        parts.append(_branch_model(fb, model, sorted(ops), tin, tout))
+    if len(claimed) != len(graph.operators):
+        raise ValueError("operators outside every branch")
+    return parts
+
+
+def _ops_behind(graph, producer: dict, tensor: int) -> set[int]:
+    """Indices of the operators that ``tensor`` depends on."""
+    ops, stack, seen = set(), [int(tensor)], set()
+    while stack:
+        t = stack.pop()
+        if t < 0 or t in seen or t not in producer:
+            continue
+        seen.add(t)
+        k = producer[t]
+        ops.add(k)
+        op = graph.operators[k]
+        stack.extend(int(x) for x in [*op.inputs, *(op.intermediates or [])])
+    return ops
+
+
+def _branch_model(fb, model, op_ids: list[int], tin, tout) -> bytes:
+    """The file of one branch of ``model`` (``split_branches``)."""
+    import copy
+
+    import flatbuffers
+
+    graph = model.subgraphs[0]
+    ops = [graph.operators[k] for k in op_ids]
+    tensors = list(
+        dict.fromkeys(
+            int(t)
+            for op in ops
+            for t in [*op.inputs, *op.outputs, *(op.intermediates or [])]
+            if int(t) >= 0
+        )
+    )
+    if int(tin.tensorIndex) not in tensors:
+        raise ValueError("a branch does not use its input")
+    t_new = {t: i for i, t in enumerate(tensors)} | {-1: -1}
+    metadata = model.metadata or []
+    buffers = list(dict.fromkeys([0, *(graph.tensors[t].buffer for t in tensors)]))
+    buffers = list(dict.fromkeys([*buffers, *(m.buffer for m in metadata)]))
+    b_new = {b: i for i, b in enumerate(buffers)}
+    codes = list(dict.fromkeys(op.opcodeIndex for op in ops))
+    c_new = {c: i for i, c in enumerate(codes)}
+
+    out = fb.ModelT()
+    out.version, out.description = model.version, model.description
+    out.operatorCodes = [model.operatorCodes[c] for c in codes]
+    out.buffers = [model.buffers[b] for b in buffers]
+    sub = fb.SubGraphT()
+    sub.name = graph.name
+    sub.tensors = []
+    for t in tensors:
+        tensor = copy.copy(graph.tensors[t])
+        tensor.buffer = b_new[tensor.buffer]
+        sub.tensors.append(tensor)
+    sub.operators = []
+    for op in ops:
+        new = copy.copy(op)
+        new.opcodeIndex = c_new[op.opcodeIndex]
+        new.inputs = [t_new[int(t)] for t in op.inputs]
+        new.outputs = [t_new[int(t)] for t in op.outputs]
+        if op.intermediates is not None:
+            new.intermediates = [t_new[int(t)] for t in op.intermediates]
+        sub.operators.append(new)
+    sub.inputs, sub.outputs = [t_new[int(tin.tensorIndex)]], [t_new[int(tout.tensorIndex)]]
+    out.subgraphs = [sub]
+    out.metadata = []
+    for m in metadata:
+        entry = copy.copy(m)
+        entry.buffer = b_new[m.buffer]
+        out.metadata.append(entry)
+    sig = copy.copy(model.signatureDefs[0])
+    sig_in, sig_out = copy.copy(tin), copy.copy(tout)
+    sig_in.name, sig_in.tensorIndex = b"args_0", sub.inputs[0]
+    sig_out.name, sig_out.tensorIndex = b"output_0", sub.outputs[0]
+    sig.inputs, sig.outputs = [sig_in], [sig_out]
+    out.signatureDefs = [sig]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(out.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def _nchw_to_nhwc(t: torch.Tensor) -> torch.Tensor:

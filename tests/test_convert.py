@@ -6,7 +6,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from hwnas.convert import ConversionError, run_tflite, tflite_io, to_onnx, to_onnx_int8, to_tflite
+from hwnas.convert import (
+    ConversionError,
+    run_tflite,
+    split_branches,
+    tflite_io,
+    to_onnx,
+    to_onnx_int8,
+    to_tflite,
+    to_tflite_many,
+)
 from hwnas.space import LayerInfo, layer_module, parse_key
 
 pytestmark = pytest.mark.export
@@ -113,3 +122,94 @@ def test_onnx_needs_no_litert_torch(tmp_path, monkeypatch):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": x.numpy()})[0]
     np.testing.assert_allclose(got, model(x).detach().numpy(), atol=1e-5)
+
+
+def _graph(path):
+    """Operators (builtin codes), tensors (shape, type, quantisation) and weights of a file:
+    what its timing and outputs depend on, names aside."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    m = fb.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    g = m.subgraphs[0]
+
+    def q(t):
+        qp = t.quantization
+        if qp is None or qp.scale is None:
+            return None
+        return (np.asarray(qp.scale).tolist(), np.asarray(qp.zeroPoint).tolist())
+
+    ops = [m.operatorCodes[o.opcodeIndex].builtinCode for o in g.operators]
+    tensors = sorted(str((list(t.shape), t.type, q(t))) for t in g.tensors)
+    weights = sorted(
+        bytes(np.asarray(m.buffers[t.buffer].data, np.uint8))
+        for t in g.tensors
+        if m.buffers[t.buffer].data is not None
+    )
+    return ops, tensors, weights
+
+
+def test_models_converted_together_are_the_models_converted_alone(tmp_path):
+    """``to_tflite_many`` (one converter call, the file cut per model) gives each model the
+    operators, quantisation, weights and outputs that converting it alone gives: a residual
+    block, a strided one, a grouped one and a stem, int8, with their own calibrations."""
+    from hwnas.device_profiler.blockmodels import trained_like
+
+    made = [
+        _block("ir_k3_e3"),
+        _block("ir_k5_e1", (8, 8, 16), cout=24, stride=2),
+        _block("ir_k3_e1_g2", (4, 4, 16), cout=16),
+        _block("stem_k3", (8, 8, 3), cout=8),
+    ]
+    models = [trained_like(m, seed=k) for k, (m, _) in enumerate(made)]
+    calibs = [[torch.randn_like(x) for _ in range(4)] for _, x in made]
+    together = to_tflite_many(
+        models,
+        [x for _, x in made],
+        [tmp_path / f"t{k}.tflite" for k in range(4)],
+        int8=True,
+        calibs=calibs,
+    )
+    for k, (model, (_, x)) in enumerate(zip(models, made)):
+        alone = to_tflite(model, x, tmp_path / f"a{k}.tflite", int8=True, calib=calibs[k])
+        assert _graph(together[k]) == _graph(alone), k
+        assert tflite_io(together[k]) == tflite_io(alone)
+        probe = torch.randn_like(x).numpy()
+        assert np.array_equal(run_tflite(together[k], probe), run_tflite(alone, probe)), k
+
+
+def test_a_graph_whose_branches_share_an_operator_is_not_cut(tmp_path):
+    from hwnas.convert import _tflite_bytes
+
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, a, b):
+            y = self.conv(a)
+            return y, y + b
+
+    buf = _tflite_bytes("s", Shared().eval(), (torch.randn(1, 4, 8, 8),) * 2, False, None, True)
+    with pytest.raises(ValueError, match="shares operators"):
+        split_branches(buf, 2)
+
+
+@pytest.mark.parametrize("key", ["ir_k5_e3", "mbconv_k3_e3_se0.25_id"])
+def test_the_quantizers_export_is_strict_exports(tmp_path, monkeypatch, key):
+    """Non-strict export with the source functions filled in (add, mul, pools: a residual
+    and a squeeze-excite block) quantizes as strict export (TorchDynamo) does."""
+    from hwnas import convert
+    from hwnas.device_profiler.blockmodels import trained_like
+
+    m, x = _block(key)
+    m = trained_like(m)
+    calib = [torch.randn_like(x) for _ in range(4)]
+    fast = to_tflite(m, x, tmp_path / "fast.tflite", int8=True, calib=calib)
+    monkeypatch.setattr(
+        convert,
+        "_export_for_quantizer",
+        lambda m, xs: torch.export.export(m, xs, strict=True).module(),
+    )
+    strict = to_tflite(m, x, tmp_path / "strict.tflite", int8=True, calib=calib)
+    assert _graph(fast) == _graph(strict)
+    assert np.array_equal(run_tflite(fast, x.numpy()), run_tflite(strict, x.numpy()))

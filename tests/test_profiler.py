@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hwnas.device_profiler import runner as runner_mod
 from hwnas.device_profiler.backends import HostOrtBackend
-from hwnas.device_profiler.blockmodels import ModelCache, content_key, is_analytic
+from hwnas.device_profiler.blockmodels import ModelCache, content_key, input_shape, is_analytic
 from hwnas.device_profiler.presets import get_preset, list_presets
 from hwnas.device_profiler.runner import ProfileConfig, profile, profile_run
 from hwnas.device_profiler.calibration import (
@@ -409,22 +409,23 @@ def test_host_timing_runs_at_least_min_seconds_and_passes_refine_every_block(tmp
 
 
 def test_worker_processes_convert_the_files_conversion_in_place_makes(tmp_path, cache):
-    """``hwnas profile --jobs``: block files converted up front in spawned processes are the
-    files the measuring loop would have converted itself (byte for byte), are then served
-    from the cache, and a conversion that fails there is one line naming its model, after
-    the others have been kept."""
+    """``hwnas profile --jobs``: block files converted up front, several per converter call,
+    in spawned processes or in this one, compute what the files the measuring loop would
+    have converted itself compute, are then served from the cache, and a conversion that
+    fails there is one line naming its model, after the others have been kept."""
     import functools
 
     from torch import nn
 
+    from hwnas.convert import run_tflite, tflite_io
     from hwnas.device_profiler.blockmodels import Conversion
 
     infos = [i for i in TINY.all_layer_infos() if not is_analytic(i)][:6]
     pooled = ModelCache.at(tmp_path / "pooled")
     jobs = [pooled.block_job(i, "tflite", "int8") for i in infos]
     assert len(jobs) == 6
-    assert pooled.prefetch(jobs[:5], "tflite", "int8", workers=2) == 0  # too few to repay
     assert pooled.prefetch(jobs, "onnx", "int8", workers=2) == 0  # ONNX: not worth it
+    assert pooled.prefetch(jobs[:1], "tflite", "int8", workers=2) == 0  # converted where used
     bad = Conversion(
         tmp_path / "bad.tflite",
         functools.partial(nn.Unflatten, 1, (5, 5)),  # cannot take 3 channels
@@ -436,11 +437,22 @@ def test_worker_processes_convert_the_files_conversion_in_place_makes(tmp_path, 
     assert not bad.path.exists()
     assert all(pooled.block(i, "tflite", "int8").cached for i in infos)
     assert pooled.prefetch(jobs, "tflite", "int8", workers=2) == 0  # all there
+    together = ModelCache.at(tmp_path / "together")  # one process: converter calls in line
+    assert (
+        together.prefetch(
+            [together.block_job(i, "tflite", "int8") for i in infos[:4]], "tflite", "int8", 1
+        )
+        == 4
+    )
     here = ModelCache.at(tmp_path / "here")
-    for i in infos[-1:]:
+    for i in infos[:4]:
         built = here.block(i, "tflite", "int8")
         assert not built.cached
-        assert built.path.read_bytes() == pooled.block(i, "tflite", "int8").path.read_bytes()
+        for other in (pooled, together):
+            path = other.block(i, "tflite", "int8").path
+            probe = np.random.default_rng(0).standard_normal(input_shape(i)).astype(np.float32)
+            assert tflite_io(path) == tflite_io(built.path)
+            assert np.array_equal(run_tflite(path, probe), run_tflite(built.path, probe))
 
 
 def test_a_catalog_network_is_made_in_a_worker_from_its_name_a_custom_one_in_place(tmp_path):
@@ -459,12 +471,6 @@ def test_a_catalog_network_is_made_in_a_worker_from_its_name_a_custom_one_in_pla
     assert _portable(job) and job.path == c.path_for(c.network_what(space, arch), "tflite", "int8")
     # a space built here (not in the catalog) cannot be rebuilt by name: converted in place
     assert not _portable(c.network_job(TINY, random_arch(TINY, seed=0), "tflite", "int8"))
-    assert (
-        c.prefetch(
-            [c.network_job(TINY, random_arch(TINY, seed=i), "tflite", "int8") for i in range(8)],
-            "tflite",
-            "int8",
-            workers=2,
-        )
-        == 0
-    )
+    custom = [c.network_job(TINY, random_arch(TINY, seed=i), "tflite", "int8") for i in range(4)]
+    assert c.prefetch(custom, "tflite", "int8", workers=2) == len({j.path for j in custom})
+    assert all(c.cached(j) for j in custom)

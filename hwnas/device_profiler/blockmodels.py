@@ -238,39 +238,43 @@ class ModelCache:
         progress=None,
         say: Callable[[str], None] | None = None,
     ) -> int:
-        """Convert the files of ``jobs`` not cached yet, ``workers`` at a time in fresh
-        (spawned) processes, so that what measures them later finds them cached; the
-        conversion is single-threaded and the int8 TFLite path spends ~3 s per block in
-        the converter, so a table's blocks convert about ``workers`` times faster.  Returns
-        how many were converted.  With ``workers`` < 2, for ONNX files (~0.1 s each), or
-        for fewer files than would repay starting the processes (~5-10 s each: torch and
-        the converter imported), nothing happens here: each file is converted where it
-        is first used."""
-        todo = list({j.path: j for j in jobs if not self.cached(j) and _portable(j)}.values())
-        workers = min(workers, len(todo) // MIN_PER_WORKER)
-        if workers < 2 or fmt != "tflite":  # ONNX: ~0.1 s a block, less than a start-up
+        """Convert the TFLite files of ``jobs`` not cached yet, several models per converter
+        call (``convert.to_tflite_many``: a third of the time per model) and ``workers``
+        calls at a time in fresh (spawned) processes, so that what measures them later finds
+        them cached.  Returns how many were converted.  ONNX files (~0.1 s each) are left
+        to be converted where they are first used; so is a lone file."""
+        todo = list({j.path: j for j in jobs if not self.cached(j)}.values())
+        if fmt != "tflite" or len(todo) < 2:
             return 0
-        context = multiprocessing.get_context("spawn")  # no forked converter/OpenMP state
-        label = f"converting {len(todo)} models ({workers} processes)"
+        away = [j for j in todo if _portable(j)]  # a worker can make these from their names
+        workers = min(workers, len(away) // MIN_PER_WORKER)
+        away = away if workers >= 2 else []
+        here = [j for j in todo if all(j is not a for a in away)]
+        label = f"converting {len(todo)} models" + (f" ({workers} processes)" if away else "")
         if say is not None:
             say(f"{label} before timing them (--jobs sets how many processes)")
-        with (
-            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
-            progress_bar(label, len(todo), progress) as bar,
-        ):
-            futures = {pool.submit(_convert, j, fmt, precision, self.seed): j for j in todo}
+        with progress_bar(label, len(todo), progress) as bar:
+            if away:
+                self._convert_away(_batches(away, workers), fmt, precision, workers, bar)
+            for batch in _batches(here, 1):
+                _convert_batch(batch, fmt, precision, self.seed)
+                bar.advance(len(batch))
+        return len(todo)
+
+    def _convert_away(self, batches: list, fmt: str, precision: str, workers: int, bar) -> None:
+        """Convert ``batches`` in ``workers`` spawned processes (no forked converter or
+        OpenMP state)."""
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_convert_batch, b, fmt, precision, self.seed): b for b in batches
+            }
             try:
                 for f in concurrent.futures.as_completed(futures):
                     f.result()
-                    bar.advance(1)
-            except HwnasError as e:  # a failed conversion: its one line, and which file
-                raise type(e)(
-                    f"{_label(futures[f].what)}: {e} (the files converted so far are "
-                    f"cached; re-run the same command to continue)"
-                ) from e
+                    bar.advance(len(futures[f]))
             finally:
                 pool.shutdown(cancel_futures=True)
-        return len(todo)
 
 
 @dataclass(frozen=True)
@@ -285,6 +289,55 @@ class Conversion:
 
 
 MIN_PER_WORKER = 3  # files per worker below which starting it (~2 conversions' time) does not pay
+# models per converter call: 8 blocks in ~5 s (one block alone ~1.5 s: the converter's fixed
+# cost per call); networks (~8 s each) gain little, and come first, in pairs, so that no
+# process is left converting a long one at the end
+BATCH = {"network": 2, "block": 8}
+
+
+def _batches(jobs: list[Conversion], workers: int) -> list[list[Conversion]]:
+    """``jobs`` in groups for one converter call each: networks first, blocks with blocks,
+    at most ``BATCH`` of a kind, and with ``workers`` ≥ 2 processes small enough that
+    each process gets two groups or more to share."""
+    out = []
+    for kind in sorted({j.what["kind"] for j in jobs}, key=lambda k: k != "network"):
+        same = [j for j in jobs if j.what["kind"] == kind]
+        size = BATCH.get(kind, 1)
+        if workers >= 2:
+            size = max(1, min(size, -(-len(same) // (2 * workers))))
+        out += [same[i : i + size] for i in range(0, len(same), size)]
+    return out
+
+
+def _convert_batch(jobs: list[Conversion], fmt: str, precision: str, seed: int) -> None:
+    """Make the files of ``jobs`` (atomically) and their readable notes: int8/fp32 TFLite
+    in one converter call, else (or should that call fail) one by one, so that a model the
+    converter refuses is named in the one-line error."""
+    if fmt == "tflite" and len(jobs) > 1:
+        torch.set_num_threads(1)
+        try:
+            with native_stderr_quiet():
+                calibs = [calibration_inputs(j.shape, seed=seed) for j in jobs]
+                convert.to_tflite_many(
+                    [j.make() for j in jobs],
+                    [c[0] for c in calibs],
+                    [j.path for j in jobs],
+                    int8=precision == "int8",
+                    calibs=calibs,
+                )
+            for j in jobs:
+                _note(j, fmt, precision)
+            return
+        except HwnasError:
+            pass  # one by one, below: the error then names its model
+    for j in jobs:
+        try:
+            _convert(j, fmt, precision, seed)
+        except HwnasError as e:
+            raise type(e)(
+                f"{_label(j.what)}: {e} (the files converted so far are cached; re-run the "
+                f"same command to continue)"
+            ) from e
 
 
 def _convert(job: Conversion, fmt: str, precision: str, seed: int) -> None:
@@ -292,6 +345,10 @@ def _convert(job: Conversion, fmt: str, precision: str, seed: int) -> None:
     torch.set_num_threads(1)
     with native_stderr_quiet():
         export_model(job.make(), job.shape, fmt, precision, job.path, seed=seed)
+    _note(job, fmt, precision)
+
+
+def _note(job: Conversion, fmt: str, precision: str) -> None:
     atomic_write_json(
         job.path.with_suffix(job.path.suffix + ".json"),
         {"what": job.what, "format": fmt, "precision": precision},

@@ -91,8 +91,8 @@ def profile_command(
     jobs: Optional[int] = typer.Option(
         None,
         "--jobs",
-        help="Processes converting the model files before timing starts (default: the "
-        "usable cores; 1: convert each where it is timed).",
+        help="Processes converting the model files before timing starts, several per "
+        "converter call (default: the usable cores; 1: this process).",
     ),
 ) -> None:
     """Measure every distinct block of a space on a device into a latency table."""
