@@ -148,29 +148,39 @@ def _graph(path):
     return ops, tensors, weights
 
 
-def test_models_converted_together_are_the_models_converted_alone(tmp_path):
+@pytest.mark.parametrize("int8", [True, False])
+def test_models_converted_together_are_the_models_converted_alone(tmp_path, int8):
     """``to_tflite_many`` (one converter call, the file cut per model) gives each model the
     operators, quantisation, weights and outputs that converting it alone gives: a residual
-    block, a strided one, a grouped one and a stem, int8, with their own calibrations."""
+    block, a strided one, a grouped one, a stem and a small classifier (2-d output), int8
+    with their own calibrations, and fp32."""
     from hwnas.device_profiler.blockmodels import trained_like
 
+    classifier = torch.nn.Sequential(
+        torch.nn.Conv2d(16, 8, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    ).eval()
     made = [
         _block("ir_k3_e3"),
         _block("ir_k5_e1", (8, 8, 16), cout=24, stride=2),
         _block("ir_k3_e1_g2", (4, 4, 16), cout=16),
         _block("stem_k3", (8, 8, 3), cout=8),
+        (classifier, torch.randn(1, 16, 4, 4)),
     ]
     models = [trained_like(m, seed=k) for k, (m, _) in enumerate(made)]
     calibs = [[torch.randn_like(x) for _ in range(4)] for _, x in made]
     together = to_tflite_many(
         models,
         [x for _, x in made],
-        [tmp_path / f"t{k}.tflite" for k in range(4)],
-        int8=True,
+        [tmp_path / f"t{k}.tflite" for k in range(len(made))],
+        int8=int8,
         calibs=calibs,
     )
     for k, (model, (_, x)) in enumerate(zip(models, made)):
-        alone = to_tflite(model, x, tmp_path / f"a{k}.tflite", int8=True, calib=calibs[k])
+        alone = to_tflite(model, x, tmp_path / f"a{k}.tflite", int8=int8, calib=calibs[k])
         assert _graph(together[k]) == _graph(alone), k
         assert tflite_io(together[k]) == tflite_io(alone)
         probe = torch.randn_like(x).numpy()
