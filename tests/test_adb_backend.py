@@ -115,7 +115,7 @@ def test_cores_override_and_thread_check(binary):
 
 
 @pytest.mark.parametrize("variant", ["modern", "v2019", "legacy", "all_same"])
-def test_measures_a_real_int8_tflite_in_each_output_format(variant, model, binary):
+def test_measures_a_real_int8_tflite_in_each_output_format(variant, model, binary, caplog):
     with (
         AdbStandin(PhoneConfig(variant=variant)) as s,
         AdbBackend(serial=s.serial, benchmark_binary=binary) as b,
@@ -136,6 +136,25 @@ def test_measures_a_real_int8_tflite_in_each_output_format(variant, model, binar
         ]
         assert b._log.invocations[-1].count == 20
         assert _remote_files(s.phone) == ["benchmark_model"]  # the model was removed
+        prov = b.provenance()  # the flags passed, and what the binary made of them
+        assert prov["benchmark_flags"] == [
+            "--num_threads=1",
+            "--use_xnnpack=true",
+            "--min_secs=0",
+            "--warmup_min_secs=0",
+        ]
+        echoed = prov["benchmark_params"]
+        assert "Graph" not in echoed  # a temporary file's name
+        if variant == "legacy":  # an old build: no --warmup_min_secs, and it says so
+            assert prov["benchmark_unconsumed_flags"] == ["--warmup_min_secs=0"]
+            assert "Min warmup runs duration (seconds)" not in echoed
+            warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert len(warned) == 1 and "ignores --warmup_min_secs=0" in warned[0]  # once
+        else:
+            assert prov["benchmark_unconsumed_flags"] == []
+            assert echoed["Min warmup runs duration (seconds)"] == "0"
+        assert echoed["Num threads"] == "1" and echoed["Min num runs"] == "20"
+        assert echoed["Use xnnpack"] == "1"
 
 
 @pytest.mark.parametrize("name", HOSTILE)

@@ -13,7 +13,12 @@ pytestmark = pytest.mark.device
 
 MODERN = """\
 INFO: STARTING!
+INFO: Log parameter values verbosely: [0]
+INFO: Min num runs: [50]
+INFO: Min runs duration (seconds): [1]
+INFO: Num threads: [1]
 INFO: Graph: [/data/local/tmp/hwnas_b.tflite]
+INFO: Use xnnpack: [1]
 INFO: Loaded model /data/local/tmp/hwnas_b.tflite
 INFO: Initialized session in 12.5ms.
 INFO: Running benchmark for at least 10 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
@@ -41,6 +46,8 @@ Inference timings in us: Init: 3200, First inference: 14000, Warmup (avg): 12650
 
 LEGACY = """\
 STARTING!
+Num threads: [1]
+Unconsumed cmdline flags: --warmup_min_secs=0.5
 Loaded model /data/local/tmp/m.tflite
 resolved reporter
 Initialized session in 19.5ms
@@ -189,3 +196,25 @@ def test_standin_shell_runs_sequences_like_sh():
         "false && echo no; false || echo 'yes it'; echo $?", runner, lambda p: []
     )
     assert ran == [["false"], ["false"], ["echo", "yes it"], ["echo", "0"]]
+
+
+def test_the_parameters_the_binary_echoed_and_the_flags_it_did_not_know():
+    """benchmark_model logs its parameters as it understood the flags (``Name: [value]``)
+    and warns about flags an older build does not know: both are kept for the provenance."""
+    from hwnas.device_profiler.adb.parse import parameters
+
+    inv = parse_output(MODERN)
+    assert dict(inv.params) == {
+        "Log parameter values verbosely": "0",
+        "Min num runs": "50",
+        "Min runs duration (seconds)": "1",
+        "Num threads": "1",
+        "Graph": "/data/local/tmp/hwnas_b.tflite",
+        "Use xnnpack": "1",
+    }
+    assert inv.unconsumed is None
+    old = parse_output(LEGACY)
+    assert dict(old.params) == {"Num threads": "1"}
+    assert old.unconsumed == "--warmup_min_secs=0.5"
+    assert parameters(V2019) == {} and parse_output(V2019).unconsumed is None
+    assert parameters(MODERN.replace("\n", "\r\n"))["Num threads"] == "1"

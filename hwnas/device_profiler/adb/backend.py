@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shlex
 import time
@@ -19,6 +20,7 @@ from .transport import AdbConnectionLost, Transport, connect
 REMOTE_DIR = "/data/local/tmp"
 REMOTE_BINARY = f"{REMOTE_DIR}/benchmark_model"
 _EXIT = "__hwnas_exit="
+logger = logging.getLogger(__name__)
 _CPU_ZONE = re.compile(r"cpu|tsens|soc|cluster|big|little|core", re.IGNORECASE)
 _WHERE = (
     "get LiteRT's Android benchmark tool: the prebuilt TensorFlow Lite nightly "
@@ -128,20 +130,27 @@ class AdbBackend:
         return digest
 
     # -- measuring ---------------------------------------------------------------------------
+    def flags(self, *, warmup: int | None, runs: int | None) -> list[str]:
+        """benchmark_model's flags for one invocation, the graph aside (``None``: those that
+        vary per call left out, as the provenance records them)."""
+        s = self.settings
+        per_call = [f"--warmup_runs={warmup}", f"--num_runs={runs}"] if runs is not None else []
+        return [
+            f"--num_threads={s.threads}",
+            *per_call,
+            f"--use_xnnpack={str(s.use_xnnpack).lower()}",
+            f"--min_secs={s.min_secs:g}",
+            f"--warmup_min_secs={s.min_secs:g}",
+        ]
+
     def command(self, remote: str, *, warmup: int, runs: int) -> str:
         """The device shell line for one invocation; every argument quoted."""
-        s = self.settings
         argv = [
             "taskset",
             self.mask,
             REMOTE_BINARY,
             f"--graph={remote}",
-            f"--num_threads={s.threads}",
-            f"--warmup_runs={warmup}",
-            f"--num_runs={runs}",
-            f"--use_xnnpack={str(s.use_xnnpack).lower()}",
-            f"--min_secs={s.min_secs:g}",
-            f"--warmup_min_secs={s.min_secs:g}",
+            *self.flags(warmup=warmup, runs=runs),
         ]
         return " ".join(shlex.quote(a) for a in argv) + f"; echo {_EXIT}$?"
 
@@ -163,6 +172,12 @@ class AdbBackend:
             for _ in range(repeats):
                 out, rc = _split_exit(t.shell(cmd, timeout_s=self.settings.timeout_s))
                 inv = parse_output(out, model=model_file.name, exit_code=rc)
+                if inv.unconsumed and not any(i.unconsumed for i in self._log.invocations):
+                    logger.warning(
+                        f"benchmark_model on {t.serial} ignores {inv.unconsumed} (an older "
+                        f"build); its timings run without it (recorded in the table's "
+                        f"provenance)"
+                    )
                 self._log.invocations.append(inv)
                 values.append(inv.avg_us)
         finally:
@@ -218,6 +233,11 @@ class AdbBackend:
             "cores": list(self.cores),
             "core_mask": self.mask,
             "use_xnnpack": s.use_xnnpack,
+            "benchmark_flags": self.flags(warmup=None, runs=None),
+            "benchmark_params": _echoed(log.invocations),
+            "benchmark_unconsumed_flags": sorted(
+                {i.unconsumed for i in log.invocations if i.unconsumed}
+            ),
             "governor": ",".join(sorted(set(self.device.governors))) or None,
             "temperature_c": {"min": min(log.temps_c), "max": max(log.temps_c)}
             if log.temps_c
@@ -237,6 +257,16 @@ class AdbBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _echoed(invocations: list[Invocation]) -> dict | None:
+    """The parameters the binary echoed on its first run, as it understood hwnas's flags (a
+    build that knows a flag under another meaning, or not at all, shows here and in
+    ``benchmark_unconsumed_flags``), the graph's path aside (it names a temporary file);
+    None before any run."""
+    if not invocations:
+        return None
+    return {k: v for k, v in invocations[0].params if k != "Graph"}
 
 
 def _split_exit(out: str) -> tuple[str, int | None]:

@@ -16,6 +16,9 @@ _SUMMARY_NEW = re.compile(rf"Inference \(avg\):\s*({_NUM})")
 _SUMMARY_OLD = re.compile(rf"no stats:\s*({_NUM})")
 _INIT = re.compile(rf"\bInit:\s*({_NUM})")
 _WARMUP = re.compile(rf"Warmup(?: \(avg\))?:\s*({_NUM})")
+# the parameters the binary echoes as it understood them: "INFO: Num threads: [1]"
+_UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(.*?)\s*$", re.MULTILINE)
+_PARAM = re.compile(r"^(?:INFO:\s*)?([A-Z][\w ()/.-]*?):\s*\[([^\]\n]*)\]\s*$", re.MULTILINE)
 
 # Failure markers, most specific first: (substring, what it means, what to do).
 _FAILURES = (
@@ -77,6 +80,15 @@ class Invocation:
     init_us: float | None = None
     warmup_avg_us: float | None = None
     source: str = "stats"  # "stats" (count= line) or "summary" (timings line only)
+    params: tuple[tuple[str, str], ...] = ()  # what the binary echoed (``parameters``)
+    unconsumed: str | None = None  # flags the binary did not know (an older build), as it says
+
+
+def parameters(text: str) -> dict[str, str]:
+    """The parameters benchmark_model echoes at start, as it understood its flags
+    (``Num threads: [1]``, ``Min num runs: [50]``, ``Use xnnpack: [1]`` …; with
+    ``Log parameter values verbosely: [0]`` only those not at their defaults), by name."""
+    return {k.strip(): v.strip() for k, v in _PARAM.findall(text.replace("\r", ""))}
 
 
 def _lines(text: str) -> list[str]:
@@ -129,6 +141,8 @@ def parse_output(text: str, *, model: str = "model", exit_code: int | None = Non
     extra = dict(
         init_us=float(init.group(1)) if init else None,
         warmup_avg_us=float(warm.group(1)) if warm else None,
+        params=tuple(parameters(text).items()),
+        unconsumed=unconsumed.group(1) if (unconsumed := _UNCONSUMED.search(text)) else None,
     )
     if stats_line is not None:
         s = _stats(stats_line)

@@ -92,7 +92,7 @@ def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, i
     warm_secs = float(f.get("warmup_min_secs", "0.5"))
     max_secs = float(f.get("max_secs", "150"))
     xnn = f.get("use_xnnpack", "true" if variant == "modern" else "false") == "true"
-    lines += [f"{pre}Num threads: [{threads}]", f"{pre}Graph: [{graph}]"]
+    lines += _echo(f, pre, variant)
     if local_graph is None or not local_graph.is_file():
         lines += [f"ERROR: Could not open '{graph}'.", f"ERROR: Failed to mmap model {graph}"]
         return "\n".join(lines) + "\n", 1
@@ -139,6 +139,33 @@ def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, i
             f"{(warm or [0])[0]}, Warmup (avg): {w_avg:.6g}, Inference (avg): {t_avg:.6g}"
         )
     return "\n".join(lines) + "\n", 0
+
+
+# benchmark_model's names for the flags hwnas passes, in the order it logs them
+_ECHO = (
+    ("num_runs", "Min num runs"),
+    ("min_secs", "Min runs duration (seconds)"),
+    ("num_threads", "Num threads"),
+    ("warmup_runs", "Min warmup runs"),
+    ("warmup_min_secs", "Min warmup runs duration (seconds)"),
+    ("graph", "Graph"),
+    ("use_xnnpack", "Use xnnpack"),
+)
+
+
+def _echo(flags: dict[str, str], pre: str, variant: str) -> list[str]:
+    """The parameter lines the tool logs at start (those set by a flag; booleans as 0/1).
+    The ``legacy`` binary predates ``--warmup_min_secs``: it warns that the flag went
+    unconsumed and does not echo it, as an old build does."""
+    old = variant == "legacy" and "warmup_min_secs" in flags
+    lines = [f"{pre}Log parameter values verbosely: [0]"]
+    for flag, name in _ECHO:
+        if flag in flags and not (old and flag == "warmup_min_secs"):
+            value = {"true": "1", "false": "0"}.get(flags[flag], flags[flag])
+            lines.append(f"{pre}{name}: [{value}]")
+    if old:
+        lines.append(f"Unconsumed cmdline flags: --warmup_min_secs={flags['warmup_min_secs']}")
+    return lines
 
 
 def _legacy(stat: str, variant: str) -> str:
