@@ -438,15 +438,22 @@ def test_worker_processes_convert_the_files_conversion_in_place_makes(tmp_path, 
     assert all(pooled.block(i, "tflite", "int8").cached for i in infos)
     assert pooled.prefetch(jobs, "tflite", "int8", workers=2) == 0  # all there
     together = ModelCache.at(tmp_path / "together")  # one process: converter calls in line
-    assert (
-        together.prefetch(
-            [together.block_job(i, "tflite", "int8") for i in infos[:4]], "tflite", "int8", 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # as a search or a training beside it would have it
+    try:
+        assert (
+            together.prefetch(
+                [together.block_job(i, "tflite", "int8") for i in infos[:4]], "tflite", "int8", 1
+            )
+            == 4
         )
-        == 4
-    )
-    here = ModelCache.at(tmp_path / "here")
-    for i in infos[:4]:
-        built = here.block(i, "tflite", "int8")
+        assert torch.get_num_threads() == 2  # the converter's one thread is given back
+        here = ModelCache.at(tmp_path / "here")
+        made = [here.block(i, "tflite", "int8") for i in infos[:4]]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    for i, built in zip(infos[:4], made):
         assert not built.cached
         for other in (pooled, together):
             path = other.block(i, "tflite", "int8").path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import json
@@ -314,9 +315,8 @@ def _convert_batch(jobs: list[Conversion], fmt: str, precision: str, seed: int) 
     in one converter call, else (or should that call fail) one by one, so that a model the
     converter refuses is named in the one-line error."""
     if fmt == "tflite" and len(jobs) > 1:
-        torch.set_num_threads(1)
         try:
-            with native_stderr_quiet():
+            with _one_thread(), native_stderr_quiet():
                 calibs = [calibration_inputs(j.shape, seed=seed) for j in jobs]
                 convert.to_tflite_many(
                     [j.make() for j in jobs],
@@ -342,10 +342,22 @@ def _convert_batch(jobs: list[Conversion], fmt: str, precision: str, seed: int) 
 
 def _convert(job: Conversion, fmt: str, precision: str, seed: int) -> None:
     """Make ``job``'s file (atomically) and its readable note (the name is only a hash)."""
-    torch.set_num_threads(1)
-    with native_stderr_quiet():
+    with _one_thread(), native_stderr_quiet():
         export_model(job.make(), job.shape, fmt, precision, job.path, seed=seed)
     _note(job, fmt, precision)
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """The converter on one thread (its work is single-threaded Python; the calibration's
+    forward passes gain nothing from more), the caller's thread count again after: a
+    conversion in line must not leave a search or a training on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _note(job: Conversion, fmt: str, precision: str) -> None:
