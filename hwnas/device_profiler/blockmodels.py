@@ -250,7 +250,7 @@ class ModelCache:
         away = [j for j in todo if _portable(j)]  # a worker can make these from their names
         workers = min(workers, len(away) // MIN_PER_WORKER)
         away = away if workers >= 2 else []
-        here = [j for j in todo if all(j is not a for a in away)]
+        here = [j for j in todo if not (away and _portable(j))]  # the rest
         label = f"converting {len(todo)} models" + (f" ({workers} processes)" if away else "")
         if say is not None:
             say(f"{label} before timing them (--jobs sets how many processes)")
