@@ -434,13 +434,17 @@ def tflite_io(path: str | Path) -> dict:
     }
 
 
-def ort_session(path: str | Path, threads: int = 1):
+def ort_session(path: str | Path, threads: int = 1, profile_prefix: str | Path | None = None):
     """An ONNX Runtime CPU session on ``path``: ``threads`` intra-op threads, one inter-op
     thread, sequential execution, warnings off (what the host backend times and what export
-    checks with)."""
+    checks with); with ``profile_prefix``, ONNX Runtime's per-node profiling on, its JSON
+    written there by ``end_profiling()``."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile_prefix)
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -16,3 +16,16 @@ def _messages_on_stderr():
     from hwnas.logs import show_on_stderr
 
     show_on_stderr()
+
+
+@pytest.fixture
+def phone_env(tmp_path, monkeypatch):
+    """For tests against the ADB stand-in: own cache and ADB key folder, no system adb or
+    ANDROID_SERIAL leaking in; returns a file to pass as ``--benchmark-binary``."""
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    monkeypatch.delenv("ADB", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF stand-in\n")
+    return binary

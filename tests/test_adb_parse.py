@@ -218,3 +218,107 @@ def test_the_parameters_the_binary_echoed_and_the_flags_it_did_not_know():
     assert old.unconsumed == "--warmup_min_secs=0.5"
     assert parameters(V2019) == {} and parse_output(V2019).unconsumed is None
     assert parameters(MODERN.replace("\n", "\r\n"))["Num threads"] == "1"
+
+
+# --------------------------------------------------------------------------- op profiles
+# Per-operator profiles in the layouts benchmark_model has printed (tab-padded columns).
+_INIT_SECTION = """\
+INFO: Profiling Info for Benchmark Initialization:
+============================== Run Order ==============================
+\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t ModifyGraphWithDelegate\t    6.348\t    6.348\t 55.640%\t 55.640%\t  7148.000\t        1\tModifyGraphWithDelegate/0
+\t         AllocateTensors\t    5.061\t    5.061\t 44.360%\t100.000%\t 10292.000\t        1\tAllocateTensors/0
+
+Timings (microseconds): count=1 curr=11409
+Memory (bytes): count=0
+2 nodes observed
+
+"""
+OPS_XNNPACK = (
+    MODERN
+    + _INIT_SECTION
+    + """\
+INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t   TfLiteXNNPackDelegate\t    1.900\t    1.802\t100.000%\t100.000%\t     0.000\t        1\t[StatefulPartitionedCall:0]:6
+
+============================== Top by Computation Time ==============================
+\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t   TfLiteXNNPackDelegate\t    1.900\t    1.802\t100.000%\t100.000%\t     0.000\t        1\t[StatefulPartitionedCall:0]:6
+
+Number of nodes executed: 1
+============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t   TfLiteXNNPackDelegate\t        1\t     1.802\t   100.000%\t   100.000%\t     0.000\t        1
+
+Timings (microseconds): count=50 first=1900 curr=1802 min=1770 max=1950 avg=1802 std=31
+Memory (bytes): count=0
+1 nodes observed
+
+Delegate internal: 
+============================== Run Order ==============================
+\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\tConvolution (NHWC, QC8) IGEMM\t    0.700\t    0.650\t 40.000%\t 40.000%\t     0.000\t        1\tDelegate/Convolution (NHWC, QC8) IGEMM:0
+\tConvolution (NHWC, QC8) DWConv\t    0.400\t    0.380\t 23.000%\t 63.000%\t     0.000\t        1\tDelegate/Convolution (NHWC, QC8) DWConv:1
+\t           Add (ND, QS8)\t    0.050\t    0.048\t  3.000%\t 66.000%\t     0.000\t        2\tDelegate/Add (ND, QS8):2
+
+============================== Top by Computation Time ==============================
+\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\tConvolution (NHWC, QC8) IGEMM\t    0.700\t    0.650\t 40.000%\t 40.000%\t     0.000\t        1\tDelegate/Convolution (NHWC, QC8) IGEMM:0
+"""
+)
+OPS_START_COLUMN = (
+    V2019
+    + """\
+Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t                 CONV_2D\t            0.000\t    9.100\t    8.900\t 71.000%\t 71.000%\t     0.000\t        1\t[model/conv2d/Relu6]:0
+\t       DEPTHWISE_CONV_2D\t            8.905\t    3.100\t    3.000\t 24.000%\t 95.000%\t     0.000\t        1\t[model/dw/Relu6]:1
+\t                    MEAN\t           11.910\t    0.700\t    0.650\t  5.000%\t100.000%\t     0.000\t        1\t[model/pool/Mean]:2
+
+============================== Top by Computation Time ==============================
+\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t                 CONV_2D\t            0.000\t    9.100\t    8.900\t 71.000%\t 71.000%\t     0.000\t        1\t[model/conv2d/Relu6]:0
+"""
+)
+OPS_CSV = """\
+INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
+============================== Run Order ==============================
+node type, first, avg_ms, %, cdf%, mem KB, times called, name
+CONV_2D, 0.123, 0.110, 61.000%, 61.000%, 0, 1, [a/b;c/d]:0
+Convolution (NHWC, QC8) IGEMM, 0.08, 0.07, 39.000%, 100.000%, 0, 1, Delegate/Convolution (NHWC, QC8) IGEMM:3
+"""
+
+
+def test_op_profile_modern_with_xnnpack_operators():
+    from hwnas.device_profiler.adb.parse import op_profile
+
+    rows = op_profile(OPS_XNNPACK)
+    assert [(r.node_type, r.delegate, r.node_index) for r in rows] == [
+        ("TfLiteXNNPackDelegate", False, 6),
+        ("Convolution (NHWC, QC8) IGEMM", True, 0),
+        ("Convolution (NHWC, QC8) DWConv", True, 1),
+        ("Add (ND, QS8)", True, 2),
+    ]  # the initialisation's nodes and the by-time tables are not rows
+    assert rows[0].avg_ms == 1.802 and rows[1].first_ms == 0.7 and rows[3].times_called == 2
+    assert parse_output(OPS_XNNPACK).avg_us == 1810.25  # the timings parse as before
+
+
+def test_op_profile_with_the_older_start_column_and_in_csv():
+    from hwnas.device_profiler.adb.parse import op_profile
+
+    rows = op_profile(OPS_START_COLUMN)
+    assert [(r.node_type, r.avg_ms, r.first_ms, r.name) for r in rows] == [
+        ("CONV_2D", 8.9, 9.1, "[model/conv2d/Relu6]:0"),
+        ("DEPTHWISE_CONV_2D", 3.0, 3.1, "[model/dw/Relu6]:1"),
+        ("MEAN", 0.65, 0.7, "[model/pool/Mean]:2"),
+    ]
+    rows = op_profile(OPS_CSV)
+    assert [(r.node_type, r.avg_ms, r.node_index) for r in rows] == [
+        ("CONV_2D", 0.11, 0),
+        ("Convolution (NHWC, QC8) IGEMM", 0.07, 3),
+    ]
+    assert rows[0].name == "[a/b;c/d]:0"
+    assert op_profile(MODERN) == [] and op_profile(LEGACY) == []  # no profile asked

@@ -200,6 +200,15 @@ def test_validate_stores_calibration_and_plot(tmp_path, cache):
         fid["held_out"] == 3 and fid["within_10pct"] == rep["held_out_calibrated"]["within_10pct"]
     )
     json.dumps(rep)  # serialisable
+    # every network also profiled per node by ONNX Runtime, its nodes given to its layers
+    ins = rep["in_network"]
+    assert ins["networks"] == 6 and "ONNX Runtime" in ins["profiler"]
+    rows = pd.read_csv(ins["csv"])
+    assert set(rows["network"]) == {r["name"] for r in rep["records"]}
+    assert (rows["in_network_ms"] > 0).all() and (rows["table_ms"] > 0).all()
+    assert set(ins["per_type"]) == set(rows["type"]) >= {"stem", "head", "pool", "fc"}
+    assert 0.5 < ins["blocks_share_of_profiled"] <= 1.0  # input quantize, layout: outside
+    assert LatencyTable.load(out).meta["in_network"]["per_type"] == ins["per_type"]
 
 
 def test_tables_cli(tmp_path, cache):
@@ -219,14 +228,10 @@ def test_tables_cli(tmp_path, cache):
 
 @pytest.mark.device
 @pytest.mark.export
-def test_profile_pixel1_through_the_adb_standin(tmp_path, monkeypatch):
+def test_profile_pixel1_through_the_adb_standin(tmp_path, phone_env):
     from hwnas.testing.adb_standin import AdbStandin
 
-    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
-    binary = tmp_path / "benchmark_model"
-    binary.write_bytes(b"\x7fELF stand-in\n")
+    binary = phone_env
     lines = []
     with AdbStandin() as s:
         cfg = ProfileConfig(

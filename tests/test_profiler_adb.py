@@ -15,14 +15,8 @@ FAST = dict(warmup=1, runs=3, repeats=2, progress=False, passes=1, calibrate=0)
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
-    monkeypatch.delenv("ADB", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path / "no-adb-here"))
-    binary = tmp_path / "benchmark_model"
-    binary.write_bytes(b"\x7fELF stand-in\n")
-    return binary
+def env(phone_env):
+    return phone_env
 
 
 def _keys(table) -> list[tuple]:

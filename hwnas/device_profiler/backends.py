@@ -238,10 +238,42 @@ class HostOrtBackend(_HostBackend):
 
     name, model_format = "host-ort", "onnx"
     runtime, runtime_dist = "onnxruntime (CPUExecutionProvider)", "onnxruntime"
+    op_profiler = "ONNX Runtime's session profiling (per node)"
+
+    def op_times(self, model_file: Path, *, warmup: int, runs: int) -> list:
+        """Each node's mean time over ``runs`` profiled runs after ``warmup`` (ONNX
+        Runtime's own per-node profile, pinned as ``measure`` is), in run order."""
+        import json
+        import tempfile
+
+        from .opprofile import OpTime
+
+        check_counts(warmup, runs, 1)
+        with tempfile.TemporaryDirectory(prefix="hwnas-ort-profile-") as tmp, pinned(self.cores):
+            sess, feed = self._ort(Path(model_file), profile_prefix=Path(tmp) / "profile")
+            for _ in range(warmup + runs):
+                sess.run(None, feed)
+            events = json.loads(Path(sess.end_profiling()).read_text())
+        durs: dict[str, list[float]] = {}
+        kinds: dict[str, str] = {}
+        for e in events:
+            if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+                name = e["name"][: -len("_kernel_time")]
+                durs.setdefault(name, []).append(float(e["dur"]))
+                kinds[name] = e.get("args", {}).get("op_name", "")
+        return [
+            OpTime(name=n, kind=kinds[n], ms=float(np.mean(d[-runs:])) / 1000.0)
+            for n, d in durs.items()
+        ]
 
     def _session(self, model_file: Path):
+        sess, feed = self._ort(model_file)
+        return lambda: sess.run(None, feed)
+
+    def _ort(self, model_file: Path, profile_prefix: Path | None = None):
+        """An ONNX Runtime session on ``model_file`` and its seeded random input."""
         try:
-            sess = ort_session(model_file, self.threads)
+            sess = ort_session(model_file, self.threads, profile_prefix)
         except Exception as e:  # onnxruntime raises its own exception types
             raise HwnasError(
                 f"onnxruntime cannot load {model_file.name}: "
@@ -249,8 +281,7 @@ class HostOrtBackend(_HostBackend):
             ) from e
         inp = sess.get_inputs()[0]
         dtype = np.int8 if "int8" in inp.type else np.float32
-        feed = {inp.name: random_input(inp.shape, dtype, self.seed)}
-        return lambda: sess.run(None, feed)
+        return sess, {inp.name: random_input(inp.shape, dtype, self.seed)}
 
 
 class HostLiteRTBackend(_HostBackend):

@@ -358,6 +358,10 @@ def _calibrate(job: _Job, log) -> None:
         f"held out ({h['n']}): {100 * h['within_10pct']:.0f}% within ±10%, MAPE "
         f"{h['mape_pct']:.1f}%; scatter plot {report['plot']}"
     )
+    if report.get("in_network"):
+        from .tables_cli import in_network_line
+
+        log(in_network_line(report["in_network"]))
 
 
 __all__ = [

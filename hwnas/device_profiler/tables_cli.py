@@ -292,6 +292,12 @@ def tables_validate(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", help="Processes converting the networks first (default: the cores)."
     ),
+    op_profile: bool = typer.Option(
+        True,
+        "--op-profile/--no-op-profile",
+        help="Also profile each network per operator (host-ort, adb) and report its "
+        "blocks' times inside it beside the table's (<table>.in_network.csv).",
+    ),
 ) -> None:
     """Predicted vs measured whole networks; fits and stores a calibration."""
     from hwnas.io import atomic_write_json
@@ -311,6 +317,7 @@ def tables_validate(
         threads=threads,
         cores=cores,
         jobs=jobs,
+        op_profile=op_profile,
     )
     report = validate(cfg)
     atomic_write_json(table.with_name(table.stem + ".validate.json"), report)
@@ -349,4 +356,29 @@ def _print_report(r: dict) -> None:
         f"calibration ({c['model']}, {c['fitted_on']} networks): scale {c['scale']:.4f}, "
         f"offset {c['offset_ms']:.4f} ms, per type {c['per_type']}"
     )
+    if r.get("in_network"):
+        out.print(_in_network_table(r["in_network"]))
+        out.print(in_network_line(r["in_network"]))
     out.print(f"scatter plot: {r['plot']}")
+
+
+def _in_network_table(ins: dict):
+    from rich.table import Table
+
+    t = Table("op type", "blocks", "Σ table ms", "Σ inside networks ms", "inside / table")
+    for typ, d in ins["per_type"].items():
+        ratio = "-" if d["ratio"] is None else f"{d['ratio']:.2f}"
+        t.add_row(typ, str(d["blocks"]), f"{d['table_ms']:.3f}", f"{d['in_network_ms']:.3f}", ratio)
+    return t
+
+
+def in_network_line(ins: dict) -> str:
+    """One line on the blocks' own times inside the validated networks."""
+    if ins.get("median_ratio") is None:
+        return f"blocks inside networks ({ins['profiler']}): no block could be timed"
+    return (
+        f"blocks inside {ins['networks']} networks ({ins['profiler']}, each node's share of "
+        f"the profile × the measured latency): median {ins['median_ratio']:.2f}× their table "
+        f"time, {100 * ins['within_10pct']:.0f}% within ±10%; the profiler itself slowed the "
+        f"networks {ins['profiled_over_measured']:.2f}×; per layer: {ins.get('csv')}"
+    )

@@ -14,7 +14,7 @@ from hwnas.convert import check_precision
 from hwnas.errors import HwnasError
 
 from . import device as dev
-from .parse import Invocation, failure, parse_output
+from .parse import Invocation, failure, op_profile, parse_output
 from .transport import AdbConnectionLost, Transport, connect
 
 REMOTE_DIR = "/data/local/tmp"
@@ -143,7 +143,7 @@ class AdbBackend:
             f"--warmup_min_secs={s.min_secs:g}",
         ]
 
-    def command(self, remote: str, *, warmup: int, runs: int) -> str:
+    def command(self, remote: str, *, warmup: int, runs: int, extra: tuple = ()) -> str:
         """The device shell line for one invocation; every argument quoted."""
         argv = [
             "taskset",
@@ -151,11 +151,40 @@ class AdbBackend:
             REMOTE_BINARY,
             f"--graph={remote}",
             *self.flags(warmup=warmup, runs=runs),
+            *extra,
         ]
         return " ".join(shlex.quote(a) for a in argv) + f"; echo {_EXIT}$?"
 
+    op_profiler = "benchmark_model --enable_op_profiling=true (per node)"
+
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int):
         """Samples (µs): one per invocation, each the average of ``runs`` timed runs."""
+        values = [inv.avg_us for inv, _ in self._invocations(model_file, warmup, runs, repeats, ())]
+        from hwnas.device_profiler.backends import Samples
+
+        return Samples(us=tuple(values))
+
+    def op_times(self, model_file: Path, *, warmup: int, runs: int) -> list:
+        """Each node's time per run from one invocation with benchmark_model's per-operator
+        profiling (the TFLite nodes, and a delegate's own operators where the binary
+        profiles them), in run order; not a latency sample (profiling slows the runs)."""
+        from hwnas.device_profiler.opprofile import OpTime
+
+        [(_, out)] = self._invocations(model_file, warmup, runs, 1, ("--enable_op_profiling=true",))
+        rows = op_profile(out)
+        if not rows:
+            raise HwnasError(
+                f"{model_file.name}: benchmark_model on {self.transport.serial} printed no "
+                f"per-operator profile for --enable_op_profiling=true (a build without it?)"
+            )
+        return [
+            OpTime(r.name, r.node_type, r.avg_ms * max(r.times_called, 1), r.delegate, r.node_index)
+            for r in rows
+        ]
+
+    def _invocations(self, model_file, warmup: int, runs: int, repeats: int, extra: tuple):
+        """(parsed timings, output) of ``repeats`` invocations on ``model_file``, pushed
+        once and removed after."""
         model_file = Path(model_file)
         if not model_file.is_file():
             raise HwnasError(f"model file {model_file} does not exist")
@@ -166,9 +195,9 @@ class AdbBackend:
         remote = f"{REMOTE_DIR}/hwnas_{model_file.name}"
         t = self.transport
         t.push(model_file, remote)
-        values: list[float] = []
+        done: list = []
         try:
-            cmd = self.command(remote, warmup=warmup, runs=runs)
+            cmd = self.command(remote, warmup=warmup, runs=runs, extra=extra)
             for _ in range(repeats):
                 out, rc = _split_exit(t.shell(cmd, timeout_s=self.settings.timeout_s))
                 inv = parse_output(out, model=model_file.name, exit_code=rc)
@@ -178,16 +207,15 @@ class AdbBackend:
                         f"build); its timings run without it (recorded in the table's "
                         f"provenance)"
                     )
-                self._log.invocations.append(inv)
-                values.append(inv.avg_us)
+                if not extra:
+                    self._log.invocations.append(inv)
+                done.append((inv, out))
         finally:
             try:
                 t.shell(f"rm -f {shlex.quote(remote)}")
             except AdbConnectionLost:
                 pass  # the original error says what happened
-        from hwnas.device_profiler.backends import Samples
-
-        return Samples(us=tuple(values))
+        return done
 
     def temperatures(self) -> tuple[tuple[str, float], ...]:
         temps = dev.read_thermal(self.transport)

@@ -84,6 +84,86 @@ class Invocation:
     unconsumed: str | None = None  # flags the binary did not know (an older build), as it says
 
 
+@dataclass(frozen=True)
+class OpRow:
+    """One row of benchmark_model's per-operator profile (``--enable_op_profiling=true``):
+    a TFLite node of the graph, or (``delegate``) an operator inside a delegate's own
+    profile (XNNPACK's since TensorFlow 2.10: ``Delegate/Convolution (NHWC, QC8) IGEMM:3``)."""
+
+    node_type: str
+    avg_ms: float  # per run
+    first_ms: float
+    times_called: int  # per run
+    name: str
+    delegate: bool = False
+
+    @property
+    def node_index(self) -> int | None:
+        """The TFLite node's index (``[tensor names]:12``), or the delegate operator's."""
+        m = re.search(r":(\d+)\s*$", self.name)
+        return int(m.group(1)) if m else None
+
+
+_REGULAR_PROFILE = "Operator-wise Profiling Info for Regular Benchmark Runs"
+_INIT_PROFILE = "Profiling Info for Benchmark Initialization"
+_SECTION = re.compile(r"^=+\s*(.*?)\s*=+\s*$")
+_PCT = rf"({_NUM})%"
+
+
+def _row_pattern(start: bool, csv: bool) -> re.Pattern:
+    """A Run Order row: type, [start], first, avg ms, %, cdf%, mem KB, times called, name;
+    tab-padded columns (any whitespace here, so a pasted copy parses too) or ``, ``."""
+    sep = r"\s*,\s*" if csv else r"\s+"
+    nums = [*([rf"({_NUM})"] if start else []), rf"({_NUM})", rf"({_NUM})", _PCT, _PCT]
+    body = sep.join([r"(.+?)", *nums, rf"({_NUM})", r"(\d+)", r"(.*?)"])
+    return re.compile(rf"^\s*{body}\s*$")
+
+
+def op_profile(text: str) -> list[OpRow]:
+    """The per-operator rows of the regular (timed) runs' profile, in run order: every
+    Run Order table after "Operator-wise Profiling Info for Regular Benchmark Runs" (the
+    primary graph's, other subgraphs', and after "Delegate internal:" the delegate's),
+    not the initialisation's.  Every known layout: with and without the ``[start]``
+    column (older builds print it), with or without ``INFO:`` prefixes, and CSV
+    (``--op_profiling_output_mode=csv``).  [] when the output has no profile."""
+    lines = [re.sub(r"^INFO:\s?", "", ln) for ln in _lines(text)]
+    starts = [i for i, ln in enumerate(lines) if _REGULAR_PROFILE in ln]
+    if not starts:
+        return []
+    rows: list[OpRow] = []
+    delegate = False
+    state: str | re.Pattern | None = None  # None, "header" (next line), or the row pattern
+    for ln in lines[starts[-1] + 1 :]:
+        line = ln.strip()
+        if _INIT_PROFILE in line:
+            break
+        if line.startswith("Delegate internal"):
+            delegate = True
+        elif section := _SECTION.match(line):
+            state = "header" if section.group(1) == "Run Order" else None
+        elif state == "header" and line:
+            head = line.lower()
+            state = _row_pattern("start" in head, "[" not in head and "," in head)
+        elif isinstance(state, re.Pattern):
+            m = state.match(ln)
+            if not line:
+                state = None  # a blank line ends the table
+            elif m is not None:
+                g = m.groups()
+                k = state.groups - 8  # 1 with the [start] column
+                rows.append(
+                    OpRow(
+                        node_type=g[0].strip(),
+                        first_ms=float(g[1 + k]),
+                        avg_ms=float(g[2 + k]),
+                        times_called=int(g[6 + k]),
+                        name=g[7 + k].strip(),
+                        delegate=delegate,
+                    )
+                )
+    return rows
+
+
 def parameters(text: str) -> dict[str, str]:
     """The parameters benchmark_model echoes at start, as it understood its flags
     (``Num threads: [1]``, ``Min num runs: [50]``, ``Use xnnpack: [1]`` …; with

@@ -20,6 +20,8 @@ Flags:
 \t--graph=\tstring\toptional\tpath to the model file
 \t--num_threads=-1\tint32\toptional\tnumber of threads
 \t--use_xnnpack=false\tbool\toptional\tuse the XNNPACK delegate
+\t--enable_op_profiling=false\tbool\toptional\tenable op profiling
+\t--op_profiling_output_mode=stdout\tstring\toptional\tstdout or csv
 """
 
 
@@ -138,6 +140,9 @@ def run(argv: list[str], local_graph: Path | None, variant: str) -> tuple[str, i
             f"{pre}Inference timings in us: Init: {int(init_us)}, First inference: "
             f"{(warm or [0])[0]}, Warmup (avg): {w_avg:.6g}, Inference (avg): {t_avg:.6g}"
         )
+    if f.get("enable_op_profiling") == "true":
+        csv = f.get("op_profiling_output_mode") == "csv"
+        lines += profile_lines(interp, t_avg / 1000.0, init_us / 1000.0, variant, xnn, csv)
     return "\n".join(lines) + "\n", 0
 
 
@@ -173,3 +178,126 @@ def _legacy(stat: str, variant: str) -> str:
     if variant in ("legacy", "v2019"):
         stat = stat.split(" p5=")[0].replace("(all same)", "")
     return stat
+
+
+# --------------------------------------------------------------------------- op profiling
+# The real tool times each node with the interpreter's profiler.  LiteRT's Python API has
+# none, so the stand-in splits the measured average over the model's real nodes by a cost
+# estimate (multiply-accumulates, plus a fixed cost per node): the layout, the node types,
+# indices and tensor names are the file's own; the per-node times are not measurements.
+# With XNNPACK, a modern build lists the delegate as one node and its operators under
+# "Delegate internal:" (reshapes elided, as XNNPACK does); older builds (``v2019``,
+# ``legacy``) print a ``[start]`` column and no operator of the delegate.
+_XNN_NAMES = {
+    "CONV_2D": "Convolution (NHWC, QC8) IGEMM",
+    "DEPTHWISE_CONV_2D": "Convolution (NHWC, QC8) DWConv",
+    "ADD": "Add (ND, QS8)",
+    "MUL": "Multiply (ND, QS8)",
+    "MEAN": "Mean (ND, QS8)",
+    "AVERAGE_POOL_2D": "Average Pooling (NHWC, QS8)",
+    "MAX_POOL_2D": "Max Pooling (NHWC, S8)",
+    "FULLY_CONNECTED": "Fully Connected (NC, QS8) GEMM",
+    "QUANTIZE": "Convert (NC, F32, QS8)",
+    "DEQUANTIZE": "Convert (NC, QS8, F32)",
+    "LOGISTIC": "Sigmoid (NC, QS8)",
+    "HARD_SWISH": "HardSwish (NC, QS8)",
+    "CONCATENATION": "Concatenate (ND, X8)",
+    "RESHAPE": None,
+    "SQUEEZE": None,
+}
+
+
+def _cost(op: dict, shapes: dict) -> float:
+    out = float(np.prod(shapes[op["outputs"][0]])) if len(op["outputs"]) else 0.0
+    ins = [shapes[i] for i in op["inputs"] if i >= 0]
+    if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) > 1:
+        w = ins[1]  # OHWI, or 1HWC for depthwise
+        per = float(np.prod(w[1:])) if op["op_name"] == "CONV_2D" else float(w[1] * w[2])
+        return out * per + 2000.0
+    if op["op_name"] == "FULLY_CONNECTED" and len(ins) > 1:
+        return float(np.prod(ins[1])) + 2000.0
+    return out + 2000.0
+
+
+def _table(title: str, rows: list[tuple], total: float, start_col: bool, csv: bool) -> list[str]:
+    """One StatsCalculator table: rows of (type, start ms, first ms, avg ms, name)."""
+    cols = ["node type", *(["start"] if start_col else []), "first", "avg ms", "%", "cdf%"]
+    cols += ["mem KB", "times called", "Name"]
+    out = [f"============================== {title} =============================="]
+    if csv:
+        out.append(
+            ", ".join(c if c != "avg ms" else "avg_ms" for c in cols).replace("Name", "name")
+        )
+    else:
+        out.append("".join(f"\t{'[' + c + ']':>12}" for c in cols))
+    cdf = 0.0
+    for typ, start, first, avg, name in rows:
+        pct = 100.0 * avg / total if total > 0 else 0.0
+        cdf += pct
+        nums = [*([start] if start_col else []), first, avg]
+        if csv:
+            vals = [typ, *(f"{v:.3f}" for v in nums), f"{pct:.3f}%", f"{cdf:.3f}%", "0", "1", name]
+            out.append(", ".join(vals))
+        else:
+            vals = [f"{typ:>24}", *(f"{v:>9.3f}" for v in nums), f"{pct:>7.3f}%", f"{cdf:>7.3f}%"]
+            out.append("".join("\t" + v for v in [*vals, f"{0:>10.3f}", f"{1:>9}", name]))
+    return [*out, ""]
+
+
+def _report(rows: list[tuple], total: float, start_col: bool, csv: bool) -> list[str]:
+    """Run order, then by time, then the per-type summary and the short summary."""
+    by_time = sorted(rows, key=lambda r: -r[3])
+    out = _table("Run Order", rows, total, start_col, csv)
+    out += _table("Top by Computation Time", by_time, total, start_col, csv)
+    types = sorted({r[0] for r in rows})
+    out += [f"Number of nodes executed: {len(rows)}"]
+    out += ["============================== Summary by node type =============================="]
+    out += [f"\t{t:>24}\t{sum(1 for r in rows if r[0] == t):>9}" for t in types]
+    out += [
+        "",
+        f"Timings (microseconds): count=1 curr={int(total * 1000)}",
+        "Memory (bytes): count=0",
+    ]
+    return [*out, f"{len(rows)} nodes observed", ""]
+
+
+def profile_lines(interp, avg_ms: float, init_ms: float, variant: str, xnn: bool, csv: bool):
+    """The per-operator profile benchmark_model prints after the timings."""
+    ops = interp._get_ops_details()
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    shapes = {i: t["shape"] for i, t in tensors.items()}
+    graph = [o for o in ops if o["op_name"] != "DELEGATE"]
+    kernels = [o for o in ops if o["op_name"] == "DELEGATE"]
+    modern = variant in ("modern", "all_same")
+    pre = "INFO: " if modern else ""
+
+    def name(op: dict) -> str:
+        return "[" + ",".join(tensors[i]["name"] for i in op["outputs"]) + f"]:{op['index']}"
+
+    costs = np.array([_cost(o, shapes) for o in graph])
+    share = costs / costs.sum() if costs.sum() > 0 else costs
+    init = [("ModifyGraphWithDelegate", 0.0, init_ms / 2, init_ms / 2, "ModifyGraphWithDelegate/0")]
+    init.append(("AllocateTensors", init_ms / 2, init_ms / 2, init_ms / 2, "AllocateTensors/0"))
+    lines = [f"{pre}Profiling Info for Benchmark Initialization:"]
+    lines += _report(init, init_ms, not modern, csv)
+    lines.append(f"{pre}Operator-wise Profiling Info for Regular Benchmark Runs:")
+    if not (xnn and kernels):  # every node in the interpreter
+        rows, t = [], 0.0
+        for o, sh in zip(graph, share):
+            rows.append((o["op_name"], t, avg_ms * sh, avg_ms * sh, name(o)))
+            t += avg_ms * sh
+        return [*lines, *_report(rows, avg_ms, not modern, csv)]
+    node = [("TfLiteXNNPackDelegate", 0.0, avg_ms, avg_ms, name(kernels[0]))]
+    lines += _report(node, avg_ms, not modern, csv)
+    if modern:  # XNNPACK's operators, 90% of the delegate's time (the rest its own)
+        rows, t = [], 0.0
+        for o, sh in zip(graph, share):
+            xnn_name = _XNN_NAMES.get(o["op_name"], f"Unknown {o['op_name'].title()} (ND)")
+            if xnn_name is not None:
+                n = len(rows)
+                rows.append(
+                    (xnn_name, t, 0.9 * avg_ms * sh, 0.9 * avg_ms * sh, f"Delegate/{xnn_name}:{n}")
+                )
+                t += 0.9 * avg_ms * sh
+        lines += ["Delegate internal: ", *_report(rows, avg_ms, False, csv)]
+    return lines
