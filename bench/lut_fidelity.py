@@ -9,6 +9,7 @@ and reports the held-out half.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -37,6 +38,7 @@ def one(
     workdir: Path,
     fit: int = 20,
     ruler: bool = True,
+    min_seconds: float | None = None,
 ) -> dict:
     space = get_space(space_name)
     archs = sample_archs(space, samples, seed)
@@ -57,6 +59,7 @@ def one(
             keys=tuple(keys),
             progress=False,
             ruler=ruler,
+            min_seconds=min_seconds,
         ),
         log=lambda m: None,
     )
@@ -98,6 +101,7 @@ def one(
         "fit": rep["fit_networks"],
         "held_out": rep["held_out_networks"],
         "timing": "ruler" if ruler else "raw",
+        "min_seconds": json.loads(out.with_suffix(".json").read_text())["profile"]["min_seconds"],
         "ruler_unit_us": (r.ruler or {}).get("unit_us"),
         "table_keys": len(keys),
         "blocks_measured": r.measured,
@@ -133,6 +137,13 @@ def main() -> None:
         help="time without the ruler (raw wall clock, as before the ruler existed)",
     )
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: temp)")
+    ap.add_argument(
+        "--min-seconds",
+        type=float,
+        default=None,
+        help="each block's repeat times at least this long (hwnas profile's --min-seconds; "
+        "default: the backend's)",
+    )
     add_merge_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -153,6 +164,7 @@ def main() -> None:
                     Path(tmp),
                     args.fit,
                     not args.no_ruler,
+                    args.min_seconds,
                 )
             )
             r = rows[-1]
@@ -174,7 +186,7 @@ def main() -> None:
                         f"  τ {m['kendall_tau']:.3f}",
                         flush=True,
                     )
-    write_rows(RESULTS, rows, ("space", "backend", "timing"), args.merge)
+    write_rows(RESULTS, rows, ("space", "backend", "timing", "min_seconds"), args.merge)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,18 @@ def test_a_complete_profile_measures_its_edges_and_calibrates_with_them(tmp_path
     assert "edges" not in LatencyTable.load(tmp_path / "n.csv").meta
 
 
+@pytest.mark.export
+@pytest.mark.parametrize("backend, expected", [("host-ort", 0.05), ("host-litert", 0.02)])
+def test_each_host_backend_times_its_own_default_window(tmp_path, cache, backend, expected):
+    """--min-seconds left out: host-ort's 0.05 s (shorter windows came out 50% apart there),
+    host-litert's 0.02 s (as faithful there, 2.3x faster); the sidecar records it."""
+    key = next(i.key for i in TINY.all_layer_infos() if not is_analytic(i))
+    out = tmp_path / f"{backend}.csv"
+    fast = {**FAST, "min_seconds": None, "edges": False, "ruler": False}
+    profile(ProfileConfig(space=TINY, backend=backend, out=out, keys=(key,), **fast))
+    assert LatencyTable.load(out).meta["profile"]["min_seconds"] == expected
+
+
 def test_host_timing_runs_at_least_min_seconds_and_passes_refine_every_block(tmp_path, cache):
     """``min_seconds`` (benchmark_model's --min_secs): a repeat runs until both the count
     and the time are reached; a complete profile times every block again in shuffled passes

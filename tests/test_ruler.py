@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from hwnas.device_profiler import runner as runner_mod
@@ -125,6 +126,36 @@ def test_the_ruler_timed_against_its_own_network_is_the_unit_despite_cold_runs(t
     backend.use_ruler(ruler, 200.0, Alternation.of({}))
     assert backend.alternation == Alternation(every=8, ruler_runs=2, cold=1)
     assert median_us(backend, twin) < 0.85 * 200.0
+
+
+def test_a_table_takes_its_unit_over_its_repeats_so_its_start_does_not_matter(models):
+    """This VM flips between two speeds ~6% apart every few tens of seconds; a unit taken in
+    the few seconds at a table's start caught either, and two fresh tables differed by it.
+    Taken again over every repeat the table was timed in (``refine_unit``), two tables that
+    began in different states agree, and every row is rescaled with the unit."""
+    from hwnas.device_profiler.ruler import refine_unit
+
+    ruler, model = models
+    medians = []
+    for start in (1.0, 1.15):  # the state the machine was in when each table began
+        backend = Clockwork()
+        record = {"unit_us": 80.0 * start, "windows": 150}
+        backend.use_ruler(ruler, record["unit_us"])
+        timed = []
+        for speed in (1.15, 1.0, 1.15, 1.0, 1.0, 1.15) * 2:  # both states while timing
+            backend.speed = speed
+            timed.append(backend.measure(model, warmup=2, runs=40, repeats=1).stats())
+        rows = [{**s, "analytic": False} for s in timed] + [{"median_us": 0.0, "analytic": True}]
+        before = float(np.median([r["median_us"] for r in rows[:-1]]))
+        factor = refine_unit(record, backend, rows, log=lambda m: None)
+        after = float(np.median([r["median_us"] for r in rows[:-1]]))
+        assert after == pytest.approx(before * factor, abs=1e-3) and rows[-1]["median_us"] == 0.0
+        assert record["unit_start_us"] == 80.0 * start and backend.ruler[1] == record["unit_us"]
+        assert record["unit_us"] == pytest.approx(80.0, rel=0.1)  # the fast state's ruler
+        medians.append((before, after))
+    (before_a, after_a), (before_b, after_b) = medians
+    assert before_b / before_a == pytest.approx(1.15, rel=0.07)  # the start state's unit
+    assert after_b / after_a == pytest.approx(1.0, rel=0.05)
 
 
 def test_a_ruler_needs_a_positive_unit(models):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -18,7 +19,7 @@ from .blockmodels import RECIPE_VERSION, ModelCache, is_analytic
 from .cores import default_jobs
 from .measure import measure_block, more_passes, row_key, store_edges
 from .presets import Preset, get_preset
-from .ruler import supports_ruler, table_ruler
+from .ruler import refine_unit, supports_ruler, table_ruler
 from .sidecar import check_table_out, dynamic, existing, now, provenance, table_meta
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,14 @@ class ProfileConfig:
     progress: bool | None = None
     edges: bool = True  # measure the block models' edges once the table is complete
     passes: int = 2  # once complete, every block is timed again in passes - 1 shuffled passes
-    min_seconds: float = 0.05  # host backends: each repeat runs at least this long
+    min_seconds: float | None = None  # host backends: each repeat runs at least this long
+    # (None: the backend's ``default_min_seconds``)
     ruler: bool = True  # host backends: time every run in step with the reference (ruler.py)
     calibrate: int = 20  # once complete: whole networks fitting the calibration
     jobs: int | None = None  # processes converting model files first (None: usable cores)
 
     def __post_init__(self):
-        if not 0 <= self.min_seconds <= 60:
+        if self.min_seconds is not None and not 0 <= self.min_seconds <= 60:
             raise HwnasError(f"--min-seconds must be in [0, 60] (got {self.min_seconds})")
         if self.passes < 1:
             raise HwnasError(f"--passes must be at least 1 (got {self.passes})")
@@ -204,7 +206,11 @@ def profile_run(cfg: ProfileConfig, *, backend: Backend | None = None, log=None)
         backend = make_backend(name, cfg, precision, threads, pin)
     fmt = getattr(backend, "model_format", BACKEND_FORMATS.get(backend.name, "tflite"))
     if hasattr(backend, "min_seconds"):  # a 10 µs block x 50 runs is 0.5 ms: too short for
-        backend.min_seconds = cfg.min_seconds  # the CPU to settle (pass medians 50% apart)
+        if cfg.min_seconds is None:  # the CPU to settle (pass medians 50% apart on host-ort)
+            cfg = dataclasses.replace(
+                cfg, min_seconds=getattr(backend, "default_min_seconds", 0.05)
+            )
+        backend.min_seconds = cfg.min_seconds
     out = cfg.out or default_out(preset, backend.name, space, precision)
     job = _Job(cfg, space, backend, ModelCache.at(cfg.cache_dir, cfg.seed), fmt, precision, out)
     result = ProfileResult(out, 0, backend=backend.name)
@@ -292,6 +298,9 @@ def _fill(job: _Job, prov: dict, result: ProfileResult, log) -> None:
             bar.advance(1, status=label)
     if complete:
         more_passes(*refine, infos, backend, job.cache, job.fmt, job.precision, cfg)
+        if result.ruler and not known and result.skipped == 0:  # begun and done in this call
+            refine_unit(result.ruler, backend, rows, log)
+            write_table_atomic(out, rows, meta)
         store_edges(*refine, space, backend, job.cache, job.fmt, job.precision, cfg, log)
         _calibrate(job, log)
 
