@@ -110,6 +110,7 @@ def one(
         "measured_ms_range": [round(nets[0], 3), round(nets[-1], 3)],
         **pick,
         "calibration": rep["calibration"],
+        "held_out_fitted_model": rep["split_calibration"]["model"],  # chosen on the fit set
         "plot": str(plot),
         "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
     }
