@@ -93,6 +93,9 @@ def one(
         if k in rep
     }
     nets = sorted(x["measured_ms"] for x in rep["records"])
+    by_model = held_out_by_model(
+        rep["records"], json.loads(out.with_suffix(".json").read_text()), space
+    )
     return {
         "space": space_name,
         "backend": backend,
@@ -111,9 +114,37 @@ def one(
         **pick,
         "calibration": rep["calibration"],
         "held_out_fitted_model": rep["split_calibration"]["model"],  # chosen on the fit set
+        "fit_set_loo_mape_pct": rep["split_calibration"].get("loo_mape_pct"),
+        "held_out_by_model": by_model,
         "plot": str(plot),
         "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
     }
+
+
+def held_out_by_model(records: list[dict], meta: dict, space) -> dict:
+    """Every calibration model fitted on the fit set, scored on the held-out networks: what
+    each choice of model would have given (the one `validate` chose is among them)."""
+    from hwnas.device_profiler.calibration import (
+        apply_calibration,
+        fit_affine,
+        fit_edges,
+        fit_overhead,
+        fit_per_type,
+        metrics,
+    )
+
+    fit = [r for r in records if not r["held_out"]]
+    hold = [r for r in records if r["held_out"]]
+    models = [*(fit_edges(meta["edges"], space) if "edges" in meta else ())]
+    models += [("affine", fit_affine), ("per_type", fit_per_type), ("overhead", fit_overhead)]
+    out = {}
+    for name, f in models:
+        cal = f([r["sums_ms"] for r in fit], [r["measured_ms"] for r in fit])
+        if cal is not None:
+            pred = [apply_calibration(cal, r["sums_ms"]) for r in hold]
+            m = metrics(pred, [r["measured_ms"] for r in hold])
+            out[name] = {k: round(m[k], 4) for k in ("within_10pct", "within_5pct", "mape_pct")}
+    return out
 
 
 def main() -> None:

@@ -163,6 +163,23 @@ def test_metrics_and_calibration_fit():
     assert fit_calibration(sums, meas)["fitted_on"] == 8
 
 
+def test_calibration_takes_the_fewest_numbers_within_one_standard_error():
+    """Two op types timed alike, 2% noise: the per-type model's extra factor only fits the
+    noise, so of the models within one standard error of the lowest leave-one-out MAPE the
+    affine one (two numbers) is kept; with the types truly timed 0.6x apart, per type wins."""
+    rng = np.random.default_rng(0)  # here per type has the lower leave-one-out MAPE: 1.79%
+    ir, skip = rng.uniform(0.2, 1.0, 20), rng.uniform(0.05, 0.6, 20)
+    sums = [{"ir": a, "skip": b} for a, b in zip(ir, skip)]
+    alike = (0.9 * ir + 0.9 * skip + 0.1) * rng.normal(1.0, 0.02, 20)
+    cal = fit_calibration(sums, alike)
+    assert cal["model"] == "affine"  # 1.99%, within one standard error of 1.79%
+    assert cal["loo_mape_pct"]["per_type"] < cal["loo_mape_pct"]["affine"]
+    apart = (0.9 * ir + 1.5 * skip + 0.1) * rng.normal(1.0, 0.02, 20)
+    cal = fit_calibration(sums, apart)
+    assert cal["model"] == "per_type" and cal["per_type"]["skip"] == pytest.approx(1.5, abs=0.2)
+    assert cal["loo_mape_pct"]["per_type"] < cal["loo_mape_pct"]["affine"]
+
+
 def test_per_type_fit_keeps_the_once_per_network_blocks_at_factor_one():
     """The head's sum moves a little with the last stage's width; fitted freely, its factor
     only trades against the offset and can come out anything (23.7 was stored once)."""

@@ -175,29 +175,56 @@ def fit_edges(edges: dict, space) -> list[tuple[str, Callable]]:
     return [("edges-measured", lambda sums, meas: measured), ("edges", fit)]
 
 
-def _loo_mape(fit, sums, meas) -> float:
+def _loo_errors(fit, sums, meas) -> list[float] | None:
+    """Each network's relative error (%) when the model is fitted on all the others; None
+    when some fit fails."""
     errs = []
     for i in range(len(meas)):
         keep = [j for j in range(len(meas)) if j != i]
         cal = fit([sums[j] for j in keep], [meas[j] for j in keep])
         if cal is None:
-            return float("inf")
-        errs.append(abs(apply_calibration(cal, sums[i]) - meas[i]) / meas[i])
-    return float(100 * np.mean(errs)) if errs else float("inf")
+            return None
+        errs.append(100 * abs(apply_calibration(cal, sums[i]) - meas[i]) / meas[i])
+    return errs or None
+
+
+def parameters(cal: dict) -> int:
+    """How many numbers a calibration fitted: 0 for the measured edges taken as they are."""
+    if cal.get("model") == "edges-measured":
+        return 0
+    per = {t for t in cal.get("per_type", {}) if t not in CONSTANT_BLOCKS}
+    return 2 + bool(cal.get("per_layer_ms")) * (cal.get("model") == "overhead") + len(per)
 
 
 def fit_calibration(sums: list[dict], meas, edge_fits=()) -> dict:
     """The affine, per-op-type, per-layer-overhead or (``edge_fits``: ``fit_edges``)
-    measured-edges calibration, whichever has the lowest leave-one-out MAPE."""
-    best, kind, err = fit_affine(sums, meas), "affine", _loo_mape(fit_affine, sums, meas)
-    fits = [*edge_fits, ("per_type", fit_per_type), ("overhead", fit_overhead)]
-    for name, fit in fits:
+    measured-edges calibration: of those whose leave-one-out MAPE is within one standard
+    error of the lowest, the one with the fewest fitted numbers (the one-standard-error
+    rule).  Chosen by the lowest leave-one-out MAPE alone, on 20 networks the fitted models
+    won where they then predicted held-out networks worse than the measured edges with
+    nothing fitted (fbnet-small host-ort: 94% against 100% of 34 within ±10%;
+    mnasnet-small host-ort: 94% against 97% of 33)."""
+    found = []  # (name, calibration, leave-one-out errors)
+    for name, fit in [*edge_fits, ("affine", fit_affine), ("per_type", fit_per_type),
+                      ("overhead", fit_overhead)]:  # fmt: skip
         cal = fit(sums, meas)
-        if cal is not None:
-            loo = _loo_mape(fit, sums, meas)
-            if loo < err:
-                best, kind, err = cal, name, loo
-    return {**best, "model": kind, "fitted_on": len(meas)}
+        errs = _loo_errors(fit, sums, meas) if cal is not None else None
+        if errs is not None:
+            found.append((name, {**cal, "model": name}, errs))
+    if not found:
+        return {**fit_affine(sums, meas), "model": "affine", "fitted_on": len(meas)}
+    mean = {name: float(np.mean(e)) for name, _, e in found}
+    best = min(found, key=lambda f: mean[f[0]])
+    se = float(np.std(best[2], ddof=1) / np.sqrt(len(best[2]))) if len(best[2]) > 1 else 0.0
+    near = [f for f in found if mean[f[0]] <= mean[best[0]] + se]
+    name, cal, _ = min(near, key=lambda f: (parameters(f[1]), mean[f[0]]))
+    return {
+        **cal,
+        "model": name,
+        "fitted_on": len(meas),
+        "loo_mape_pct": {n: round(m, 3) for n, m in mean.items()},
+        "rule": "fewest fitted numbers within one standard error of the lowest leave-one-out MAPE",
+    }
 
 
 __all__ = [
