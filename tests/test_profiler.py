@@ -228,6 +228,28 @@ def test_validate_stores_calibration_and_plot(tmp_path, cache):
     assert LatencyTable.load(out).meta["in_network"]["per_type"] == ins["per_type"]
 
 
+class NoOpProfile(HostOrtBackend):
+    """A backend whose per-operator profile fails (a phone build printing none)."""
+
+    def op_times(self, *a, **kw):
+        raise HwnasError("benchmark_model printed no per-operator profile")
+
+
+def test_a_failing_operator_profile_costs_the_report_not_the_calibration(tmp_path, cache):
+    out = tmp_path / "v.csv"
+    profile(ProfileConfig(space=TINY, out=out, **FAST))
+    notes = []
+    rep = validate(
+        ValidateConfig(table=out, samples=3, progress=False, min_seconds=0.0),
+        backend=NoOpProfile(),
+        space=TINY,
+        log=notes.append,
+    )
+    assert "in_network" not in rep and LatencyTable.load(out).calibration["fitted_on"] == 3
+    assert any("per-operator profiles stopped" in n and "printed no" in n for n in notes)
+    assert not (tmp_path / "v.in_network.csv").exists()
+
+
 def test_tables_cli(tmp_path, cache):
     import typer
 

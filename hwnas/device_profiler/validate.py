@@ -212,14 +212,14 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         rec["measured_ms"] = float(np.median(rec.pop("round_ms")))
         rec.pop("path")
     report = _report(records, cfg, table, space)
-    if blocks is not None:
+    if blocks is not None and blocks[1]:  # at least one network profiled
         report["in_network"] = {"profiler": backend.op_profiler, **summarize(blocks[0], blocks[1])}
         path = _beside(table.path, ".in_network.csv")
         atomic_write_rows(path, blocks[0])
         report["in_network"]["csv"] = str(path)
-        if blocks[2]:
-            log(f"note: {blocks[2]}")
-    elif cfg.op_profile:
+    if blocks is not None and blocks[2]:
+        log(f"note: {blocks[2]}")
+    elif blocks is None and cfg.op_profile:
         log(
             f"note: {backend.name} has no per-operator profiler (LiteRT's Python API offers "
             f"none), so the blocks' own times inside the networks were not measured"
@@ -243,7 +243,11 @@ def _in_network(records, archs, table, space, backend, counts, bar):
     warmup, runs = counts
     for rec, arch in zip(records, archs):
         bar.update(status=f"profiling {arch.name}")
-        ops = backend.op_times(rec["path"], warmup=warmup, runs=runs)
+        try:
+            ops = backend.op_times(rec["path"], warmup=warmup, runs=runs)
+        except HwnasError as e:  # a report beside the calibration: never worth losing it
+            notes.add(f"per-operator profiles stopped at {arch.name}: {e}")
+            break
         layers = space.layers(arch)
         modules = [module_name(i.name) for i in layers]
         tflite = rec["path"] if backend.model_format == "tflite" else None
@@ -272,7 +276,7 @@ def _in_network(records, archs, table, space, backend, counts, bar):
             }
         )
         bar.advance(1)
-    return rows, nets, " ".join(sorted(notes))
+    return rows, nets, " ".join(sorted(notes))  # rows of the networks profiled before a stop
 
 
 def _converted(table, space, arch, cache, backend) -> dict:
