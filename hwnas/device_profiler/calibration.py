@@ -189,11 +189,17 @@ def _loo_errors(fit, sums, meas) -> list[float] | None:
 
 
 def parameters(cal: dict) -> int:
-    """How many numbers a calibration fitted: 0 for the measured edges taken as they are."""
-    if cal.get("model") == "edges-measured":
+    """How many numbers a calibration fitted: none for the measured edges taken as they are,
+    scale and offset for the affine and refitted-edges ones, plus the per-layer term for
+    the overhead one, one factor per fitted op type (types sharing a factor count once)
+    plus the offset for the per-type one."""
+    model = cal.get("model")
+    if model == "edges-measured":
         return 0
-    per = {t for t in cal.get("per_type", {}) if t not in CONSTANT_BLOCKS}
-    return 2 + bool(cal.get("per_layer_ms")) * (cal.get("model") == "overhead") + len(per)
+    if model == "per_type":
+        free = {f for t, f in cal.get("per_type", {}).items() if t not in CONSTANT_BLOCKS}
+        return len(free) + 1
+    return 3 if model == "overhead" else 2
 
 
 def fit_calibration(sums: list[dict], meas, edge_fits=()) -> dict:
