@@ -45,11 +45,11 @@ def type_sums(table, space, arch) -> dict[str, float]:
     """Σ of uncalibrated layer latencies (ms) per op type (key prefix) of one network, and
     under ``COUNT`` its number of measured layers and under ``ELEMENTS`` their tensor
     elements (the multipliers of the per-layer and per-element edge terms)."""
-    from hwnas.latency import key_elements
+    from hwnas.latency import key_elements, key_type
 
     out: dict[str, float] = {COUNT: 0.0, ELEMENTS: 0.0}
     for info in space.layers(arch):
-        t = info.key[0].split("_")[0]
+        t = key_type(info.key)
         ms = table.lookup(info.key)
         out[t] = out.get(t, 0.0) + ms
         if ms > 0:

@@ -193,10 +193,6 @@ def profiled_ms(ops: Sequence[OpTime]) -> float:
 # --------------------------------------------------------------------------- report
 
 
-def _type(key) -> str:
-    return key[0].split("_")[0]
-
-
 def summarize(rows: list[dict], networks: list[dict]) -> dict:
     """Per op type: the table's standalone times and the same blocks' times inside the
     networks (Σ over every block of every network, and their ratio); over all blocks the
@@ -228,6 +224,18 @@ def summarize(rows: list[dict], networks: list[dict]) -> dict:
     }
 
 
+def in_network_line(ins: dict) -> str:
+    """One line on the blocks' own times inside the validated networks."""
+    if ins.get("median_ratio") is None:
+        return f"blocks inside networks ({ins['profiler']}): no block could be timed"
+    return (
+        f"blocks inside {ins['networks']} networks ({ins['profiler']}, each node's share of "
+        f"the profile × the measured latency): median {ins['median_ratio']:.2f}× their table "
+        f"time, {100 * ins['within_10pct']:.0f}% within ±10%; the profiler itself slowed the "
+        f"networks {ins['profiled_over_measured']:.2f}×; per layer: {ins.get('csv')}"
+    )
+
+
 __all__ = [
     "OpTime",
     "layer_of",
@@ -236,4 +244,5 @@ __all__ = [
     "block_times",
     "profiled_ms",
     "summarize",
+    "in_network_line",
 ]

@@ -125,8 +125,8 @@ def refine_unit(record: dict, backend, rows: list[dict], log=None) -> float | No
     new = round(float(np.percentile(seen, 5)), 3)
     factor = new / old
     for row in rows:
-        for k in ("median_us", "p10_us", "p90_us", "mean_us", "std_us"):
-            if not row.get("analytic"):
+        if not row.get("analytic"):  # identity rows stay 0
+            for k in ("median_us", "p10_us", "p90_us", "mean_us", "std_us"):
                 row[k] = round(float(row[k]) * factor, 3)
     record.update(
         unit_us=new,

@@ -368,7 +368,7 @@ def _calibrate(job: _Job, log) -> None:
         f"{h['mape_pct']:.1f}%; scatter plot {report['plot']}"
     )
     if report.get("in_network"):
-        from .tables_cli import in_network_line
+        from .opprofile import in_network_line
 
         log(in_network_line(report["in_network"]))
 

@@ -357,6 +357,8 @@ def _print_report(r: dict) -> None:
         f"offset {c['offset_ms']:.4f} ms, per type {c['per_type']}"
     )
     if r.get("in_network"):
+        from .opprofile import in_network_line
+
         out.print(_in_network_table(r["in_network"]))
         out.print(in_network_line(r["in_network"]))
     out.print(f"scatter plot: {r['plot']}")
@@ -370,15 +372,3 @@ def _in_network_table(ins: dict):
         ratio = "-" if d["ratio"] is None else f"{d['ratio']:.2f}"
         t.add_row(typ, str(d["blocks"]), f"{d['table_ms']:.3f}", f"{d['in_network_ms']:.3f}", ratio)
     return t
-
-
-def in_network_line(ins: dict) -> str:
-    """One line on the blocks' own times inside the validated networks."""
-    if ins.get("median_ratio") is None:
-        return f"blocks inside networks ({ins['profiler']}): no block could be timed"
-    return (
-        f"blocks inside {ins['networks']} networks ({ins['profiler']}, each node's share of "
-        f"the profile × the measured latency): median {ins['median_ratio']:.2f}× their table "
-        f"time, {100 * ins['within_10pct']:.0f}% within ±10%; the profiler itself slowed the "
-        f"networks {ins['profiled_over_measured']:.2f}×; per layer: {ins.get('csv')}"
-    )

@@ -200,6 +200,8 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
                 for rec in order:
                     rec["round_ms"].append(timed(rec["path"]))
                     bar.advance(1)
+            for rec in records:
+                rec["measured_ms"] = float(np.median(rec.pop("round_ms")))
             blocks = (
                 _in_network(records, archs, table, space, backend, (warmup, runs), bar)
                 if profiled
@@ -209,7 +211,6 @@ def validate(cfg: ValidateConfig, *, backend: Backend | None = None, space=None,
         if own and hasattr(backend, "close"):
             backend.close()
     for rec in records:
-        rec["measured_ms"] = float(np.median(rec.pop("round_ms")))
         rec.pop("path")
     report = _report(records, cfg, table, space)
     if blocks is not None and blocks[1]:  # at least one network profiled
@@ -237,6 +238,7 @@ def _in_network(records, archs, table, space, backend, counts, bar):
     note when some time could not be given to layers).  A layer's time is its share of the
     profiled time times the network's measured latency: profilers slow every node (ONNX
     Runtime's made 0.35 ms networks take 1.9× as long), so their sums are not latencies."""
+    from hwnas.latency import key_type
     from hwnas.space.builder import module_name
 
     rows, nets, notes = [], [], set()
@@ -253,7 +255,7 @@ def _in_network(records, archs, table, space, backend, counts, bar):
         tflite = rec["path"] if backend.model_format == "tflite" else None
         per, note = block_times(ops, modules, tflite)
         notes.update([note] if note else [])
-        measured = float(np.median(rec["round_ms"]))
+        measured = rec["measured_ms"]
         profiled = profiled_ms(ops)
         scale = measured / profiled if profiled > 0 else 0.0
         for info, mod in zip(layers, modules):
@@ -261,7 +263,7 @@ def _in_network(records, archs, table, space, backend, counts, bar):
                 "network": arch.name,
                 "layer": info.name,
                 "op": info.key[0],
-                "type": info.key[0].split("_")[0],
+                "type": key_type(info.key),
                 "table_ms": table.lookup(info.key),
                 "in_network_ms": scale * per.get(mod, 0.0),
             }

@@ -32,7 +32,7 @@ from .files import (
     space_meta,
     write_table_atomic,
 )
-from .table import FIDELITY_GOAL, LatencyTable, key_elements, synthetic_table
+from .table import FIDELITY_GOAL, LatencyTable, key_elements, key_type, synthetic_table
 
 __all__ = [
     "LatencyTable",
@@ -50,4 +50,5 @@ __all__ = [
     "space_meta",
     "synthetic_table",
     "key_elements",
+    "key_type",
 ]

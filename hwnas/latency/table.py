@@ -150,7 +150,7 @@ class LatencyTable:
         median = self.lookup(key)
         if median == 0.0:
             return 0.0
-        factor = cal["per_type"].get(key[0].split("_")[0], 1.0)
+        factor = cal["per_type"].get(key_type(key), 1.0)
         return (
             cal["scale"] * factor * median
             + cal["per_layer_ms"]
@@ -288,6 +288,11 @@ class LatencyTable:
             f"latency table {self.path} lacks {len(keys)} key(s): {shown}{more}; "
             f"fill it with `hwnas profile --space {sp}{res} --out {self.path} --resume`"
         )
+
+
+def key_type(key: LatencyKey) -> str:
+    """A layer key's op type, the calibration's per-type unit (``ir_k3_e6`` → ``ir``)."""
+    return key[0].split("_")[0]
 
 
 def key_elements(key: LatencyKey) -> int:

@@ -73,6 +73,7 @@ class AdbBackend:
 
     name = "adb"
     model_format = "tflite"
+    op_profiler = "benchmark_model --enable_op_profiling=true (per node)"
 
     def __init__(
         self, settings: AdbSettings | None = None, *, transport: Transport | None = None, **kwargs
@@ -154,8 +155,6 @@ class AdbBackend:
             *extra,
         ]
         return " ".join(shlex.quote(a) for a in argv) + f"; echo {_EXIT}$?"
-
-    op_profiler = "benchmark_model --enable_op_profiling=true (per node)"
 
     def measure(self, model_file: Path, *, warmup: int, runs: int, repeats: int):
         """Samples (µs): one per invocation, each the average of ``runs`` timed runs."""
