@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--images", type=int, default=None, help="training images per network (default: all)"
     )
+    ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args(argv)
     show_on_stderr()
     torch.set_num_threads(args.threads)
@@ -76,7 +77,12 @@ def main(argv=None) -> int:
     study = json.loads(STUDY.read_text())
     rows = networks(study, args.every)
     space = get_space("fbnet-small")
-    work = WORK if args.images is None else WORK.with_name(f"{WORK.name}-{args.images}")
+    tag = "".join(
+        f"_{k}{v}"
+        for k, v in (("", args.images), ("b", args.batch_size), ("s", args.seed))
+        if v is not None and (k, v) not in (("b", 128), ("s", 0))
+    )
+    work = WORK.with_name(WORK.name + tag.replace("_", "-"))
     work.mkdir(parents=True, exist_ok=True)
     trained = confirm(
         space,
@@ -86,6 +92,7 @@ def main(argv=None) -> int:
         args.epochs,
         args.seed,
         images=args.images,
+        batch_size=args.batch_size,
     )
     proxy = {tuple(t["choices"]): t["proxy_acc"] for t in trained}
     truth = [r["truth"] for r in rows]
@@ -101,7 +108,7 @@ def main(argv=None) -> int:
         )
     for who, tau in taus.items():
         print(f"Kendall τ against the 4-epoch recipe, {len(rows)} networks: {who} {tau:.3f}")
-    name = "confirm_fidelity" + ("" if args.images is None else f"_{args.images}")
+    name = "confirm_fidelity" + tag
     atomic_write_json(
         RESULTS / f"{name}.json",
         {
@@ -110,6 +117,7 @@ def main(argv=None) -> int:
             "target_ms": study["target_ms"],
             "epochs": args.epochs,
             "images": args.images,
+            "batch_size": args.batch_size,
             "seed": args.seed,
             "threads": torch.get_num_threads(),
             "networks": rows,

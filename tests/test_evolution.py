@@ -225,8 +225,15 @@ def test_confirmation_on_fewer_images_trains_on_a_seeded_subset(trained, tmp_pat
     monkeypatch.setattr(confirm_mod, "train", lambda *a, **k: calls.append(1) or real(*a, **k))
     confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1, images=96)
     assert calls == []  # kept
+    kept = json.loads((tmp_path / "confirm.json").read_text())
+    assert kept.pop("batch_size") == 128
+    (tmp_path / "confirm.json").write_text(json.dumps(kept))  # a file from before it was kept
+    confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1, images=96)
+    assert calls == []  # read as the batch of 128 it was trained with
+    confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1, images=96, batch_size=64)
+    assert calls == [1]  # another batch: trained again
     confirm_mod.confirm(SPACE, [dict(row)], splits, tmp_path, seed=1)
-    assert calls == [1]  # another setting: trained again
+    assert calls == [1, 1]  # another setting: trained again
 
 
 def test_settle_trains_the_scaled_reference_beside_the_candidates(tmp_path):

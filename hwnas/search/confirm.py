@@ -249,23 +249,24 @@ def confirm(
     seed: int = 0,
     accelerator: str = "cpu",
     images: int | None = None,
+    batch_size: int = 128,
 ) -> list[dict]:
-    """Train each network of ``rows`` stand-alone (``epochs``, ``seed``; on ``images``
-    training images, a seeded choice, or all of them) and score it on the held-out split;
-    returns the rows, in their order, with ``proxy_acc`` and ``seconds``.
+    """Train each network of ``rows`` stand-alone (``epochs``, ``seed``, ``batch_size``; on
+    ``images`` training images, a seeded choice, or all of them) and score it on the held-out
+    split; returns the rows, in their order, with ``proxy_acc`` and ``seconds``.
     ``out/confirm.json`` keeps each result as it finishes; a row already there (same choices,
-    epochs, seed and images) is not trained again."""
+    epochs, seed, images and batch size) is not trained again."""
     path = Path(out) / CONFIRM
-    setting = {"epochs": epochs, "seed": seed, "images": images}
+    setting = {"epochs": epochs, "seed": seed, "images": images, "batch_size": batch_size}
     done = {}
     if path.exists():
-        kept = json.loads(path.read_text())
+        kept = {"batch_size": 128, **json.loads(path.read_text())}  # older files: 128
         if all(kept.get(k) == v for k, v in setting.items()):
             done = {tuple(r["choices"]): r for r in kept["candidates"] if "proxy_acc" in r}
     if images is not None and images < len(splits.train):
         pick = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(seed))
         splits = dataclasses.replace(splits, train=splits.train.subset(pick[:images].sort()[0]))
-    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed, accelerator=accelerator)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, accelerator=accelerator)
     results = []
     with progress_bar("confirm", len(rows)) as bar:
         for row in rows:
