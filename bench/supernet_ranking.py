@@ -8,11 +8,16 @@ Two sets of architectures, each ranked separately:
 
 * **spread**: the 12 architectures of ``supernet_ranking.json`` (drawn under 0.3x … 1.2x the
   reference's latency on the host table), trained here once per ``--seeds`` seed (cached in
-  the results file; the training is the slow part, ~2–4 min each on one core);
+  the results file; the training is the slow part, ~2–4 min each on one core) and ranked by
+  their mean over the seeds trained (0, 1 and 2 since 2026-12-05: one seed's 4-epoch run
+  sometimes starts badly, 4–6 points below the others);
 * **near**: every distinct architecture ``rescore.py`` retrained at 0.7x (evolution, random
   search and FBNet winners, the scaled reference; the ``--near`` groups of the same recipe's
   ``rescore_<recipe>.json``, seeds averaged):
   networks of equal latency, which is what a search has to tell apart.
+
+Beside every supernet's τ it prints what ranks each set without one (the table's predicted
+latency, the MACs) and how alike two training seeds rank the spread set.
 
 Usage: ``python bench/supernet_ranking.py runs/sn-a runs/sn-b ...`` (trained supernet folders);
 prints τ per supernet and set, writes bench/results/supernet_ranking_<recipe>.json (resumable:
@@ -22,6 +27,7 @@ stand-alone accuracies are kept and reused).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -36,7 +42,7 @@ from hwnas.data import load_dataset  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.latency import LatencyTable  # noqa: E402
 from hwnas.search.evolution.ops import full_score  # noqa: E402
-from hwnas.space import Arch, get_space  # noqa: E402
+from hwnas.space import Arch, arch_complexity, get_space  # noqa: E402
 from hwnas.stats import kendall_tau  # noqa: E402
 from hwnas.supernet.store import open_supernet  # noqa: E402
 
@@ -70,6 +76,37 @@ def near_set(tag: str, groups: list[str]) -> dict[tuple, float]:
         if k.split("/")[0] in groups:
             accs.setdefault(tuple(v["choices"]), []).append(v["test_acc"])
     return {a: statistics.mean(v) for a, v in accs.items()}
+
+
+def baselines(sets: dict, space, table, alone: dict) -> dict:
+    """What ranks each set without a supernet: the table's predicted latency and the MACs
+    (capacity alone), and how far one training seed ranks like another (the mean τ over
+    pairs of seeds, spread set only): the floor a supernet must beat and the ceiling the
+    stand-alone side allows."""
+    out = {}
+    for name, truth in sets.items():
+        archs = list(truth)
+        if len(archs) < 2:
+            continue
+        acc = [truth[a] for a in archs]
+        macs = [arch_complexity(space, Arch.of(space, list(a)))[0].macs for a in archs]
+        seeds = sorted(set.intersection(*(set(alone.get(json.dumps(list(a)), {})) for a in archs)))
+        pairs = [
+            kendall_tau(*([alone[json.dumps(list(a))][s] for a in archs] for s in pair))
+            for pair in itertools.combinations(seeds, 2)
+        ]
+        out[name] = {
+            "n": len(archs),
+            "latency": round(
+                kendall_tau([table.predict(Arch.of(space, list(a)), space) for a in archs], acc), 3
+            )
+            if table
+            else None,
+            "macs": kendall_tau(macs, acc),
+            "seeds": seeds,
+            "seed_vs_seed": round(statistics.mean(pairs), 3) if pairs else None,
+        }
+    return out
 
 
 def pooled(row: dict) -> dict:
@@ -125,6 +162,14 @@ def main(argv=None) -> int:
         "spread": spread_truth(alone),
         "near": near_set(tag, args.near),
     }
+    res["baselines"] = baselines(sets, space, table, alone)
+    atomic_write_json(out, res)
+    for name, row in res["baselines"].items():
+        print(
+            f"{name} ({row['n']}): without a supernet, predicted latency τ {row['latency']}, "
+            f"MACs τ {row['macs']:.2f}; one seed against another τ {row['seed_vs_seed']}",
+            flush=True,
+        )
     sups = res.setdefault("supernets", {})
     for folder in args.supernets:
         net, manifest, splits = open_supernet(folder, space, "fashion-mnist")
