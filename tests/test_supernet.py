@@ -331,3 +331,31 @@ def test_stage_first_skips_run_in_the_path_when_asked():
     torch.manual_seed(1)
     torch.testing.assert_close(logits, net(x, anchored))
     assert float(mse.detach()) > 0
+
+
+def test_progressive_sampling_shrinks_from_the_largest_path_to_every_depth():
+    """``progressive_path`` (OFA's progressive shrinking): the first quarter of the run only
+    the largest path; then widths and both expansion-6 kernels; then every ``ir`` block; no
+    layer is skipped until the last quarter, which draws depths as ``depth_path`` does."""
+    from hwnas.supernet.train import SAMPLERS, progressive_path, widest_arch
+
+    space = get_space("fbnet-small")
+    net = FBNetSupernet(space)
+    gen = torch.Generator().manual_seed(0)
+    op_at = [i for i, c in enumerate(space.choices) if c.kind == "op"]
+    width_at = [i for i, c in enumerate(space.choices) if c.kind == "width"]
+    seen = {}
+    for progress in (0.0, 0.2, 0.3, 0.6, 0.9):
+        archs = [progressive_path(net, gen, progress) for _ in range(200)]
+        for a in archs:
+            space.layers(a)  # a valid architecture
+        seen[progress] = (
+            {net.ops[a[i]] for a in archs for i in op_at},
+            {a[i] for a in archs for i in width_at},
+        )
+        if progress < 0.25:
+            assert all(a == widest_arch(space, net.largest_ir) for a in archs)
+    assert seen[0.3][0] == {"ir_k3_e6", "ir_k5_e6"} and len(seen[0.3][1]) > 1
+    assert seen[0.6][0] == set(net.ops) - {"skip"}
+    assert "skip" in seen[0.9][0]
+    assert SAMPLERS["progressive"] is progressive_path

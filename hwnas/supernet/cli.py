@@ -36,8 +36,10 @@ def train_command(
         "--sampling",
         help="How training paths are drawn: "
         "'depth' (per stage, how many residual layers run is uniform; "
-        "default), 'channel' (as depth, ops drawn in proportion to their expansion) or "
-        "'uniform' (every op one draw in nine, SPOS).",
+        "default), 'channel' (as depth, ops drawn in proportion to their expansion), "
+        "'progressive' (OFA's progressive shrinking: the largest path first, then kernels, "
+        "expansions and, in the last quarter, depth) or 'uniform' (every op one draw in "
+        "nine, SPOS).",
     ),
     skip_in_path: bool = typer.Option(
         False,

@@ -87,7 +87,7 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
         if search_theta:
             _, arch = _sample(state, space, tau, True, detach=True)
         else:
-            arch = SAMPLERS[cfg.sampling](state.net, state.gen)
+            arch = SAMPLERS[cfg.sampling](state.net, state.gen, step / (cfg.warmup_epochs * n_t))
         loss, mse, correct = weight_step(
             state.net,
             state.w_opt,
