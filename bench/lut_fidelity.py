@@ -93,9 +93,8 @@ def one(
         if k in rep
     }
     nets = sorted(x["measured_ms"] for x in rep["records"])
-    by_model = held_out_by_model(
-        rep["records"], json.loads(out.with_suffix(".json").read_text()), space
-    )
+    meta = json.loads(out.with_suffix(".json").read_text())
+    by_model = held_out_by_model(rep["records"], meta, space)
     return {
         "space": space_name,
         "backend": backend,
@@ -104,7 +103,7 @@ def one(
         "fit": rep["fit_networks"],
         "held_out": rep["held_out_networks"],
         "timing": "ruler" if ruler else "raw",
-        "min_seconds": json.loads(out.with_suffix(".json").read_text())["profile"]["min_seconds"],
+        "min_seconds": meta["profile"]["min_seconds"],
         "ruler_unit_us": (r.ruler or {}).get("unit_us"),
         "table_keys": len(keys),
         "blocks_measured": r.measured,
@@ -124,19 +123,11 @@ def one(
 def held_out_by_model(records: list[dict], meta: dict, space) -> dict:
     """Every calibration model fitted on the fit set, scored on the held-out networks: what
     each choice of model would have given (the one `validate` chose is among them)."""
-    from hwnas.device_profiler.calibration import (
-        apply_calibration,
-        fit_affine,
-        fit_edges,
-        fit_overhead,
-        fit_per_type,
-        metrics,
-    )
+    from hwnas.device_profiler.calibration import FITS, apply_calibration, fit_edges, metrics
 
     fit = [r for r in records if not r["held_out"]]
     hold = [r for r in records if r["held_out"]]
-    models = [*(fit_edges(meta["edges"], space) if "edges" in meta else ())]
-    models += [("affine", fit_affine), ("per_type", fit_per_type), ("overhead", fit_overhead)]
+    models = [*(fit_edges(meta["edges"], space) if "edges" in meta else ()), *FITS]
     out = {}
     for name, f in models:
         cal = f([r["sums_ms"] for r in fit], [r["measured_ms"] for r in fit])

@@ -202,6 +202,10 @@ def parameters(cal: dict) -> int:
     return 3 if model == "overhead" else 2
 
 
+# the models fitted on any table, beside the edge models of one that has edges (fit_edges)
+FITS = (("affine", fit_affine), ("per_type", fit_per_type), ("overhead", fit_overhead))
+
+
 def fit_calibration(sums: list[dict], meas, edge_fits=()) -> dict:
     """The affine, per-op-type, per-layer-overhead or (``edge_fits``: ``fit_edges``)
     measured-edges calibration: of those whose leave-one-out MAPE is within one standard
@@ -211,8 +215,7 @@ def fit_calibration(sums: list[dict], meas, edge_fits=()) -> dict:
     nothing fitted (fbnet-small host-ort: 94% against 100% of 34 within ±10%;
     mnasnet-small host-ort: 94% against 97% of 33)."""
     found = []  # (name, calibration, leave-one-out errors)
-    for name, fit in [*edge_fits, ("affine", fit_affine), ("per_type", fit_per_type),
-                      ("overhead", fit_overhead)]:  # fmt: skip
+    for name, fit in [*edge_fits, *FITS]:
         cal = fit(sums, meas)
         errs = _loo_errors(fit, sums, meas) if cal is not None else None
         if errs is not None:
@@ -244,5 +247,6 @@ __all__ = [
     "fit_per_type",
     "fit_overhead",
     "fit_edges",
+    "FITS",
     "fit_calibration",
 ]

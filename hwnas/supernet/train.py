@@ -210,7 +210,8 @@ PHASES = ((0.25, "largest"), (0.5, "e6"), (0.75, "ir"))
 def progressive_path(net: FBNetSupernet, gen: torch.Generator, progress: float) -> list[int]:
     """Progressive shrinking (OFA, Cai et al. 2020) over this space, by the fraction of the
     run done (``progress``): first only the largest path (every stage at its widest, every
-    layer the largest ``ir`` block), then widths and both kernels of expansion 6, then every
+    layer the largest ``ir`` block), then widths and every kernel of the largest expansion
+    (fbnet-small: both kernels of expansion 6), then every
     ``ir`` block, no layer skipped; the last quarter ``depth_path``.  Small candidates start
     from a trained large network instead of competing with it from the first step.
 
@@ -223,10 +224,11 @@ def progressive_path(net: FBNetSupernet, gen: torch.Generator, progress: float) 
     if phase == "largest":
         return widest_arch(net.space, net.largest_ir)
     arch = uniform_path(net.space, gen)
+    top = net.specs[net.largest_ir].expansion
     allowed = [
         k
         for k, op in enumerate(net.ops)
-        if isinstance(net.specs[op], IRBlock) and (phase == "ir" or net.specs[op].expansion == 6)
+        if isinstance(net.specs[op], IRBlock) and (phase == "ir" or net.specs[op].expansion == top)
     ]
     for i, c in enumerate(net.space.choices):
         if c.kind == "op":
