@@ -426,6 +426,22 @@ def test_bad_options_are_one_line(case, inputs, tmp_path, capsys):
     assert listing(tmp_path) == []
 
 
+def test_supernet_resume_without_epochs_takes_the_default_not_the_run(inputs, tmp_path, capsys):
+    """`supernet train` without --epochs trains the config's default (12), not what a run in
+    --out was started with: resuming a 1-epoch run without --epochs is refused naming epochs,
+    and nothing in the folder changes."""
+    data = ["--data", "folder", "--data-root", inputs / "data", "--batch-size", "4"]
+    sn = tmp_path / "sn"
+    code, _, err = run(capsys, "supernet", "train", *data, "--epochs", "1", "--out", sn)
+    assert code == 0, err
+    assert json.loads((sn / "config.json").read_text())["epochs"] == 1
+    before = {p: p.read_bytes() for p in sn.rglob("*") if p.is_file()}
+    code, _, err = run(capsys, "supernet", "train", *data, "--resume", "--out", sn)
+    line = one_error(err)
+    assert code == 2 and "different settings (epochs)" in line, line
+    assert {p: p.read_bytes() for p in sn.rglob("*") if p.is_file()} == before
+
+
 # ------------------------------------------------------------------ one writer per output
 
 HOLDER = """
