@@ -63,7 +63,7 @@ class SupernetConfig:
     # to score paths on (measured 2026-12-02)
     subset: int | None = None
     # 12: the 12 spread architectures of bench/supernet_ranking.py rank at Kendall τ
-    # 0.55-0.58 (three supernets), 0.15-0.45 after 4 (`make run`'s budget, to fit 30 min)
+    # 0.45-0.58 (four supernets), 0.15-0.45 after 4 (`make run`'s budget, to fit 30 min)
     epochs: int = 12
     batch_size: int = 64
     lr: float = 0.1
@@ -220,7 +220,7 @@ def progressive_path(net: FBNetSupernet, gen: torch.Generator, progress: float) 
     Measured (2026-12-05, `make run`'s budget, 4 epochs): the 12 spread architectures ranked
     at Kendall τ 0.42 against 0.15 for ``depth``, random paths 71.9% against 72.0%; four of
     the 12 scored only 23-38% held out (docs/benchmarks.md, "Supernet training").  After 12
-    epochs: τ 0.58 (``depth``: 0.58 and 0.55, two seeds), random paths 80.5%; 45 networks of
+    epochs: τ 0.58 (``depth``: 0.58, 0.55, 0.45, three seeds), random paths 80.5%; 45 networks of
     one latency at τ 0.49 (``depth``: 0.43)."""
     phase = next((name for end, name in PHASES if progress < end), None)
     if phase is None:
