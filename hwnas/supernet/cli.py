@@ -32,10 +32,9 @@ def train_command(
     epochs: Optional[int] = typer.Option(
         None,
         "--epochs",
-        help="Passes over the weights' images (default 12: ranks networks of different "
-        "latency at Kendall τ 0.45-0.58 (mean 0.53 over 3 seeds), 17 min on 2 idle CPU cores for "
-        "Fashion-MNIST; "
-        "`make run` uses 4).",
+        help="Passes over the weights' images; default 12, which ranks networks of different "
+        "latency at Kendall τ 0.45-0.58 (mean 0.53 over 3 seeds) and takes 17 min on 2 idle "
+        "CPU cores for Fashion-MNIST (`make run` uses 4).",
     ),
     batch_size: int = typer.Option(64, "--batch-size"),
     sampling: str = typer.Option(

@@ -75,7 +75,7 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
     search_theta = e >= cfg.warmup_epochs
     val_iter = iter(_theta_batches(cfg, splits, e, pin)) if search_theta else None
     n_t, n_v = len(train), (math.ceil(len(splits.val) / cfg.batch_size) if search_theta else 0)
-    total_steps = cfg.epochs * n_t
+    total_steps, warmup_steps = cfg.epochs * n_t, cfg.warmup_epochs * n_t
     acc = _counters()
     state.net.train()
     bar.update(total=n_t, completed=0, description=f"epoch {e + 1}/{cfg.epochs}")
@@ -87,14 +87,14 @@ def run_epoch(state, cfg, space, table, splits, bar) -> dict:
         if search_theta:
             _, arch = _sample(state, space, tau, True, detach=True)
         else:
-            arch = SAMPLERS[cfg.sampling](state.net, state.gen, step / (cfg.warmup_epochs * n_t))
+            arch = SAMPLERS[cfg.sampling](state.net, state.gen, step / warmup_steps)
         loss, mse, correct = weight_step(
             state.net,
             state.w_opt,
             x,
             y,
             arch,
-            student_p(cfg.student_share, step, cfg.warmup_epochs * n_t),
+            student_p(cfg.student_share, step, warmup_steps),
             state.gen,
             cfg.distill_weight,
             acc=dev,
